@@ -1,0 +1,118 @@
+"""`python -m bot simulate`: the scriptable simulator, the contract for end-to-end tests.
+
+stdin: one JSON object per line; stdout: one JSON object per message the bot sends, then
+{"ack": N} after all output caused by input line N (flushed). See README for the format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from typing import IO, Any
+
+from conversations.events import ButtonPress, ContactShared, Inbound, Media, Text
+from handlers.clock import FixedClock
+from handlers.maintenance import run_due
+from handlers.router import Outgoing, dispatch
+from handlers.services import Services
+
+USER_ID = re.compile(r"^(tg|wa):[A-Za-z0-9_.\-]{1,64}$")
+MEDIA_KINDS = {"photo", "sticker", "voice", "audio", "video", "location", "document", "reaction", "unsupported"}
+
+
+class InputError(ValueError):
+    pass
+
+
+def parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InputError("clock must be an ISO 8601 string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"clock is not ISO 8601: {value!r}") from None
+    if moment.tzinfo is None:
+        raise InputError("clock needs a UTC offset, e.g. 2026-12-01T09:00:00+07:00")
+    return moment
+
+
+class Simulator:
+    def __init__(self, svc: Services, clock: FixedClock, out: IO[str]) -> None:
+        self.svc = svc
+        self.clock = clock
+        self.out = out
+        # The buttons of the last message sent to each person: {"button": ...} refers to them.
+        self.last_buttons: dict[str, list[dict[str, str]]] = {}
+
+    def emit(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    def emit_messages(self, messages: list[Outgoing]) -> None:
+        for message in messages:
+            body = message.reply.to_json()
+            self.last_buttons[message.to] = body["buttons"]
+            self.emit({"to": message.to, **body})
+
+    def event_of(self, obj: dict[str, Any]) -> tuple[str, Inbound]:
+        sender = obj.get("from")
+        if not isinstance(sender, str) or not USER_ID.match(sender):
+            raise InputError('"from" must be "tg:<id>" or "wa:<id>"')
+        if "text" in obj:
+            if not isinstance(obj["text"], str):
+                raise InputError('"text" must be a string')
+            return sender, Text(obj["text"])
+        if "button" in obj:
+            wanted = obj["button"]
+            if not isinstance(wanted, str):
+                raise InputError('"button" must be a string')
+            buttons = self.last_buttons.get(sender, [])
+            match = next((b for b in buttons if b["id"] == wanted), None) or next(
+                (b for b in buttons if b["title"].casefold() == wanted.casefold()), None)
+            # A button that is not on the last message is passed on as pressed: the flow answers
+            # it as a stale button, as it would a tap on an old message.
+            return sender, ButtonPress(match["id"] if match else wanted)
+        if "contact" in obj:
+            phone = obj["contact"]
+            if not isinstance(phone, str):
+                raise InputError('"contact" must be a phone number string')
+            return sender, ContactShared(phone=phone, is_own=obj.get("contact_user") == sender)
+        if "media" in obj:
+            kind = obj["media"]
+            if kind not in MEDIA_KINDS:
+                raise InputError(f'"media" must be one of {sorted(MEDIA_KINDS)}')
+            return sender, Media(kind)
+        raise InputError('expected one of "text", "button", "contact", "media" or "clock"')
+
+    async def line(self, number: int, raw: str) -> None:
+        try:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict):
+                raise InputError("each line must be a JSON object")
+            if "clock" in obj:
+                moment = parse_time(obj["clock"])
+                if moment < self.clock.now():
+                    raise InputError("the clock only moves forward")
+                self.clock.set(moment)
+                due = await run_due(self.svc)
+                self.emit_messages([m if isinstance(m, Outgoing) else Outgoing(*m) for m in due])
+            else:
+                sender, event = self.event_of(obj)
+                self.emit_messages(await dispatch(self.svc, sender, event))
+        except (json.JSONDecodeError, InputError) as problem:
+            self.emit({"error": str(problem), "line": number})
+        self.emit({"ack": number})
+        self.out.flush()
+
+    async def run(self, source: IO[str]) -> None:
+        for number, raw in enumerate(iter(source.readline, ""), start=1):
+            if raw.strip():
+                await self.line(number, raw)
+            else:
+                self.emit({"ack": number})
+                self.out.flush()
+
+
+async def simulate(svc: Services, clock: FixedClock, source: IO[str] = sys.stdin, out: IO[str] = sys.stdout) -> None:
+    await Simulator(svc, clock, out).run(source)

@@ -1,0 +1,63 @@
+"""`python -m bot chat`: talk to the bot as one person in a terminal (no token needed).
+
+Buttons are shown numbered; typing a number picks that button. Everything else is sent as text.
+Special inputs: `/foto` (send a photo), `/kontak +62...` (share your own contact), `/keluar` (quit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import IO
+
+from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
+from handlers.router import dispatch
+from handlers.services import Services
+
+
+def render(reply: Reply, out: IO[str]) -> None:
+    out.write("\n" + "\n".join(f"  {line}" for line in reply.text.splitlines()) + "\n")
+    for number, button in enumerate(reply.buttons, start=1):
+        out.write(f"    [{number}] {button.title}\n")
+    if reply.request_contact:
+        out.write("    (/kontak +62... untuk membagikan nomor Anda)\n")
+    if reply.document:
+        out.write(f"    [dokumen: {reply.document}]\n")
+    if reply.image:
+        out.write(f"    [gambar: {reply.image}]\n")
+
+
+def event_from(line: str, buttons: tuple) -> Inbound:
+    text = line.strip()
+    if text.isdigit() and buttons and 1 <= int(text) <= len(buttons):
+        return ButtonPress(buttons[int(text) - 1].id)
+    if text.lower() in ("/foto", "/photo"):
+        return Media("photo")
+    if text.lower().startswith(("/kontak", "/contact")):
+        return ContactShared(phone=text.split(maxsplit=1)[1] if " " in text else "", is_own=True)
+    return Text(line.rstrip("\n"))
+
+
+async def chat(svc: Services, user: str, source: IO[str] = sys.stdin, out: IO[str] = sys.stdout) -> None:
+    out.write(f"Obrolan terminal sebagai {user}. Ketik /keluar untuk berhenti.\n")
+    out.write("Terminal chat as {0}. Type /keluar (/quit) to stop. Say 'halo' to begin.\n".format(user))
+    out.flush()
+    buttons: tuple = ()
+    loop = asyncio.get_running_loop()
+    while True:
+        out.write("> ")
+        out.flush()
+        line = await loop.run_in_executor(None, source.readline)
+        if not line or line.strip().lower() in ("/keluar", "/quit", "/exit"):
+            out.write("\n")
+            return
+        if not line.strip():
+            continue
+        for message in await dispatch(svc, user, event_from(line, buttons)):
+            prefix = "" if message.to == user else f"[untuk {message.to}] "
+            if prefix:
+                out.write(f"\n{prefix}")
+            render(message.reply, out)
+            if message.to == user:
+                buttons = message.reply.buttons
+        out.flush()

@@ -1,0 +1,163 @@
+"""Channel-neutral inbound events and outbound messages.
+
+Adapters (terminal, simulator, Telegram, WhatsApp) translate their platform's updates into these
+and render `Reply` back; the conversation never sees a platform type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+MediaKind = Literal["photo", "sticker", "voice", "audio", "video", "location", "document", "reaction", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """Something the person typed (commands included: the flow recognises them)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A tap on a button the bot sent. `button_id` is ours; adapters pass it through unchanged."""
+
+    button_id: str
+
+
+@dataclass(frozen=True)
+class ContactShared:
+    """A shared phone contact. `is_own` is decided by the adapter from platform ids
+    (Telegram: contact.user_id == sender id), never by the flow."""
+
+    phone: str
+    is_own: bool
+
+
+@dataclass(frozen=True)
+class Media:
+    """A non-text message: the flow answers kindly and asks the person to type or tap."""
+
+    kind: str
+
+
+# Results of effects, fed back into the flow by the handler (see `Effect`).
+@dataclass(frozen=True)
+class NikChecked:
+    """Result of looking up a NIK: `status` of an existing registration (None if none),
+    `own` when that registration belongs to this same channel user."""
+
+    status: str | None
+    own: bool
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    reference: str | None
+    # Set when the submission could not be stored (e.g. the NIK was registered meanwhile).
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """One stored registration as the person may see it (NIK already masked)."""
+
+    reference: str
+    status: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MyData:
+    records: tuple[RecordSummary, ...]
+    consent_given_at: str | None
+
+
+@dataclass(frozen=True)
+class DataDeleted:
+    erased: int
+    requested: tuple[str, ...]  # references of decided registrations: deletion requested, not done
+
+
+@dataclass(frozen=True)
+class FieldCorrected:
+    reference: str
+    ok: bool
+
+
+Inbound = Union[Text, ButtonPress, ContactShared, Media]
+EffectResult = Union[NikChecked, Submitted, MyData, DataDeleted, FieldCorrected]
+Event = Union[Inbound, EffectResult]
+
+
+@dataclass(frozen=True)
+class Button:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to send. `key` is the catalog key of the main text: tests assert on it so
+    translators can change the words freely."""
+
+    key: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    request_contact: bool = False
+    document: str | None = None
+    image: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "text": self.text,
+            "buttons": [{"id": b.id, "title": b.title} for b in self.buttons],
+            "request_contact": self.request_contact,
+        }
+        if self.document:
+            data["document"] = self.document
+        if self.image:
+            data["image"] = self.image
+        return data
+
+
+# Effects: I/O the flow asks the handler to perform; the handler feeds back a result event.
+@dataclass(frozen=True)
+class CheckNik:
+    nik: str
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Store the draft as a pending registration (the handler reads the draft from the state)."""
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    version: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class LoadMyData:
+    pass
+
+
+@dataclass(frozen=True)
+class DeleteMyData:
+    pass
+
+
+@dataclass(frozen=True)
+class CorrectField:
+    """Correct one field of an undecided registration (UU PDP right to correction)."""
+
+    reference: str
+    field: str
+    value: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = Union[CheckNik, Submit, RecordConsent, LoadMyData, DeleteMyData, CorrectField]

@@ -1,0 +1,456 @@
+"""The registration form, declared as data: ordered fields with prompt, input kind, choices,
+validator and when-condition (in the manner of RapidPro flows), and the validators they use.
+
+The engine (conversations/registration.py) walks these fields; it holds no field-specific logic
+except what a field declares here. The state graph is drawn in conversations/registration.mmd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Literal
+
+from conversations.events import Button, CheckNik, ContactShared, Effect
+from conversations.i18n import Catalog, rupiah
+from conversations.rules import FlowRules
+from conversations.state import State
+from conversations.validators import (
+    InvalidInput,
+    age_on,
+    format_phone,
+    normalize_name,
+    parse_date,
+    parse_income,
+    parse_nik,
+    parse_phone,
+)
+from conversations.wilayah import Wilayah
+
+# Steps shown as "Langkah N dari TOTAL_STEPS"; the summary is the last.
+TOTAL_STEPS = 11
+MIN_INCOME = 10_000
+SUMMARY_GROUP = 11
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What the flow may know about the world for one event; built by the handler."""
+
+    rules: FlowRules
+    catalog: Catalog
+    wilayah: Wilayah
+    now: datetime  # timezone-aware, from the injected clock
+    channel_user: str
+    # The sender's own number when the platform gives it (WhatsApp wa_id), offered for confirmation.
+    known_phone: str | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def t(self, lang: str | None, key: str, **params: Any) -> str:
+        return self.catalog.text(lang or self.rules.default_language, key, **params)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One input for a field: a button (tapped, or matched from typed text), text, or a contact."""
+
+    text: str | None = None
+    button: Button | None = None
+    contact: ContactShared | None = None
+
+    @property
+    def choice(self) -> str | None:
+        return self.button.id.split(":", 1)[1] if self.button and ":" in self.button.id else None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A field's verdict on valid input."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    # Extra messages (catalog key, params) sent before the next question.
+    notes: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # I/O that must answer before the values are kept (the engine waits for its result).
+    check: Effect | None = None
+    # The person cannot continue: the catalog key that explains why and what to do instead.
+    stop: tuple[str, dict[str, Any]] | None = None
+    # Stay on this field with narrowed choices (e.g. a kecamatan was picked, now pick the nagari).
+    again: dict[str, Any] | None = None
+
+
+Validator = Callable[[Answer, Ctx, State], Accepted]
+Choices = Callable[[Ctx, State], list[Button]]
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    group: int  # the progress step ("Langkah N"), and the unit edited from the summary
+    prompt: str | Callable[[State], str]  # catalog key (or chosen from the state)
+    kind: Literal["choice", "text"]  # "choice": only a button answers; "text": typed text too
+    validate: Validator
+    choices: Choices | None = None
+    when: Callable[[dict[str, Any]], bool] = lambda answers: True
+    example: str | None = None  # catalog key of an example shown with errors
+    params: Callable[[Ctx, State], dict[str, Any]] | None = None
+    request_contact: bool = False
+
+    def prompt_key(self, state: State) -> str:
+        return self.prompt(state) if callable(self.prompt) else self.prompt
+
+
+# ---------------------------------------------------------------------------------------------
+# Choices
+def _buttons(ctx: Ctx, state: State, prefix: str, keys: list[str]) -> list[Button]:
+    return [Button(f"{prefix}:{k}", ctx.t(state.lang, f"btn.{prefix}.{k}")) for k in keys]
+
+
+def yes_no(prefix: str) -> Choices:
+    return lambda ctx, state: _buttons(ctx, state, prefix, ["yes", "no"])
+
+
+def category_choices(ctx: Ctx, state: State) -> list[Button]:
+    return [Button(f"cat:{c.id}", c.title(state.lang or "id")) for c in ctx.rules.categories]
+
+
+def nagari_choices(ctx: Ctx, state: State) -> list[Button]:
+    options = state.pending.get("options")
+    kec = state.pending.get("kec")
+    if options:
+        buttons = [Button(f"nag:{code}", _nagari_title(ctx, code)) for code in options]
+        if kec:
+            name = next(k.name for k in ctx.wilayah.kecamatan if k.code == kec)
+            buttons.append(Button(f"kec:{kec}", ctx.t(state.lang, "btn.nagari.other_in", kecamatan=name)))
+        return buttons
+    if kec:
+        return [Button(f"nag:{n.code}", n.name) for n in ctx.wilayah.nagari_in(kec)]
+    return [Button(f"kec:{k.code}", k.name) for k in ctx.wilayah.kecamatan]
+
+
+def _nagari_title(ctx: Ctx, code: str) -> str:
+    nagari = ctx.wilayah.by_code(code)
+    return nagari.name if nagari else code
+
+
+def phone_choices(ctx: Ctx, state: State) -> list[Button]:
+    if ctx.known_phone:
+        return [Button("phone:known", ctx.t(state.lang, "btn.phone.known"))]
+    return []
+
+
+def income_choices(ctx: Ctx, state: State) -> list[Button]:
+    if state.pending.get("type_amount"):
+        return []
+    amounts = ctx.rules.income_choices
+    buttons = []
+    for i, amount in enumerate(amounts):
+        if i == 0:
+            title = ctx.t(state.lang, "btn.income.upto", upper=short_rupiah(amount, state.lang))
+        else:
+            title = ctx.t(
+                state.lang,
+                "btn.income.range",
+                lower=short_rupiah(amounts[i - 1], state.lang),
+                upper=short_rupiah(amount, state.lang),
+            )
+        buttons.append(Button(f"inc:{amount}", title))
+    buttons.append(Button("inc:more", ctx.t(state.lang, "btn.income.more", lower=short_rupiah(amounts[-1], state.lang))))
+    return buttons
+
+
+def heir_name_choices(ctx: Ctx, state: State) -> list[Button]:
+    return _buttons(ctx, state, "heir", ["skip"])
+
+
+HEIR_RELATIONS = ["suami_istri", "anak", "orang_tua", "saudara"]
+
+
+def heir_relation_choices(ctx: Ctx, state: State) -> list[Button]:
+    return _buttons(ctx, state, "rel", HEIR_RELATIONS)
+
+
+def short_rupiah(amount: int, lang: str | None) -> str:
+    """1000000 -> "1 juta", 1500000 -> "1,5 juta" (titles must fit WhatsApp's 20 characters)."""
+    millions = amount / 1_000_000
+    if millions >= 1:
+        number = f"{millions:g}".replace(".", ",") if lang != "en" else f"{millions:g}"
+        return f"{number} {'million' if lang == 'en' else 'juta'}"
+    return f"{amount // 1000} {'thousand' if lang == 'en' else 'ribu'}"
+
+
+def format_date(day: date, ctx: Ctx, lang: str | None) -> str:
+    return f"{day.day} {ctx.t(lang, f'month.{day.month}')} {day.year}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validators
+def _yes(answer: Answer) -> bool:
+    return answer.choice == "yes"
+
+
+def v_consent(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if _yes(answer):
+        return Accepted({"consent": True})
+    return Accepted(stop=("consent.declined", {}))
+
+
+def v_domicile(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if _yes(answer):
+        return Accepted({"elig_domicile": True})
+    return Accepted(stop=("elig.not_domicile", {"bpjs": ctx.rules.help.bpjs_branch}))
+
+
+def v_member(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.choice == "yes":
+        return Accepted(stop=("elig.already_member", {"bpjs": ctx.rules.help.bpjs_branch}))
+    if answer.choice == "unknown":
+        return Accepted({"elig_member": "unknown"}, flags=("membership_unknown",))
+    return Accepted({"elig_member": "no"})
+
+
+def v_work(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.choice == "employee":
+        return Accepted(stop=("elig.employee", {"bpjs": ctx.rules.help.bpjs_branch}))
+    return Accepted({"elig_work": "own"})
+
+
+def v_category(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    return Accepted({"category": answer.choice})
+
+
+def v_category_other(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    text = " ".join((answer.text or "").split())
+    if not 3 <= len(text) <= 60 or not any(ch.isalpha() for ch in text):
+        raise InvalidInput("category_other.invalid", min=3, max=60)
+    return Accepted({"category_other": text})
+
+
+def v_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    return Accepted({"name": normalize_name(answer.text or "")})
+
+
+def v_nik(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    info = parse_nik(
+        answer.text or "",
+        today=ctx.today,
+        home_prefix=ctx.rules.nik_prefix,
+        plausible_age=(ctx.rules.age.min, ctx.rules.age.max),
+    )
+    flags = ("nik_outside_regency",) if info.outside_home else ()
+    values = {"nik": info.nik, "sex": info.sex, "birth_date_nik": info.birth_date.isoformat()}
+    return Accepted(values, flags=flags, check=CheckNik(info.nik))
+
+
+def _age_check(birth: date, ctx: Ctx) -> tuple[str, dict[str, Any]] | None:
+    age = age_on(birth, ctx.today)
+    limits = ctx.rules.age
+    if age < limits.min or age > limits.max:
+        return ("age.out_of_range", {"age": age, "min": limits.min, "max": limits.max})
+    return None
+
+
+def v_birth_confirm(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if not _yes(answer):
+        return Accepted({"birth_confirm": "no"})
+    birth = date.fromisoformat(state.answers["birth_date_nik"])
+    stop = _age_check(birth, ctx)
+    if stop:
+        return Accepted(stop=stop)
+    return Accepted({"birth_confirm": "yes", "birth_date": birth.isoformat()})
+
+
+def v_birth_date(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    birth = parse_date(answer.text or "", ctx.today)
+    stop = _age_check(birth, ctx)
+    if stop:
+        return Accepted(stop=stop)
+    flags = ("birth_date_mismatch",) if birth.isoformat() != state.answers.get("birth_date_nik") else ()
+    return Accepted({"birth_date": birth.isoformat()}, flags=flags)
+
+
+def v_nagari(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.button and answer.button.id.startswith("kec:"):
+        return Accepted(again={"kec": answer.choice})
+    if answer.button and answer.button.id.startswith("nag:"):
+        return _nagari_chosen(answer.choice or "", ctx)
+    match = ctx.wilayah.match(answer.text or "")
+    if match.nagari is not None:
+        return _nagari_chosen(match.nagari.code, ctx)
+    if match.candidates:
+        kec = match.kecamatan.code if match.kecamatan else None
+        return Accepted(again={"options": [n.code for n in match.candidates], "kec": kec})
+    if match.kecamatan is not None:
+        return Accepted(again={"kec": match.kecamatan.code})
+    raise InvalidInput("nagari.unknown")
+
+
+def _nagari_chosen(code: str, ctx: Ctx) -> Accepted:
+    nagari = ctx.wilayah.by_code(code)
+    if nagari is None:
+        raise InvalidInput("nagari.unknown")
+    return Accepted({"nagari_code": nagari.code})
+
+
+def v_jorong(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    text = " ".join((answer.text or "").split())
+    if not 2 <= len(text) <= 50 or not any(ch.isalpha() for ch in text):
+        raise InvalidInput("jorong.invalid", min=2, max=50)
+    if any(not (ch.isalnum() or ch in " .'-/()") for ch in text):
+        raise InvalidInput("jorong.invalid", min=2, max=50)
+    return Accepted({"jorong": text.title() if text.islower() or text.isupper() else text})
+
+
+def v_phone(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.button and answer.button.id == "phone:known" and ctx.known_phone:
+        return Accepted({"phone": parse_phone(ctx.known_phone)})
+    if answer.contact is not None:
+        if not answer.contact.is_own:
+            raise InvalidInput("phone.contact_not_own")
+        return Accepted({"phone": parse_phone(answer.contact.phone)})
+    return Accepted({"phone": parse_phone(answer.text or "")})
+
+
+def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.choice == "more":
+        return Accepted(again={"type_amount": True})
+    # A bare "2" is read literally as Rp 2: refuse amounts no monthly income can be.
+    income = int(answer.choice) if answer.choice else parse_income(answer.text or "", minimum=MIN_INCOME)
+    contribution = ctx.rules.contributions.for_income(income, ctx.today)
+    return Accepted(
+        {
+            "income": income,
+            "income_base": contribution.income_base,
+            "monthly_contribution": contribution.monthly,
+        },
+        notes=(
+            (
+                "income.contribution",
+                {
+                    "base": rupiah(contribution.income_base),
+                    "jkk": rupiah(contribution.jkk),
+                    "jkm": rupiah(contribution.jkm),
+                    "total": rupiah(contribution.monthly),
+                },
+            ),
+        ),
+    )
+
+
+def v_heir_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.choice == "skip":
+        return Accepted({"heir_name": None})
+    return Accepted({"heir_name": normalize_name(answer.text or "")})
+
+
+def v_heir_relation(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.choice:
+        return Accepted({"heir_relation": answer.choice})
+    text = " ".join((answer.text or "").split())
+    if not 3 <= len(text) <= 30 or not all(ch.isalpha() or ch in " -/" for ch in text):
+        raise InvalidInput("heir_relation.invalid")
+    return Accepted({"heir_relation": text.lower()})
+
+
+def _birth_params(ctx: Ctx, state: State) -> dict[str, Any]:
+    birth = date.fromisoformat(state.answers["birth_date_nik"])
+    return {"date": format_date(birth, ctx, state.lang)}
+
+
+def _phone_params(ctx: Ctx, state: State) -> dict[str, Any]:
+    return {"phone": format_phone(ctx.known_phone) if ctx.known_phone else ""}
+
+
+def _nagari_prompt(state: State) -> str:
+    if state.pending.get("options"):
+        return "nagari.did_you_mean"
+    if state.pending.get("kec"):
+        return "nagari.pick"
+    return "nagari.prompt"
+
+
+def _nagari_params(ctx: Ctx, state: State) -> dict[str, Any]:
+    kec = state.pending.get("kec")
+    name = next((k.name for k in ctx.wilayah.kecamatan if k.code == kec), "")
+    return {"kecamatan": name}
+
+
+# ---------------------------------------------------------------------------------------------
+FORM: tuple[Field, ...] = (
+    Field("consent", 1, "consent.prompt", "choice", v_consent, yes_no("consent"),
+          params=lambda ctx, s: {
+              "version": ctx.rules.consent_version,
+              "years": ctx.rules.retention_years,
+              "dpo": ctx.rules.data_protection_officer,
+          }),
+    Field("elig_domicile", 2, "elig.domicile", "choice", v_domicile, yes_no("yn")),
+    Field("elig_member", 2, "elig.member", "choice", v_member,
+          lambda ctx, s: _buttons(ctx, s, "member", ["yes", "no", "unknown"])),
+    Field("elig_work", 2, "elig.work", "choice", v_work,
+          lambda ctx, s: _buttons(ctx, s, "work", ["own", "employee"])),
+    Field("category", 3, "category.prompt", "choice", v_category, category_choices),
+    Field("category_other", 3, "category_other.prompt", "text", v_category_other,
+          when=lambda a: a.get("category") == "lainnya", example="category_other.example"),
+    Field("name", 4, "name.prompt", "text", v_name, example="name.example"),
+    Field("nik", 5, "nik.prompt", "text", v_nik, example="nik.example"),
+    Field("birth_confirm", 5, "birth_confirm.prompt", "choice", v_birth_confirm, yes_no("yn"),
+          params=_birth_params),
+    Field("birth_date", 5, "birth_date.prompt", "text", v_birth_date,
+          when=lambda a: a.get("birth_confirm") == "no", example="birth_date.example"),
+    Field("nagari", 6, _nagari_prompt, "text", v_nagari, nagari_choices, params=_nagari_params,
+          example="nagari.example"),
+    Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example"),
+    Field("phone", 8, lambda s: "phone.prompt", "text", v_phone, phone_choices, params=_phone_params,
+          example="phone.example", request_contact=True),
+    Field("income", 9, lambda s: "income.type" if s.pending.get("type_amount") else "income.prompt",
+          "text", v_income, income_choices, example="income.example"),
+    Field("heir_name", 10, "heir_name.prompt", "text", v_heir_name, heir_name_choices,
+          example="heir_name.example"),
+    Field("heir_relation", 10, "heir_relation.prompt", "text", v_heir_relation,
+          heir_relation_choices, when=lambda a: bool(a.get("heir_name"))),
+)
+
+FIELDS = {f.key: f for f in FORM}
+# Which answer keys each field writes (cleared together when the field is asked again).
+FIELD_VALUES: dict[str, tuple[str, ...]] = {
+    "consent": ("consent",),
+    "elig_domicile": ("elig_domicile",),
+    "elig_member": ("elig_member",),
+    "elig_work": ("elig_work",),
+    "category": ("category",),
+    "category_other": ("category_other",),
+    "name": ("name",),
+    "nik": ("nik", "sex", "birth_date_nik"),
+    "birth_confirm": ("birth_confirm", "birth_date"),
+    "birth_date": ("birth_date",),
+    "nagari": ("nagari_code",),
+    "jorong": ("jorong",),
+    "phone": ("phone",),
+    "income": ("income", "income_base", "monthly_contribution"),
+    "heir_name": ("heir_name",),
+    "heir_relation": ("heir_relation",),
+}
+# Flags a field may raise, cleared when it is answered again.
+FIELD_FLAGS: dict[str, tuple[str, ...]] = {
+    "elig_member": ("membership_unknown",),
+    "nik": ("nik_outside_regency", "birth_date_mismatch"),
+    "birth_date": ("birth_date_mismatch",),
+}
+# The summary's numbered lines: (catalog label key, form group edited by that number).
+SUMMARY_LINES: tuple[tuple[str, int], ...] = (
+    ("summary.category", 3),
+    ("summary.name", 4),
+    ("summary.nik", 5),
+    ("summary.nagari", 6),
+    ("summary.jorong", 7),
+    ("summary.phone", 8),
+    ("summary.income", 9),
+    ("summary.heir", 10),
+)
+
+
+def answered(field_: Field, answers: dict[str, Any]) -> bool:
+    return all(k in answers for k in FIELD_VALUES[field_.key][:1])

@@ -1,0 +1,680 @@
+"""The registration conversation: a pure function (state, event) -> (state, replies, effects).
+
+It walks the form declared in conversations/form.py, handles the commands that work at every
+step (help, back, cancel, status, start, my data, delete, correct, language), and asks the
+handler for I/O through effects, whose results come back as events. No I/O happens here.
+State graph: conversations/registration.mmd (keep it true to this code).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from conversations.choices import match_choice
+from conversations.events import (
+    Button,
+    ButtonPress,
+    ContactShared,
+    CorrectField,
+    DataDeleted,
+    DeleteMyData,
+    Effect,
+    Event,
+    FieldCorrected,
+    LoadMyData,
+    Media,
+    MyData,
+    NikChecked,
+    RecordConsent,
+    Reply,
+    Submit,
+    Submitted,
+    Text,
+)
+from conversations.form import (
+    FIELD_FLAGS,
+    FIELD_VALUES,
+    FIELDS,
+    FORM,
+    SUMMARY_GROUP,
+    SUMMARY_LINES,
+    TOTAL_STEPS,
+    Accepted,
+    Answer,
+    Ctx,
+    Field,
+    answered,
+    format_date,
+)
+from conversations.i18n import rupiah
+from conversations.state import State
+from conversations.validators import InvalidInput, format_phone, mask_nik, normalize_text
+
+# Typed commands, in both languages, recognised at every step (with or without a leading "/").
+COMMANDS: dict[str, frozenset[str]] = {
+    "help": frozenset({"bantuan", "help", "tolong", "menu"}),
+    "back": frozenset({"kembali", "back", "balik", "sebelumnya"}),
+    "cancel": frozenset({"batal", "cancel", "batalkan", "stop daftar"}),
+    "status": frozenset({"status", "cek status"}),
+    "start": frozenset({"mulai", "daftar", "start", "mulai lagi", "register", "daftar ulang"}),
+    "mydata": frozenset({"data saya", "my data", "lihat data", "data", "mydata"}),
+    "delete": frozenset({"hapus data", "hapus data saya", "delete my data", "delete data", "hapus"}),
+    "correct": frozenset({"ubah data", "perbaiki data", "koreksi data", "correct my data", "correct"}),
+    "language": frozenset({"bahasa", "language", "ganti bahasa", "change language", "lang"}),
+}
+STATUS_KEYS = {"pending", "approved", "waiting", "rejected", "correction", "enrolled", "withdrawn", "deletion_requested"}
+
+
+def command_of(text: str) -> str | None:
+    typed = normalize_text(text.lstrip("/"))
+    for name, words in COMMANDS.items():
+        if typed in words:
+            return name
+    return None
+
+
+@dataclass
+class Outcome:
+    state: State
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    # The person asked that nothing be kept (consent refused, data deleted): delete the state.
+    forget: bool = False
+
+
+def handle(state: State, event: Event, ctx: Ctx) -> Outcome:
+    """Decide what one event does to the conversation. Never raises for any input."""
+    flow = _Flow(copy.deepcopy(state), ctx)
+    flow.dispatch(event)
+    flow.state.last_seen = ctx.now.isoformat()
+    return flow.out
+
+
+class _Flow:
+    def __init__(self, state: State, ctx: Ctx) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.out = Outcome(state)
+
+    # -- output -------------------------------------------------------------------------------
+    @property
+    def lang(self) -> str:
+        return self.state.lang or self.ctx.rules.default_language
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.ctx.t(self.lang, key, **params)
+
+    def say(self, key: str, buttons: list[Button] | tuple[Button, ...] = (), request_contact: bool = False, **params: Any) -> None:
+        self.out.replies.append(Reply(key, self.t(key, **params), tuple(buttons), request_contact))
+
+    def effect(self, effect: Effect) -> None:
+        self.out.effects.append(effect)
+
+    # -- dispatch -----------------------------------------------------------------------------
+    def dispatch(self, event: Event) -> None:
+        if isinstance(event, (NikChecked, Submitted, MyData, DataDeleted, FieldCorrected)):
+            self.on_result(event)
+            return
+        if isinstance(event, Media):
+            self.say("media.unsupported")
+            self.reprompt()
+            return
+        if isinstance(event, Text) and len(event.text) > self.ctx.rules.conversation.max_input_chars:
+            self.say("input.too_long", max=self.ctx.rules.conversation.max_input_chars)
+            self.reprompt()
+            return
+        button = self.button_of(event)
+        if isinstance(event, ButtonPress) and button is None:
+            self.say("button.stale")
+            self.reprompt()
+            return
+        text = event.text.strip() if isinstance(event, Text) else None
+        command = button.id.split(":", 1)[1] if button and button.id.startswith("cmd:") else None
+        if text is not None and command is None:
+            command = command_of(text)
+        if command:
+            self.command(command)
+            return
+        if self.returning() and not self.state.confirm:
+            self.state.confirm = "resume"
+            self.ask_confirm()
+            return
+        if self.state.confirm:
+            self.on_confirm(button, text)
+            return
+        contact = event if isinstance(event, ContactShared) else None
+        self.on_input(button, text, contact)
+
+    def button_of(self, event: Event) -> Button | None:
+        """The button a press refers to, if it is one the person was shown at this point."""
+        if not isinstance(event, ButtonPress):
+            return None
+        if event.button_id.startswith("cmd:") and event.button_id[4:] in COMMANDS:
+            return Button(event.button_id, "")
+        return next((b for b in self.current_buttons() if b.id == event.button_id), None)
+
+    def returning(self) -> bool:
+        """A person who comes back after a while is asked whether to continue or start again."""
+        if not self.state.in_form or not self.state.last_seen or self.state.step == "summary" and not self.state.answers:
+            return False
+        last = datetime.fromisoformat(self.state.last_seen)
+        return self.ctx.now - last > timedelta(minutes=self.ctx.rules.conversation.resume_after_minutes)
+
+    # -- current step -------------------------------------------------------------------------
+    def current_field(self) -> Field | None:
+        return FIELDS.get(self.state.step)
+
+    def current_buttons(self) -> list[Button]:
+        if self.state.confirm:
+            return self.confirm_buttons()
+        step = self.state.step
+        if step == "language":
+            return self.language_buttons()
+        if step == "summary":
+            return self.summary_buttons()
+        if step in ("done", "idle", "ended"):
+            return self.menu_buttons()
+        if step == "correct_pick":
+            return []
+        field_ = self.current_field()
+        return field_.choices(self.ctx, self.state) if field_ and field_.choices else []
+
+    def language_buttons(self) -> list[Button]:
+        return [Button(f"lang:{code}", self.ctx.t(code, "language.name")) for code in self.ctx.rules.languages]
+
+    def summary_buttons(self) -> list[Button]:
+        return [Button("sum:send", self.t("btn.sum.send")), Button("sum:edit", self.t("btn.sum.edit")),
+                Button("cmd:cancel", self.t("btn.cmd.cancel"))]
+
+    def menu_buttons(self) -> list[Button]:
+        return [Button("cmd:start", self.t("btn.cmd.start")), Button("cmd:status", self.t("btn.cmd.status")),
+                Button("cmd:help", self.t("btn.cmd.help"))]
+
+    def confirm_buttons(self) -> list[Button]:
+        if self.state.confirm == "language":
+            return self.language_buttons()
+        if self.state.confirm == "resume":
+            return [Button("resume:continue", self.t("btn.resume.continue")),
+                    Button("resume:restart", self.t("btn.resume.restart"))]
+        return [Button("confirm:yes", self.t("btn.confirm.yes")), Button("confirm:no", self.t("btn.confirm.no"))]
+
+    # -- prompting ----------------------------------------------------------------------------
+    def reprompt(self) -> None:
+        step = self.state.step
+        if self.state.confirm:
+            self.ask_confirm()
+        elif step == "language":
+            self.ask_language()
+        elif step == "summary":
+            self.show_summary()
+        elif step == "correct_pick":
+            self.say("correct.pick", **self.summary_params())
+        elif step in FIELDS:
+            self.ask(FIELDS[step])
+        elif step == "done":
+            self.say("done.menu", self.menu_buttons(), reference=self.state.reference or "-")
+        else:
+            self.greet()
+
+    def greet(self) -> None:
+        if len(self.ctx.rules.languages) > 1 and self.state.lang is None:
+            self.state.step = "language"
+            self.say("welcome", self.language_buttons())
+        else:
+            self.start_form()
+
+    def ask_language(self) -> None:
+        self.say("welcome", self.language_buttons())
+
+    def ask(self, field_: Field) -> None:
+        self.state.step = field_.key
+        params = field_.params(self.ctx, self.state) if field_.params else {}
+        header = self.t("progress", n=field_.group, total=TOTAL_STEPS)
+        key = field_.prompt_key(self.state)
+        text = f"{header}\n{self.t(key, **params)}"
+        buttons = field_.choices(self.ctx, self.state) if field_.choices else []
+        request_contact = field_.request_contact and not self.state.pending.get("no_contact")
+        self.out.replies.append(Reply(key, text, tuple(buttons), request_contact))
+
+    def ask_confirm(self) -> None:
+        kind = self.state.confirm
+        if kind == "language":
+            self.say("language.ask", self.language_buttons())
+        elif kind == "resume":
+            self.say("resume.ask", self.confirm_buttons(), step=self.step_number(), total=TOTAL_STEPS)
+        else:
+            self.say(f"confirm.{kind}", self.confirm_buttons())
+
+    def step_number(self) -> int:
+        field_ = self.current_field()
+        return field_.group if field_ else SUMMARY_GROUP
+
+    # -- commands -----------------------------------------------------------------------------
+    def command(self, name: str) -> None:
+        state = self.state
+        if name == "help":
+            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"))
+            self.say("help.text", contact=contact, dpo=self.ctx.rules.data_protection_officer)
+            if state.in_form or state.confirm:
+                self.reprompt()
+        elif name == "back":
+            state.confirm = None
+            self.go_back()
+        elif name == "cancel":
+            if state.in_form or state.correcting:
+                state.confirm = "cancel"
+                self.ask_confirm()
+            else:
+                self.say("cancel.nothing", self.menu_buttons())
+        elif name in ("status", "mydata"):
+            state.pending["show"] = name
+            self.effect(LoadMyData())
+        elif name == "start":
+            if state.in_form and state.answers:
+                state.confirm = "resume"
+                self.ask_confirm()
+            else:
+                state.confirm = None
+                self.greet() if state.lang is None else self.start_form()
+        elif name == "delete":
+            state.confirm = "delete"
+            self.ask_confirm()
+        elif name == "correct":
+            state.pending["show"] = "correct"
+            self.effect(LoadMyData())
+        elif name == "language":
+            state.confirm = "language"
+            self.ask_confirm()
+
+    def go_back(self) -> None:
+        state = self.state
+        if state.editing is not None or state.correcting:
+            self.restore_backup()
+            return
+        if state.step in ("summary",) and state.history:
+            previous = state.history.pop()
+            self.clear_from(previous)
+            self.ask(FIELDS[previous])
+            return
+        if state.step not in FIELDS or not state.history:
+            self.say("back.nothing")
+            self.reprompt()
+            return
+        previous = state.history.pop()
+        self.clear_from(previous)
+        self.ask(FIELDS[previous])
+
+    def clear_from(self, key: str) -> None:
+        """Forget the answers of `key` and every field after it (they may depend on it)."""
+        index = next(i for i, f in enumerate(FORM) if f.key == key)
+        for field_ in FORM[index:]:
+            self.clear_field(field_)
+        self.state.pending = {}
+
+    def clear_field(self, field_: Field) -> None:
+        for k in FIELD_VALUES[field_.key]:
+            self.state.answers.pop(k, None)
+        flags = self.state.answers.get("flags", [])
+        self.state.answers["flags"] = [f for f in flags if f not in FIELD_FLAGS.get(field_.key, ())]
+
+    def restore_backup(self) -> None:
+        state = self.state
+        state.answers.update(state.backup)
+        state.backup = {}
+        state.pending = {}
+        state.failures = 0
+        if state.correcting:
+            state.correcting = None
+            state.editing = None
+            state.answers = {}
+            state.step = "done"
+            self.say("correct.cancelled", self.menu_buttons())
+            return
+        state.editing = None
+        self.show_summary()
+
+    # -- yes/no questions that interrupt the form ---------------------------------------------
+    def on_confirm(self, button: Button | None, text: str | None) -> None:
+        state = self.state
+        if button is None and text is not None:
+            button = match_choice(text, self.confirm_buttons())
+        if button is None:
+            self.say("confirm.unclear", self.confirm_buttons())
+            return
+        kind, state.confirm = state.confirm, None
+        choice = button.id.split(":", 1)[1]
+        if kind == "language":
+            state.lang = choice
+            self.say("language.set")
+            self.reprompt()
+        elif kind == "resume":
+            if choice == "restart":
+                self.start_form(fresh=True)
+            else:
+                self.reprompt()
+        elif kind == "cancel":
+            if choice == "yes":
+                if state.correcting:
+                    self.restore_backup()
+                    return
+                self.reset()
+                self.say("cancel.done", self.menu_buttons())
+            else:
+                self.reprompt()
+        elif kind == "delete":
+            if choice == "yes":
+                self.effect(DeleteMyData())
+            else:
+                self.say("delete.kept")
+                self.reprompt()
+
+    def reset(self, keep_reference: bool = True) -> None:
+        lang, reference = self.state.lang, self.state.reference if keep_reference else None
+        self.state = self.out.state = State(lang=lang, reference=reference, step="done" if reference else "idle")
+
+    def start_form(self, fresh: bool = True) -> None:
+        if fresh:
+            lang, reference = self.state.lang, self.state.reference
+            self.state = self.out.state = State(lang=lang, reference=reference)
+        self.ask(FORM[0])
+
+    # -- answers ------------------------------------------------------------------------------
+    def on_input(self, button: Button | None, text: str | None, contact: ContactShared | None) -> None:
+        state = self.state
+        if state.step == "language":
+            self.on_language(button, text)
+        elif state.step == "summary":
+            self.on_summary(button, text)
+        elif state.step == "correct_pick":
+            self.on_correct_pick(text)
+        elif state.step in FIELDS:
+            self.on_field(FIELDS[state.step], button, text, contact)
+        elif state.step == "done" and button is None:
+            self.say("done.menu", self.menu_buttons(), reference=state.reference or "-")
+        else:
+            self.greet()
+
+    def on_language(self, button: Button | None, text: str | None) -> None:
+        if button is None and text is not None:
+            button = match_choice(text, self.language_buttons())
+        if button is None:
+            # Anything else at the greeting ("halo") means: go on in the default language.
+            self.state.lang = self.ctx.rules.default_language
+        else:
+            self.state.lang = button.id.split(":", 1)[1]
+        self.start_form()
+
+    def on_field(self, field_: Field, button: Button | None, text: str | None, contact: ContactShared | None) -> None:
+        state = self.state
+        buttons = field_.choices(self.ctx, state) if field_.choices else []
+        if button is None and text is not None and buttons:
+            button = match_choice(text, buttons)
+        if contact is not None and not field_.request_contact:
+            self.say("contact.unexpected")
+            self.ask(field_)
+            return
+        if button is None and contact is None and field_.kind == "choice":
+            self.fail(field_, InvalidInput("choice.unknown", count=len(buttons)))
+            return
+        if not text and button is None and contact is None:
+            self.ask(field_)
+            return
+        try:
+            verdict = field_.validate(Answer(text=text, button=button, contact=contact), self.ctx, state)
+        except InvalidInput as problem:
+            self.fail(field_, problem)
+            return
+        self.apply(field_, verdict)
+
+    def fail(self, field_: Field, problem: InvalidInput) -> None:
+        """A specific explanation and an example; after max_failures, a way to a human."""
+        state = self.state
+        state.failures += 1
+        buttons = field_.choices(self.ctx, state) if field_.choices else []
+        if state.failures >= self.ctx.rules.conversation.max_failures:
+            state.failures = 0
+            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"))
+            self.say("help.stuck", buttons, contact=contact)
+            return
+        text = self.t(problem.key, **problem.params)
+        if field_.example:
+            text = f"{text}\n{self.t(field_.example)}"
+        self.out.replies.append(Reply(problem.key, text, tuple(buttons), field_.request_contact))
+
+    def apply(self, field_: Field, verdict: Accepted) -> None:
+        state = self.state
+        if verdict.stop:
+            key, params = verdict.stop
+            self.say(key, **params)
+            if field_.key == "consent":
+                # Consent refused: keep nothing at all (UU 27/2022).
+                self.out.forget = True
+                self.state = self.out.state = State(lang=state.lang)
+            else:
+                self.reset()
+            return
+        if verdict.again is not None:
+            state.pending = dict(verdict.again)
+            state.failures = 0
+            self.ask(field_)
+            return
+        if verdict.check is not None:
+            state.pending = {"field": field_.key, "values": verdict.values, "flags": list(verdict.flags),
+                             "notes": [list(n) for n in verdict.notes]}
+            self.effect(verdict.check)
+            return
+        self.keep(field_, verdict.values, verdict.flags, verdict.notes)
+
+    def keep(self, field_: Field, values: dict[str, Any], flags: tuple[str, ...] | list[str], notes: Any) -> None:
+        state = self.state
+        self.clear_field(field_)
+        state.answers.update(values)
+        state.answers["flags"] = sorted(set(state.answers.get("flags", [])) | set(flags))
+        state.pending = {}
+        state.failures = 0
+        if field_.key == "consent":
+            state.consent_version = self.ctx.rules.consent_version
+            self.effect(RecordConsent(self.ctx.rules.consent_version, self.lang))
+        if not state.history or state.history[-1] != field_.key:
+            state.history.append(field_.key)
+        for key, params in notes:
+            self.say(key, **params)
+        self.advance()
+
+    def next_field(self) -> Field | None:
+        for field_ in FORM:
+            if field_.when(self.state.answers) and not answered(field_, self.state.answers):
+                return field_
+        return None
+
+    def advance(self) -> None:
+        state = self.state
+        nxt = self.next_field()
+        editing = state.editing
+        if nxt is not None and (editing is None or nxt.group == editing):
+            self.ask(nxt)
+            return
+        if state.correcting and editing is not None:
+            values = {k: v for k, v in state.answers.items() if k in self.group_value_keys(editing)}
+            values["flags"] = state.answers.get("flags", [])
+            self.effect(CorrectField(state.correcting, str(editing), values))
+            return
+        state.editing = None
+        state.backup = {}
+        self.show_summary()
+
+    @staticmethod
+    def group_value_keys(group: int) -> set[str]:
+        return {k for f in FORM if f.group == group for k in FIELD_VALUES[f.key]}
+
+    # -- summary, submission, corrections -----------------------------------------------------
+    def prune(self) -> None:
+        """Drop answers of fields whose condition no longer holds (e.g. category changed)."""
+        for field_ in FORM:
+            if not field_.when(self.state.answers) and field_.key not in ("birth_date",):
+                self.clear_field(field_)
+
+    def summary_params(self, answers: dict[str, Any] | None = None) -> dict[str, Any]:
+        a = self.state.answers if answers is None else answers
+        return {"lines": "\n".join(f"{i}. {line}" for i, line in enumerate(self.summary_lines(a), start=1))}
+
+    def summary_lines(self, a: dict[str, Any]) -> list[str]:
+        category = self.ctx.rules.category(a.get("category", ""))
+        work = category.title(self.lang) if category else "-"
+        if a.get("category") == "lainnya" and a.get("category_other"):
+            work = f"{work}: {a['category_other']}"
+        nagari = self.ctx.wilayah.by_code(a.get("nagari_code", ""))
+        birth = date.fromisoformat(a["birth_date"]) if a.get("birth_date") else None
+        heir = "-"
+        if a.get("heir_name"):
+            relation = a.get("heir_relation", "")
+            rel_key = f"btn.rel.{relation}"
+            relation_text = self.t(rel_key) if self.ctx.catalog.has(rel_key) else relation
+            heir = f"{a['heir_name']} ({relation_text})"
+        values = [
+            work,
+            a.get("name", "-"),
+            self.t("summary.nik_value", nik=mask_nik(a["nik"]) if a.get("nik") else "-",
+                   sex=self.t(f"sex.{a.get('sex', 'L')}"),
+                   birth=format_date(birth, self.ctx, self.lang) if birth else "-"),
+            self.t("summary.nagari_value", nagari=nagari.name, kecamatan=nagari.kecamatan.name) if nagari else "-",
+            a.get("jorong", "-"),
+            format_phone(a["phone"]) if a.get("phone") else "-",
+            self.t("summary.income_value", income=rupiah(a.get("income", 0)),
+                   total=rupiah(a.get("monthly_contribution", 0))),
+            heir,
+        ]
+        return [f"{self.t(label)}: {value}" for (label, _), value in zip(SUMMARY_LINES, values)]
+
+    def show_summary(self) -> None:
+        state = self.state
+        self.prune()
+        state.step = "summary"
+        header = self.t("progress", n=SUMMARY_GROUP, total=TOTAL_STEPS)
+        text = f"{header}\n{self.t('summary.prompt', **self.summary_params())}"
+        self.out.replies.append(Reply("summary.prompt", text, tuple(self.summary_buttons())))
+
+    def on_summary(self, button: Button | None, text: str | None) -> None:
+        if button is None and text is not None:
+            typed = normalize_text(text)
+            if typed.isdigit() and 1 <= int(typed) <= len(SUMMARY_LINES):
+                self.edit_group(SUMMARY_LINES[int(typed) - 1][1])
+                return
+            button = match_choice(text, self.summary_buttons()[:2])
+        if button is None:
+            self.state.failures += 1
+            self.say("summary.unclear", self.summary_buttons(), count=len(SUMMARY_LINES))
+            return
+        if button.id == "sum:send":
+            self.effect(Submit())
+        else:
+            self.say("summary.which", count=len(SUMMARY_LINES))
+
+    def edit_group(self, group: int) -> None:
+        state = self.state
+        keys = self.group_value_keys(group)
+        state.backup = {k: v for k, v in state.answers.items() if k in keys}
+        state.backup["flags"] = list(state.answers.get("flags", []))
+        state.editing = group
+        for field_ in FORM:
+            if field_.group == group:
+                self.clear_field(field_)
+        nxt = self.next_field()
+        if nxt is None or nxt.group != group:  # nothing to ask (should not happen)
+            state.editing = None
+            self.show_summary()
+            return
+        self.ask(nxt)
+
+    def on_correct_pick(self, text: str | None) -> None:
+        typed = normalize_text(text or "")
+        if typed.isdigit() and 1 <= int(typed) <= len(SUMMARY_LINES):
+            self.edit_group(SUMMARY_LINES[int(typed) - 1][1])
+            return
+        self.say("correct.pick_unclear", count=len(SUMMARY_LINES))
+
+    # -- results of effects -------------------------------------------------------------------
+    def on_result(self, event: Event) -> None:
+        state = self.state
+        if isinstance(event, NikChecked):
+            pending = state.pending
+            field_ = FIELDS.get(pending.get("field", ""))
+            if field_ is None:
+                self.reprompt()
+                return
+            if event.status is not None and not (state.correcting and event.reference == state.correcting):
+                key = "nik.already_own" if event.own else "nik.already_other"
+                state.pending = {}
+                self.say(key, status=self.t(f"status.{event.status}") if event.own else "",
+                         reference=event.reference if event.own else "")
+                self.ask(field_)
+                return
+            self.keep(field_, pending["values"], pending.get("flags", []), pending.get("notes", []))
+        elif isinstance(event, Submitted):
+            if event.error or not event.reference:
+                self.say("submit.duplicate" if event.error == "duplicate_nik" else "submit.failed")
+                if event.error == "duplicate_nik":
+                    self.edit_group(5)
+                return
+            answers = state.answers
+            nagari = self.ctx.wilayah.by_code(answers.get("nagari_code", ""))
+            self.reset()
+            self.state.reference = event.reference
+            self.state.step = "done"
+            self.say("submit.done", self.menu_buttons(), reference=event.reference,
+                     nagari=nagari.name if nagari else "-",
+                     total=rupiah(answers.get("monthly_contribution", 0)))
+        elif isinstance(event, MyData):
+            self.on_my_data(event)
+        elif isinstance(event, DataDeleted):
+            self.out.forget = True
+            self.state = self.out.state = State(lang=state.lang)
+            if event.requested:
+                self.say("delete.requested", references=", ".join(event.requested), erased=event.erased)
+            else:
+                self.say("delete.done", erased=event.erased)
+        elif isinstance(event, FieldCorrected):
+            state.correcting = None
+            state.editing = None
+            state.backup = {}
+            state.answers = {}
+            state.step = "done"
+            self.say("correct.done" if event.ok else "correct.failed", self.menu_buttons(), reference=event.reference)
+
+    def on_my_data(self, event: MyData) -> None:
+        state = self.state
+        show = state.pending.pop("show", "mydata")
+        if show == "correct":
+            editable = [r for r in event.records if r.status in ("pending", "correction", "waiting")]
+            if not editable:
+                self.say("correct.none")
+                self.reprompt()
+                return
+            record = editable[0]
+            state.answers = dict(record.fields)
+            state.correcting = record.reference
+            state.step = "correct_pick"
+            self.say("correct.pick", **self.summary_params())
+            return
+        if show == "status":
+            lines = [self.t("status.line", reference=r.reference, status=self.t(f"status.{r.status}"))
+                     for r in event.records]
+            if state.in_form:
+                lines.append(self.t("status.draft", step=self.step_number(), total=TOTAL_STEPS))
+            self.say("status.text" if lines else "status.none", lines="\n".join(lines))
+        else:
+            blocks = []
+            for record in event.records:
+                body = self.summary_params(dict(record.fields))["lines"]
+                blocks.append(self.t("mydata.record", reference=record.reference,
+                                     status=self.t(f"status.{record.status}"), lines=body))
+            if state.in_form and state.answers:
+                blocks.append(self.t("mydata.draft", lines=self.summary_params()["lines"]))
+            consent = event.consent_given_at or "-"
+            self.say("mydata.text" if blocks else "mydata.none", blocks="\n\n".join(blocks), consent=consent,
+                     dpo=self.ctx.rules.data_protection_officer)
+        if state.in_form or state.confirm:
+            self.reprompt()

@@ -1,0 +1,49 @@
+"""The state of one person's conversation, as stored between messages.
+
+Plain data that round-trips through JSON; storage encrypts the NIK inside it before writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class State:
+    lang: str | None = None
+    # Current step: a form field key, or one of the flow's own steps (see registration.STEPS).
+    step: str = "idle"
+    answers: dict[str, Any] = field(default_factory=dict)
+    # Visited form fields, for "kembali"/"back".
+    history: list[str] = field(default_factory=list)
+    # Consecutive invalid answers at the current step (help is offered at max_failures).
+    failures: int = 0
+    # A yes/no question that interrupts the form: "cancel", "delete", "resume", "restart".
+    confirm: str | None = None
+    # Editing a group from the summary: the group's earlier answers, restored on back/cancel.
+    editing: int | None = None
+    backup: dict[str, Any] = field(default_factory=dict)
+    # Correcting a submitted, undecided registration: its reference.
+    correcting: str | None = None
+    # Set when the person's consent has been recorded for this draft.
+    consent_version: str | None = None
+    # A NIK waiting for the duplicate check (kept only between the effect and its result).
+    pending: dict[str, Any] = field(default_factory=dict)
+    # Last registration this person submitted.
+    reference: str | None = None
+    last_seen: str | None = None  # ISO 8601
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "State":
+        if not data:
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def in_form(self) -> bool:
+        return self.step not in ("idle", "done", "language", "ended")

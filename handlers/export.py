@@ -1,0 +1,73 @@
+"""Use-case: export registrations for the operator on the server (full NIK: an operator's tool).
+
+CSV cells that a spreadsheet would turn into numbers (NIK: Excel keeps 15 digits; phone: it
+drops the "+") are written as text formulas ="...", which Excel and LibreOffice show verbatim.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from handlers.clock import LOCAL_TZ
+from handlers.services import Services
+from storage.models import Nagari, Registration
+
+COLUMNS = (
+    "reference", "status", "nik", "name", "sex", "birth_date", "nagari_code", "nagari", "kecamatan",
+    "jorong", "phone", "category", "income_base", "monthly_contribution", "heir_name", "heir_relation",
+    "channel_user", "flags", "created_at",
+)
+TEXT_COLUMNS = {"nik", "phone"}
+
+
+def as_text_cell(value: str) -> str:
+    return f'="{value}"'
+
+
+async def registration_rows(svc: Services, nagari_code: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    query = select(Registration, Nagari).join(Nagari, Nagari.code == Registration.nagari_code).order_by(Registration.id)
+    if nagari_code:
+        query = query.where(Registration.nagari_code == nagari_code)
+    async with svc.db.session() as session:
+        result = await session.stream(query.execution_options(yield_per=1000))
+        async for registration, nagari in result:
+            category = registration.category
+            if category == "lainnya" and registration.category_other:
+                category = f"lainnya: {registration.category_other}"
+            yield {
+                "reference": registration.reference,
+                "status": registration.status,
+                "nik": svc.cipher.decrypt(registration.nik_enc),
+                "name": registration.name,
+                "sex": registration.sex,
+                "birth_date": registration.birth_date.isoformat(),
+                "nagari_code": registration.nagari_code,
+                "nagari": nagari.name,
+                "kecamatan": nagari.kecamatan,
+                "jorong": registration.jorong,
+                "phone": registration.phone,
+                "category": category,
+                "income_base": registration.income_base,
+                "monthly_contribution": registration.monthly_contribution,
+                "heir_name": registration.heir_name or "",
+                "heir_relation": registration.heir_relation or "",
+                "channel_user": registration.channel_user,
+                "flags": ";".join(registration.flags or []),
+                "created_at": registration.created_at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
+            }
+
+
+async def export_csv(svc: Services, out: IO[str], nagari_code: str | None = None) -> int:
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    async for row in registration_rows(svc, nagari_code):
+        for column in TEXT_COLUMNS:
+            row[column] = as_text_cell(str(row[column]))
+        writer.writerow(row)
+        count += 1
+    return count

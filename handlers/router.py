@@ -1,0 +1,33 @@
+"""Where an inbound message goes: official commands first (for people who hold a role), then the
+worker's registration conversation. Every channel adapter calls `dispatch` and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from conversations.events import Inbound, Reply
+from handlers.inbound import handle_message
+from handlers.services import Services
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send to one person (the sender, or someone told about it, e.g. an operator)."""
+
+    to: str
+    reply: Reply
+
+
+# An interceptor answers a message it owns (e.g. an official's command) or returns None.
+Interceptor = Callable[[Services, str, Inbound], Awaitable[list[Outgoing] | None]]
+INTERCEPTORS: list[Interceptor] = []
+
+
+async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None) -> list[Outgoing]:
+    for interceptor in INTERCEPTORS:
+        handled = await interceptor(svc, channel_user, event)
+        if handled is not None:
+            return handled
+    replies = await handle_message(svc, channel_user, event, known_phone)
+    return [Outgoing(channel_user, reply) for reply in replies]

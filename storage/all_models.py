@@ -1,0 +1,6 @@
+"""Imports every table module so that SQLModel.metadata knows them (Alembic, tests).
+
+A feature that adds tables adds its module here.
+"""
+
+from storage import models  # noqa: F401

@@ -1,0 +1,236 @@
+"""Repositories: the only place that reads and writes the tables of the registration core.
+
+All methods work inside the caller's session and never commit: the handler commits once per
+inbound message, after the conversation's new state and every effect are written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.state import State
+from storage.crypto import NikCipher
+from storage.models import AuditEvent, Consent, Conversation, Nagari, Person, Registration
+
+# References are read aloud over the phone and typed on small keyboards: no 0/O, 1/I/L.
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERENCE_PREFIX = "SJ-"
+# Statuses where the nagari has not decided yet: the worker may still correct or erase.
+UNDECIDED = ("pending", "correction", "waiting")
+
+
+def new_reference() -> str:
+    return REFERENCE_PREFIX + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+class Repository:
+    def __init__(self, session: AsyncSession, cipher: NikCipher) -> None:
+        self.session = session
+        self.cipher = cipher
+
+    # -- people and conversation state --------------------------------------------------------
+    async def person(self, channel_user: str, now: datetime, lang: str = "id") -> Person:
+        person = (await self.session.execute(select(Person).where(Person.channel_user == channel_user))).scalar_one_or_none()
+        if person is None:
+            person = Person(channel_user=channel_user, lang=lang, created_at=now)
+            self.session.add(person)
+            await self.session.flush()
+        return person
+
+    async def load_state(self, channel_user: str) -> State:
+        row = await self.session.get(Conversation, channel_user)
+        if row is None:
+            return State()
+        data = json.loads(row.state)
+        self._crypt_nik(data, decrypt=True)
+        return State.from_dict(data)
+
+    async def save_state(self, channel_user: str, state: State, now: datetime) -> None:
+        data = state.to_dict()
+        self._crypt_nik(data, decrypt=False)
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        row = await self.session.get(Conversation, channel_user)
+        if row is None:
+            self.session.add(Conversation(channel_user=channel_user, step=state.step, state=payload, updated_at=now))
+        else:
+            row.step, row.state, row.updated_at = state.step, payload, now
+
+    async def forget_state(self, channel_user: str) -> None:
+        await self.session.execute(delete(Conversation).where(Conversation.channel_user == channel_user))
+
+    def _crypt_nik(self, data: dict[str, Any], decrypt: bool) -> None:
+        """Encrypt/decrypt every NIK the state may hold: answers, backup, pending check."""
+        containers = [data.get("answers"), data.get("backup"), (data.get("pending") or {}).get("values")]
+        for container in containers:
+            if not isinstance(container, dict):
+                continue
+            if decrypt and container.get("nik_enc"):
+                container["nik"] = self.cipher.decrypt(container.pop("nik_enc"))
+            elif not decrypt and container.get("nik"):
+                container["nik_enc"] = self.cipher.encrypt(container.pop("nik"))
+
+    # -- consent ------------------------------------------------------------------------------
+    async def record_consent(self, channel_user: str, version: str, lang: str, now: datetime,
+                             method: str = "chat", given_to: str | None = None) -> Consent:
+        consent = Consent(channel_user=channel_user, version=version, lang=lang, method=method,
+                          given_to=given_to, given_at=now)
+        self.session.add(consent)
+        await self.session.flush()
+        return consent
+
+    async def latest_consent(self, channel_user: str) -> Consent | None:
+        query = (select(Consent).where(Consent.channel_user == channel_user, Consent.withdrawn_at.is_(None))
+                 .order_by(Consent.given_at.desc(), Consent.id.desc()).limit(1))
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    # -- registrations ------------------------------------------------------------------------
+    async def registration_by_nik(self, nik: str) -> Registration | None:
+        query = select(Registration).where(Registration.nik_hash == self.cipher.lookup_hash(nik))
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def registration(self, reference: str) -> Registration | None:
+        query = select(Registration).where(Registration.reference == reference.upper())
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def registrations_of(self, channel_user: str) -> Sequence[Registration]:
+        query = select(Registration).where(Registration.channel_user == channel_user).order_by(Registration.id)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def unused_reference(self) -> str:
+        while True:
+            reference = new_reference()
+            taken = await self.session.execute(select(Registration.id).where(Registration.reference == reference))
+            if taken.first() is None:
+                return reference
+
+    async def create_registration(self, answers: dict[str, Any], channel_user: str, lang: str,
+                                  consent_id: int | None, now: datetime) -> Registration:
+        registration = Registration(
+            reference=await self.unused_reference(),
+            status="pending",
+            nik_enc=self.cipher.encrypt(answers["nik"]),
+            nik_hash=self.cipher.lookup_hash(answers["nik"]),
+            channel_user=channel_user,
+            lang=lang,
+            consent_id=consent_id,
+            created_at=now,
+            updated_at=now,
+            **registration_fields(answers),
+        )
+        self.session.add(registration)
+        await self.session.flush()
+        return registration
+
+    def apply_fields(self, registration: Registration, answers: dict[str, Any], now: datetime) -> list[str]:
+        """Copy answered fields onto a registration; returns the names of changed columns."""
+        changed = []
+        values = registration_fields(answers, partial=True)
+        if "nik" in answers:
+            values["nik_enc"] = self.cipher.encrypt(answers["nik"])
+            values["nik_hash"] = self.cipher.lookup_hash(answers["nik"])
+        for column, value in values.items():
+            if getattr(registration, column) != value:
+                if column != "nik_enc":  # re-encryption of the same NIK changes the ciphertext
+                    changed.append(column)
+                setattr(registration, column, value)
+        registration.updated_at = now
+        return [c for c in changed if c != "nik_hash"] + (["nik"] if "nik_hash" in changed else [])
+
+    def answers_of(self, registration: Registration) -> dict[str, Any]:
+        """A registration in the conversation's answer vocabulary (NIK in clear, in memory only)."""
+        return {
+            "nik": self.cipher.decrypt(registration.nik_enc),
+            "name": registration.name,
+            "sex": registration.sex,
+            "birth_date": registration.birth_date.isoformat(),
+            "birth_date_nik": registration.birth_date_nik.isoformat(),
+            "nagari_code": registration.nagari_code,
+            "jorong": registration.jorong,
+            "phone": registration.phone,
+            "category": registration.category,
+            "category_other": registration.category_other,
+            "income": registration.income,
+            "income_base": registration.income_base,
+            "monthly_contribution": registration.monthly_contribution,
+            "heir_name": registration.heir_name,
+            "heir_relation": registration.heir_relation,
+            "flags": list(registration.flags or []),
+            # Answered in the original conversation; kept so the flow sees a complete form.
+            "consent": True, "elig_domicile": True, "elig_member": "no", "elig_work": "own",
+            "birth_confirm": "yes" if registration.birth_date == registration.birth_date_nik else "no",
+        }
+
+    async def delete_registrations(self, registrations: Iterable[Registration]) -> int:
+        count = 0
+        for registration in registrations:
+            await self.session.delete(registration)
+            count += 1
+        await self.session.flush()
+        return count
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(select(Registration.status, func.count()).group_by(Registration.status))
+        return {status: count for status, count in rows.all()}
+
+    # -- audit --------------------------------------------------------------------------------
+    async def audit(self, actor: str, action: str, now: datetime, reference: str | None = None,
+                    **details: Any) -> None:
+        if "nik" in details:
+            raise ValueError("a NIK must never be written to the audit trail in clear")
+        self.session.add(AuditEvent(at=now, actor=actor, action=action, reference=reference, details=details))
+
+    # -- reference data -----------------------------------------------------------------------
+    async def ensure_nagari(self, rows: Iterable[Nagari]) -> int:
+        """Insert or update the village reference table (idempotent, run at start)."""
+        existing = {n.code: n for n in (await self.session.execute(select(Nagari))).scalars().all()}
+        changed = 0
+        for row in rows:
+            current = existing.get(row.code)
+            if current is None:
+                self.session.add(row)
+                changed += 1
+            elif (current.name, current.kecamatan, current.kecamatan_code, current.bps_code) != (
+                    row.name, row.kecamatan, row.kecamatan_code, row.bps_code):
+                current.name, current.kecamatan = row.name, row.kecamatan
+                current.kecamatan_code, current.bps_code = row.kecamatan_code, row.bps_code
+                changed += 1
+        await self.session.flush()
+        return changed
+
+
+def registration_fields(answers: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+    """Registration columns from conversation answers (all of them, or only those present)."""
+    mapping: dict[str, Any] = {
+        "name": lambda a: a["name"],
+        "sex": lambda a: a["sex"],
+        "birth_date": lambda a: date.fromisoformat(a["birth_date"]),
+        "birth_date_nik": lambda a: date.fromisoformat(a["birth_date_nik"]),
+        "nagari_code": lambda a: a["nagari_code"],
+        "jorong": lambda a: a["jorong"],
+        "phone": lambda a: a["phone"],
+        "category": lambda a: a["category"],
+        "category_other": lambda a: a.get("category_other") if a.get("category") == "lainnya" else None,
+        "income": lambda a: int(a["income"]),
+        "income_base": lambda a: int(a["income_base"]),
+        "monthly_contribution": lambda a: int(a["monthly_contribution"]),
+        "heir_name": lambda a: a.get("heir_name"),
+        "heir_relation": lambda a: a.get("heir_relation") if a.get("heir_name") else None,
+        "flags": lambda a: sorted(set(a.get("flags", []))),
+    }
+    sources = {
+        "birth_date": "birth_date", "birth_date_nik": "birth_date_nik", "category_other": "category",
+        "heir_relation": "heir_name",
+    }
+    result = {}
+    for column, get in mapping.items():
+        if partial and sources.get(column, column) not in answers:
+            continue
+        result[column] = get(answers)
+    return result
