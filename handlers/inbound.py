@@ -9,9 +9,11 @@ intact; after the commit the new state is safe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import registration as flow
 from conversations.events import (
@@ -162,18 +164,25 @@ def known_phone_of(channel_user: str) -> str | None:
     return None
 
 
-async def handle_message(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None) -> list[Reply]:
+# Work to do inside the handler's transaction (e.g. marking the inbox update handled), so that
+# the new state and "this update is done" are committed together or not at all.
+InTransaction = Callable[[AsyncSession], Awaitable[None]]
+
+
+async def handle_message(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
+                         in_transaction: InTransaction | None = None) -> list[Reply]:
     """Handle one inbound event from one person; returns the replies to send, in order."""
     async with svc.locks.hold(channel_user):
         try:
-            return await _handle(svc, channel_user, event, known_phone)
+            return await _handle(svc, channel_user, event, known_phone, in_transaction)
         except Exception:
             # Never let one message crash the bot; log without its content (it may hold a NIK).
             log.exception("failed to handle a %s from %s", type(event).__name__, channel_user)
             return [Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))]
 
 
-async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone: str | None) -> list[Reply]:
+async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone: str | None,
+                  in_transaction: InTransaction | None) -> list[Reply]:
     now = svc.clock.now()
     async with svc.db.session() as session:
         repo = Repository(session, svc.cipher)
@@ -192,6 +201,8 @@ async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone:
             person.lang = outcome.state.lang
         person.last_inbound_at = now
         person.failed_deliveries = 0
+        if in_transaction is not None:
+            await in_transaction(session)
         await session.commit()
     log.info("handled %s from %s -> step %s, %d replies", type(event).__name__, channel_user,
              outcome.state.step, len(replies))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from conversations.events import Inbound, Reply
-from handlers.inbound import handle_message
+from handlers.inbound import InTransaction, handle_message
 from handlers.services import Services
 
 
@@ -19,15 +19,17 @@ class Outgoing:
     reply: Reply
 
 
-# An interceptor answers a message it owns (e.g. an official's command) or returns None.
-Interceptor = Callable[[Services, str, Inbound], Awaitable[list[Outgoing] | None]]
+# An interceptor answers a message it owns (e.g. an official's command) or returns None. When it
+# answers, it must run `in_transaction` (if given) inside the transaction that commits its work.
+Interceptor = Callable[[Services, str, Inbound, InTransaction | None], Awaitable[list[Outgoing] | None]]
 INTERCEPTORS: list[Interceptor] = []
 
 
-async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None) -> list[Outgoing]:
+async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
+                   in_transaction: InTransaction | None = None) -> list[Outgoing]:
     for interceptor in INTERCEPTORS:
-        handled = await interceptor(svc, channel_user, event)
+        handled = await interceptor(svc, channel_user, event, in_transaction)
         if handled is not None:
             return handled
-    replies = await handle_message(svc, channel_user, event, known_phone)
+    replies = await handle_message(svc, channel_user, event, known_phone, in_transaction)
     return [Outgoing(channel_user, reply) for reply in replies]

@@ -54,3 +54,5 @@ class Services:
     locks: Any = field(default_factory=PersonLocks)
     # Hooks run by `run_due` (scheduler ticks): later features (reminders, campaigns) add theirs.
     due_jobs: list[Any] = field(default_factory=list)
+    # One sender per channel ("tg", "wa"): see handlers/delivery.py.
+    senders: dict[str, Any] = field(default_factory=dict)

@@ -15,6 +15,15 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def render_item(type_: str, obj, autogen_context):  # type: ignore[no-untyped-def]
+    """Render project column types as plain SQLAlchemy types, so migrations import nothing of ours."""
+    from storage.types import AwareDateTime
+
+    if type_ == "type" and isinstance(obj, AwareDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def do_run_migrations(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
@@ -22,6 +31,7 @@ def do_run_migrations(connection) -> None:  # type: ignore[no-untyped-def]
         # SQLite cannot ALTER most column properties: batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,49 @@
+"""Sending: the one interface every channel's sender implements, and delivery of replies.
+
+Each channel has exactly one sender (bot/telegram, bot/whatsapp, the simulator's, the
+terminal's), which owns that platform's rate limits and error codes. Everything that sends --
+replies, notifications, reminders, campaigns -- goes through `svc.senders[channel]`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from conversations.events import Reply
+
+log = logging.getLogger(__name__)
+
+
+class Priority(enum.IntEnum):
+    """Replies to a person who is waiting go ahead of bulk sends (campaigns, reminders)."""
+
+    REPLY = 0
+    NOTIFY = 1
+    BULK = 2
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    ok: bool
+    message_id: str | None = None
+    # Retrying will not help (blocked, unknown number, invalid request): record and move on.
+    permanent: bool = False
+    # The person cannot be reached at all (Telegram 403: blocked the bot).
+    unreachable: bool = False
+    # WhatsApp 131047: outside the 24-hour window and no template configured for this message.
+    needs_template: bool = False
+    error: str | None = None
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
+                   template: str | None = None) -> DeliveryResult: ...
+
+
+def channel_of(channel_user: str) -> str:
+    return channel_user.split(":", 1)[0]

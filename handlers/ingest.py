@@ -1,0 +1,85 @@
+"""Use-case: an update arrived from a platform webhook or poll.
+
+`accept` records it (deduplicated) and commits: only then may the webhook answer 200.
+`drain` handles one person's recorded updates strictly in order, under that person's lock; each
+update is marked handled in the same transaction that stores the conversation's new state, so an
+update is handled exactly once even across a crash. `recover` drains everyone with updates left
+unhandled by a process that died. Replies are sent after that commit: a crash in between loses
+the reply (the person writes again and is asked the same question), never their answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.events import Inbound
+from handlers.router import Outgoing, dispatch
+from handlers.services import Services
+from storage.inbox import Inbox
+
+log = logging.getLogger(__name__)
+# Parses a recorded payload back into (event, known_phone); each channel adapter provides one.
+Decoder = Callable[[dict[str, Any]], tuple[Inbound | None, str | None]]
+# Delivers what handling produced (the channel's sender); awaited before the update is finished.
+Deliver = Callable[[list[Outgoing]], Awaitable[None]]
+# Updates that failed this many times are set aside (logged) instead of blocking the person.
+MAX_ATTEMPTS = 5
+
+
+async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
+                 payload: dict[str, Any]) -> bool:
+    """Record one update; False for a duplicate. Committed when this returns."""
+    async with svc.db.session() as session:
+        fresh = await Inbox(session, svc.cipher).record(channel, update_key, seq, channel_user, payload, svc.clock.now())
+        await session.commit()
+    return fresh
+
+
+async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deliver) -> int:
+    """Handle every unhandled update of one person, oldest first. Returns how many."""
+    handled = 0
+    async with svc.locks.hold(f"inbox:{channel_user}"):
+        while True:
+            async with svc.db.session() as session:
+                inbox = Inbox(session, svc.cipher)
+                row = await inbox.next_for(channel_user)
+                if row is None:
+                    return handled
+                row_id, attempts, payload = row.id, row.attempts, inbox.payload(row)
+                await inbox.mark_attempt(row_id)
+                await session.commit()
+            assert row_id is not None
+            event, known_phone = decode(payload) if attempts < MAX_ATTEMPTS else (None, None)
+            if event is None:
+                if attempts >= MAX_ATTEMPTS:
+                    log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
+                async with svc.db.session() as session:
+                    await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+                    await session.commit()
+            else:
+                async def finish(session: AsyncSession, row_id: int = row_id) -> None:
+                    await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+
+                outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
+                await deliver(outgoing)
+            handled += 1
+
+
+async def recover(svc: Services, decoders: dict[str, Decoder], deliverers: dict[str, Deliver],
+                  grace: timedelta = timedelta(seconds=0)) -> int:
+    """After a restart: handle updates recorded but never finished (the process died)."""
+    async with svc.db.session() as session:
+        people = await Inbox(session, svc.cipher).people_with_pending(svc.clock.now() - grace)
+    total = 0
+    for channel_user in people:
+        channel = channel_user.split(":", 1)[0]
+        if channel in decoders:
+            total += await drain(svc, channel_user, decoders[channel], deliverers[channel])
+    if total:
+        log.info("recovered %d unfinished updates", total)
+    return total

@@ -1,0 +1,90 @@
+"""The inbox: every inbound platform update, recorded before the platform is told "received".
+
+A webhook answers 200 only after its update is committed here, so nothing acknowledged is lost;
+the unique (channel, update_key) makes redeliveries (Telegram retries, Meta's 7 days of
+redelivery) no-ops. The payload may hold a NIK the person typed: it is encrypted, and erased
+once the update is handled (the row stays, for deduplication, until purged).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from storage.crypto import NikCipher
+from storage.models import _utc_column
+
+
+class InboundUpdate(SQLModel, table=True):
+    __tablename__ = "inbound_update"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key", name="uq_inbound_update_key"),
+        Index("ix_inbound_update_pending", "channel_user", "handled_at", "seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=8)  # "tg" | "wa"
+    update_key: str = Field(max_length=128)  # Telegram update_id, WhatsApp message id (wamid)
+    # Order of handling within one person: Telegram's update_id; WhatsApp's timestamp.
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    channel_user: str = Field(max_length=80)
+    payload_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    received_at: datetime = _utc_column(nullable=False)
+    handled_at: datetime | None = _utc_column(nullable=True, index=True)
+    attempts: int = 0
+
+
+class Inbox:
+    def __init__(self, session: AsyncSession, cipher: NikCipher) -> None:
+        self.session = session
+        self.cipher = cipher
+
+    async def record(self, channel: str, update_key: str, seq: int, channel_user: str,
+                     payload: dict[str, Any], now: datetime) -> bool:
+        """Store an update; False if it was already recorded (a redelivery). Caller commits."""
+        row = InboundUpdate(
+            channel=channel, update_key=update_key, seq=seq, channel_user=channel_user,
+            payload_enc=self.cipher.encrypt(json.dumps(payload, ensure_ascii=False)), received_at=now,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def payload(self, row: InboundUpdate) -> dict[str, Any]:
+        return json.loads(self.cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
+
+    async def next_for(self, channel_user: str) -> InboundUpdate | None:
+        """The oldest unhandled update of one person (handled strictly in order)."""
+        query = (select(InboundUpdate)
+                 .where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None))
+                 .order_by(InboundUpdate.seq, InboundUpdate.id).limit(1))
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def people_with_pending(self, received_before: datetime | None = None) -> Sequence[str]:
+        query = select(InboundUpdate.channel_user).where(InboundUpdate.handled_at.is_(None)).distinct()
+        if received_before is not None:
+            query = query.where(InboundUpdate.received_at < received_before)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def mark_attempt(self, row_id: int) -> None:
+        await self.session.execute(
+            update(InboundUpdate).where(InboundUpdate.id == row_id).values(attempts=InboundUpdate.attempts + 1))
+
+    async def finish(self, row_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(InboundUpdate).where(InboundUpdate.id == row_id).values(handled_at=now, payload_enc=None))
+
+    async def purge(self, handled_before: datetime) -> int:
+        result = await self.session.execute(
+            delete(InboundUpdate).where(InboundUpdate.handled_at.is_not(None), InboundUpdate.handled_at < handled_before))
+        return result.rowcount or 0
