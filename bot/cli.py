@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.app import build_services, database_url
 from bot.config import ConfigError, Environment, load_dotenv_file
 from bot.logging_setup import setup_logging
-from handlers.clock import FixedClock, SystemClock
+from handlers.clock import FixedClock
 
 # Extra subcommands registered by channel/feature modules: name -> (configure(parser), run(args)).
 EXTRA_COMMANDS: dict[str, tuple] = {}
@@ -68,20 +68,29 @@ async def run_chat(args: argparse.Namespace) -> None:
         await svc.db.dispose()
 
 
-# Channel servers register here (bot/extensions.py): name -> (is_configured(env), serve(args)).
-CHANNEL_SERVERS: dict[str, tuple] = {}
-
-
 def run_bot(args: argparse.Namespace) -> int:
     """`make run`: serve the channels whose tokens are set; with none, open a terminal chat."""
-    configured = [name for name, (is_configured, _serve) in CHANNEL_SERVERS.items() if is_configured(os.environ)]
-    if not configured:
+    from bot.server import configured_channels
+
+    names = configured_channels(os.environ)
+    if not names:
         print("No channel token configured (TELEGRAM_BOT_TOKEN, WHATSAPP_*): starting a terminal chat.",
               file=sys.stderr)
         asyncio.run(run_chat(args))
         return 0
-    serve = CHANNEL_SERVERS[configured[0]][1]
-    return serve(args, configured) or 0
+    asyncio.run(serve_channels(args, names))
+    return 0
+
+
+async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
+    from bot.server import serve
+
+    env = Environment.from_env()
+    svc = await build_services(args.config, args.db, env=env)
+    try:
+        await serve(svc, os.environ, names, env.port)
+    finally:
+        await svc.db.dispose()
 
 
 async def run_simulate(args: argparse.Namespace) -> None:
@@ -152,4 +161,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["main", "EXTRA_COMMANDS", "CHANNEL_SERVERS", "SystemClock"]
+__all__ = ["main", "EXTRA_COMMANDS"]
