@@ -31,10 +31,19 @@ class Catalog:
     def load(cls, languages: tuple[str, ...] | list[str] = ("id", "en"), root: Path = LOCALES_DIR) -> "Catalog":
         messages: dict[str, dict[str, str]] = {}
         for lang in {FALLBACK, *languages}:
-            path = root / lang / "LC_MESSAGES" / "messages.po"
-            with path.open("rb") as handle:
-                po = read_po(handle, locale=lang)
-            messages[lang] = {str(m.id): str(m.string) for m in po if m.id and m.string}
+            messages[lang] = {}
+            # One PO file per area (messages.po for registration, others per feature), so
+            # features add their sentences without touching each other's files.
+            for path in sorted((root / lang / "LC_MESSAGES").glob("*.po")):
+                with path.open("rb") as handle:
+                    po = read_po(handle, locale=lang)
+                for message in po:
+                    if not message.id or not message.string:
+                        continue
+                    key = str(message.id)
+                    if key in messages[lang]:
+                        raise ValueError(f"message key {key!r} is defined twice in the {lang} catalogs ({path.name})")
+                    messages[lang][key] = str(message.string)
         return cls(messages)
 
     def has(self, key: str) -> bool:
