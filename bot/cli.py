@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import secrets
 import sys
@@ -76,6 +77,9 @@ def run_bot(args: argparse.Namespace) -> int:
     if not names:
         print("No channel token configured (TELEGRAM_BOT_TOKEN, WHATSAPP_*): starting a terminal chat.",
               file=sys.stderr)
+        if "LOG_LEVEL" not in os.environ:
+            # Log lines between the chat's messages would bury the conversation.
+            logging.getLogger().setLevel(logging.WARNING)
         asyncio.run(run_chat(args))
         return 0
     asyncio.run(serve_channels(args, names))

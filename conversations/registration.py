@@ -291,6 +291,12 @@ class _Flow:
 
     def go_back(self) -> None:
         state = self.state
+        if state.step in FIELDS and state.pending.get("narrowed"):
+            # Back from a narrowed pick (a kecamatan's nagari, the typed amount) returns to the
+            # field's own first question: the person wants another kecamatan, not the last field.
+            state.pending = {}
+            self.ask(FIELDS[state.step])
+            return
         if state.editing is not None or state.correcting:
             self.restore_backup()
             return
@@ -457,7 +463,7 @@ class _Flow:
                 self.reset()
             return
         if verdict.again is not None:
-            state.pending = dict(verdict.again)
+            state.pending = {**verdict.again, "narrowed": True}
             state.failures = 0
             self.ask(field_)
             return
@@ -478,7 +484,9 @@ class _Flow:
         if field_.key == "consent":
             state.consent_version = self.ctx.rules.consent_version
             self.effect(RecordConsent(self.ctx.rules.consent_version, self.lang))
-        if not state.history or state.history[-1] != field_.key:
+        # An answer changed from the summary is already in the history at its place; appending
+        # it would make "back" at the summary clear every answer after it.
+        if state.editing is None and (not state.history or state.history[-1] != field_.key):
             state.history.append(field_.key)
         for key, params in notes:
             self.say(key, **params)
