@@ -21,12 +21,20 @@ from handlers.clock import FixedClock
 EXTRA_COMMANDS: dict[str, tuple] = {}
 
 
+def database_arg(value: str) -> str:
+    """--db takes a database URL or, for the embedded SQLite database, a plain file path."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Satu Nagari 100 Pekerja Rentan: registration bot")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", help="database URL (default: DATABASE_URL or the SQLite file in var/)")
+        p.add_argument("--db", type=database_arg,
+                       help="database URL or SQLite file (default: DATABASE_URL or the SQLite file in var/)")
         p.add_argument("--config", help="path to config.yaml (default: BOT_CONFIG or ./config.yaml)")
 
     run = sub.add_parser("run", help="run the bot: channels with tokens configured, else a terminal chat")
@@ -50,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply migrations")
-    upgrade.add_argument("--db", help="database URL")
+    upgrade.add_argument("--db", type=database_arg, help="database URL or SQLite file")
 
     for name, (configure, _run) in EXTRA_COMMANDS.items():
         extra = sub.add_parser(name)

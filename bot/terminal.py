@@ -38,7 +38,10 @@ def event_from(line: str, buttons: tuple) -> Inbound:
     return Text(line.rstrip("\n"))
 
 
-async def chat(svc: Services, user: str, source: IO[str] = sys.stdin, out: IO[str] = sys.stdout) -> None:
+async def chat(svc: Services, user: str, source: IO[str] | None = None, out: IO[str] | None = None) -> None:
+    """Read lines from `source` (stdin) and print the bot's answers to `out` (stdout) until /keluar."""
+    # sys.stdin/stdout are looked up per call, not bound at import, so that a replaced stream is used.
+    source, out = source or sys.stdin, out or sys.stdout
     out.write(f"Obrolan terminal sebagai {user}. Ketik /keluar untuk berhenti.\n")
     out.write("Terminal chat as {0}. Type /keluar (/quit) to stop. Say 'halo' to begin.\n".format(user))
     out.flush()

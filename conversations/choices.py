@@ -15,7 +15,8 @@ from conversations.validators import normalize_text
 YES_WORDS = frozenset(
     "ya iya iyo yo y yes yup ok oke okay setuju betul benar bana lanjut lanjutkan sure agree".split()
 )
-NO_WORDS = frozenset("tidak tdk ndak indak ga gak nggak enggak engga no n nope bukan tak".split())
+# "belum" (not yet) answers "are you already a member?" even when the buttons are in English.
+NO_WORDS = frozenset("tidak tdk ndak indak ga gak nggak enggak engga no n nope bukan tak belum blm".split())
 
 # Similarity (0-100) above which a typed text is taken for a button title; below it we ask again
 # rather than guess, because a wrong guess silently stores a wrong answer.

@@ -90,7 +90,7 @@ Choices = Callable[[Ctx, State], list[Button]]
 class Field:
     key: str
     group: int  # the progress step ("Langkah N"), and the unit edited from the summary
-    prompt: str | Callable[[State], str]  # catalog key (or chosen from the state)
+    prompt: str | Callable[[Ctx, State], str]  # catalog key (or chosen from the context and state)
     kind: Literal["choice", "text"]  # "choice": only a button answers; "text": typed text too
     validate: Validator
     choices: Choices | None = None
@@ -99,8 +99,8 @@ class Field:
     params: Callable[[Ctx, State], dict[str, Any]] | None = None
     request_contact: bool = False
 
-    def prompt_key(self, state: State) -> str:
-        return self.prompt(state) if callable(self.prompt) else self.prompt
+    def prompt_key(self, ctx: Ctx, state: State) -> str:
+        return self.prompt(ctx, state) if callable(self.prompt) else self.prompt
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,16 +149,16 @@ def income_choices(ctx: Ctx, state: State) -> list[Button]:
     buttons = []
     for i, amount in enumerate(amounts):
         if i == 0:
-            title = ctx.t(state.lang, "btn.income.upto", upper=short_rupiah(amount, state.lang))
+            title = ctx.t(state.lang, "btn.income.upto", upper=short_rupiah(amount, ctx, state.lang))
         else:
             title = ctx.t(
                 state.lang,
                 "btn.income.range",
-                lower=short_rupiah(amounts[i - 1], state.lang),
-                upper=short_rupiah(amount, state.lang),
+                lower=short_rupiah(amounts[i - 1], ctx, state.lang),
+                upper=short_rupiah(amount, ctx, state.lang),
             )
         buttons.append(Button(f"inc:{amount}", title))
-    buttons.append(Button("inc:more", ctx.t(state.lang, "btn.income.more", lower=short_rupiah(amounts[-1], state.lang))))
+    buttons.append(Button("inc:more", ctx.t(state.lang, "btn.income.more", lower=short_rupiah(amounts[-1], ctx, state.lang))))
     return buttons
 
 
@@ -173,13 +173,14 @@ def heir_relation_choices(ctx: Ctx, state: State) -> list[Button]:
     return _buttons(ctx, state, "rel", HEIR_RELATIONS)
 
 
-def short_rupiah(amount: int, lang: str | None) -> str:
-    """1000000 -> "1 juta", 1500000 -> "1,5 juta" (titles must fit WhatsApp's 20 characters)."""
+def short_rupiah(amount: int, ctx: Ctx, lang: str | None) -> str:
+    """1000000 -> "1 juta" / "1M", 1500000 -> "1,5 juta" / "1.5M": income button titles must fit
+    WhatsApp's 20 characters ("1,5 juta–2 juta"), so the unit words are short, from the catalog."""
     millions = amount / 1_000_000
     if millions >= 1:
-        number = f"{millions:g}".replace(".", ",") if lang != "en" else f"{millions:g}"
-        return f"{number} {'million' if lang == 'en' else 'juta'}"
-    return f"{amount // 1000} {'thousand' if lang == 'en' else 'ribu'}"
+        number = f"{millions:g}" if lang == "en" else f"{millions:g}".replace(".", ",")
+        return ctx.t(lang, "money.million", n=number)
+    return ctx.t(lang, "money.thousand", n=amount // 1000)
 
 
 def format_date(day: date, ctx: Ctx, lang: str | None) -> str:
@@ -364,12 +365,17 @@ def _phone_params(ctx: Ctx, state: State) -> dict[str, Any]:
     return {"phone": format_phone(ctx.known_phone) if ctx.known_phone else ""}
 
 
-def _nagari_prompt(state: State) -> str:
+def _nagari_prompt(ctx: Ctx, state: State) -> str:
     if state.pending.get("options"):
         return "nagari.did_you_mean"
     if state.pending.get("kec"):
         return "nagari.pick"
     return "nagari.prompt"
+
+
+def _phone_prompt(ctx: Ctx, state: State) -> str:
+    # The WhatsApp sender's number is offered for confirmation: the person must see which number.
+    return "phone.prompt_known" if ctx.known_phone else "phone.prompt"
 
 
 def _nagari_params(ctx: Ctx, state: State) -> dict[str, Any]:
@@ -403,9 +409,9 @@ FORM: tuple[Field, ...] = (
     Field("nagari", 6, _nagari_prompt, "text", v_nagari, nagari_choices, params=_nagari_params,
           example="nagari.example"),
     Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example"),
-    Field("phone", 8, lambda s: "phone.prompt", "text", v_phone, phone_choices, params=_phone_params,
+    Field("phone", 8, _phone_prompt, "text", v_phone, phone_choices, params=_phone_params,
           example="phone.example", request_contact=True),
-    Field("income", 9, lambda s: "income.type" if s.pending.get("type_amount") else "income.prompt",
+    Field("income", 9, lambda ctx, s: "income.type" if s.pending.get("type_amount") else "income.prompt",
           "text", v_income, income_choices, example="income.example"),
     Field("heir_name", 10, "heir_name.prompt", "text", v_heir_name, heir_name_choices,
           example="heir_name.example"),

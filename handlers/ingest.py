@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import Inbound
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
-from storage.inbox import Inbox
+from storage.inbox import Inbox, InboundUpdate
 
 log = logging.getLogger(__name__)
 # Parses a recorded payload back into (event, known_phone); each channel adapter provides one.
@@ -67,7 +67,19 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
 
                 outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
                 await deliver(outgoing)
+                if not await _finished(svc, row_id):
+                    # The turn failed and rolled back (the person was told to try again): leave
+                    # the update for the next message or restart instead of retrying in a loop.
+                    log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
+                                attempts + 1)
+                    return handled
             handled += 1
+
+
+async def _finished(svc: Services, row_id: int) -> bool:
+    async with svc.db.session() as session:
+        row = await session.get(InboundUpdate, row_id)
+        return row is None or row.handled_at is not None
 
 
 async def recover(svc: Services, decoders: dict[str, Decoder], deliverers: dict[str, Deliver],

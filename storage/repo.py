@@ -65,6 +65,9 @@ class Repository:
     async def forget_state(self, channel_user: str) -> None:
         await self.session.execute(delete(Conversation).where(Conversation.channel_user == channel_user))
 
+    async def forget_person(self, person: Person) -> None:
+        await self.session.delete(person)
+
     def _crypt_nik(self, data: dict[str, Any], decrypt: bool) -> None:
         """Encrypt/decrypt every NIK the state may hold: answers, backup, pending check."""
         containers = [data.get("answers"), data.get("backup"), (data.get("pending") or {}).get("values")]
