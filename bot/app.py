@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from bot.config import PROJECT_ROOT, AppConfig, Environment, load_config
+from bot.config import PROJECT_ROOT, AppConfig, ConfigError, Environment, load_config
 from conversations.i18n import Catalog
 from conversations.wilayah import Wilayah
 from handlers.clock import Clock, SystemClock
+from handlers.locks import build_locks
 from handlers.services import Services
 from storage.crypto import NikCipher, load_master_key
 from storage.db import Database
@@ -40,13 +42,19 @@ async def build_services(
     rules = config.flow_rules()
     wilayah = load_wilayah(config)
     cipher = NikCipher(load_master_key(env.secret_key, env.secret_key_file))
-    db = Database(database_url(db_url, env))
+    url = database_url(db_url, env)
+    try:
+        # One person at a time across processes: LOCK_BACKEND=memory|redis|postgres (handlers/locks.py).
+        locks = build_locks(os.environ.get("LOCK_BACKEND", ""), env.redis_url, url)
+    except ValueError as problem:
+        raise ConfigError(f"Invalid environment: {problem}") from None
+    db = Database(url)
     if migrate:
         await db.upgrade()
         await seed_reference_data(db, cipher, wilayah)
     return Services(
         config=config, rules=rules, catalog=Catalog.load(rules.languages), wilayah=wilayah, db=db,
-        cipher=cipher, clock=clock or SystemClock(),
+        cipher=cipher, clock=clock or SystemClock(), locks=locks,
     )
 
 

@@ -1,0 +1,227 @@
+"""Translation between Telegram and the conversation, both ways; nothing here decides anything.
+
+Inbound: an aiogram `Update` becomes the person it comes from (`tg:<user id>`) and one of the
+conversation's events (Text, ButtonPress, ContactShared, Media). Outbound: a `Reply` becomes the
+Bot API messages that show it (`Outbound`), within Telegram's limits: 4,096 characters of text
+(1,024 of caption), 64 bytes of callback data.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from aiogram.enums import ChatType
+from aiogram.types import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+
+from conversations.events import Button, ButtonPress, ContactShared, Inbound, Media, Reply, Text
+from conversations.i18n import Catalog
+
+# Bot API limits (core.telegram.org/bots/api): lengths are counted in UTF-16 code units.
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64
+# Only these update kinds are asked for (getUpdates / setWebhook allowed_updates).
+ALLOWED_UPDATES = ["message", "callback_query"]
+# Message fields that mean "not text", checked in order (an animation also carries `document`).
+MEDIA_FIELDS = (
+    ("photo", "photo"), ("sticker", "sticker"), ("voice", "voice"), ("audio", "audio"),
+    ("video_note", "video"), ("animation", "video"), ("video", "video"), ("document", "document"),
+    ("location", "location"), ("venue", "location"),
+)
+# Bot commands shown in Telegram's menu, per language: each is a word the conversation already
+# recognises (conversations/registration.COMMANDS). Descriptions: telegram.po.
+COMMANDS = {
+    "id": ("mulai", "status", "bantuan", "kembali", "batal", "data", "hapus", "bahasa"),
+    "en": ("start", "status", "help", "back", "cancel", "mydata", "language"),
+}
+BOLD = re.compile(r"\*([^*\n]+)\*")
+
+
+# -- inbound ------------------------------------------------------------------------------------
+def channel_user_of(update: Update) -> str | None:
+    """Who an update is from, or None for updates the bot does not serve (groups, channels):
+    a registration holds a NIK, so it happens only in a private chat."""
+    if update.message is not None:
+        message = update.message
+        if message.chat.type == ChatType.PRIVATE and message.from_user is not None:
+            return f"tg:{message.from_user.id}"
+        return None
+    if update.callback_query is not None:
+        return f"tg:{update.callback_query.from_user.id}"
+    return None
+
+
+def inbound_of(update: Update) -> Inbound | None:
+    """The conversation's event for an update (None: nothing the conversation can use)."""
+    if update.callback_query is not None:
+        data = update.callback_query.data
+        return ButtonPress(data) if data is not None else None
+    if update.message is None or update.message.from_user is None:
+        return None
+    return _message_event(update.message)
+
+
+def _message_event(message: Message) -> Inbound:
+    if message.contact is not None:
+        # DOMAIN.md: accept a phone only from the person's own contact (same user id); the
+        # flow refuses the rest. Telegram sends the number without "+".
+        phone = message.contact.phone_number
+        own = message.contact.user_id is not None and message.contact.user_id == message.from_user.id  # type: ignore[union-attr]
+        return ContactShared(phone=f"+{phone}" if phone.isdigit() else phone, is_own=own)
+    if message.text is not None:
+        return Text(command_text(message.text))
+    for field, kind in MEDIA_FIELDS:
+        if getattr(message, field, None):
+            return Media(kind)
+    return Media("unsupported")
+
+
+def command_text(text: str) -> str:
+    """Telegram command syntax in the words the flow knows: "/start@SijunjungBot" -> "/start";
+    a deep link's "/start <payload>" -> "/start" (the flow has no use for payloads)."""
+    if not text.startswith("/"):
+        return text
+    command, _, rest = text.partition(" ")
+    command = command.split("@", 1)[0]
+    if command.lower() == "/start":
+        return command
+    return f"{command} {rest}" if rest else command
+
+
+# -- outbound -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Labels:
+    """Words the adapter adds around a Reply, in the person's language (telegram.po)."""
+
+    share_phone: str
+    choose: str
+
+    @classmethod
+    def of(cls, catalog: Catalog, lang: str) -> "Labels":
+        return cls(catalog.text(lang, "telegram.share_phone"), catalog.text(lang, "telegram.choose"))
+
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One Bot API message: text (sendMessage), or a file (sendDocument/sendPhoto) with caption."""
+
+    text: str
+    markup: Markup | None = None
+    document: str | None = None
+    image: str | None = None
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units: an emoji counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut a text into messages of at most `limit`, on line boundaries where possible."""
+    chunks: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        for piece in _cut_line(line, limit):
+            extra = tg_len(piece) + (1 if lines else 0)
+            if lines and size + extra > limit:
+                chunks.append("\n".join(lines))
+                lines, size, extra = [], 0, tg_len(piece)
+            lines.append(piece)
+            size += extra
+    chunks.append("\n".join(lines))
+    # Telegram refuses empty or blank messages.
+    return [chunk.strip("\n") for chunk in chunks if chunk.strip()]
+
+
+def _cut_line(line: str, limit: int) -> list[str]:
+    pieces = []
+    while tg_len(line) > limit:
+        end = limit
+        while tg_len(line[:end]) > limit:
+            end -= 1
+        space = line.rfind(" ", 0, end)
+        if space > end // 2:
+            end = space
+        pieces.append(line[:end])
+        line = line[end:].lstrip(" ")
+    pieces.append(line)
+    return pieces
+
+
+def to_html(text: str) -> str:
+    """The catalogs mark bold the WhatsApp way (*bold*); Telegram shows it with parse_mode HTML.
+    Everything else is escaped, so a name typed with "<" cannot break the message."""
+    return BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
+
+
+def inline_keyboard(buttons: tuple[Button, ...], two_per_row_max_chars: int) -> InlineKeyboardMarkup | None:
+    """Buttons as an inline keyboard; callback data is the button id, passed back unchanged."""
+    if not buttons:
+        return None
+    for button in buttons:
+        if len(button.id.encode()) > CALLBACK_DATA_LIMIT:
+            # A button id is ours (the flow's): one too long is a bug, not something to truncate.
+            raise ValueError(f"button id longer than {CALLBACK_DATA_LIMIT} bytes: {button.id[:20]}...")
+    width = 2 if len(buttons) > 1 and all(len(b.title) <= two_per_row_max_chars for b in buttons) else 1
+    rows = [
+        [InlineKeyboardButton(text=b.title, callback_data=b.id) for b in buttons[i:i + width]]
+        for i in range(0, len(buttons), width)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def contact_keyboard(labels: Labels) -> ReplyKeyboardMarkup:
+    """The "share my phone number" button (Telegram gives a phone only through it); one-time:
+    the client hides it once tapped."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=labels.share_phone, request_contact=True)]],
+        resize_keyboard=True, one_time_keyboard=True,
+    )
+
+
+def render(reply: Reply, labels: Labels, contact_keyboard_shown: bool, two_per_row_max_chars: int = 16) -> list[Outbound]:
+    """The messages that show one Reply. A message carries one keyboard: a reply keyboard (ask
+    for the contact, or remove it once the contact step is over) pushes the inline buttons into
+    a separate short message."""
+    inline = inline_keyboard(reply.buttons, two_per_row_max_chars)
+    if reply.request_contact:
+        text_markup: Markup | None = contact_keyboard(labels)
+    elif contact_keyboard_shown:
+        text_markup = ReplyKeyboardRemove(remove_keyboard=True)
+    else:
+        text_markup = inline
+    separate_buttons = inline is not None and text_markup is not inline
+    chunks = split_text(reply.text) or [labels.choose]
+    messages: list[Outbound] = []
+    has_file = bool(reply.document or reply.image)
+    if has_file and len(chunks) == 1 and tg_len(chunks[0]) <= CAPTION_LIMIT:
+        messages.append(Outbound(chunks[0], text_markup, reply.document, reply.image))
+    else:
+        messages += [Outbound(chunk) for chunk in chunks[:-1]]
+        messages.append(Outbound(chunks[-1], text_markup))
+        if has_file:
+            messages.append(Outbound("", None, reply.document, reply.image))
+    if separate_buttons:
+        messages.append(Outbound(labels.choose, inline))
+    return messages
+
+
+def bot_commands(catalog: Catalog, lang: str) -> list[BotCommand]:
+    """The command menu for setMyCommands in one language."""
+    return [BotCommand(command=name, description=catalog.text(lang, f"telegram.command.{name}"))
+            for name in COMMANDS[lang]]

@@ -1,0 +1,150 @@
+"""The one Telegram sender: every outgoing Telegram message goes through `TelegramSender.send`.
+
+It keeps to the Bot API's limits (DOMAIN.md): about 30 messages/s across chats and about 1/s in
+one chat (a short burst allowed), replies to a waiting person ahead of bulk sends. On HTTP 429
+it waits exactly `retry_after` and tries again; network errors and 5xx are retried with bounded
+exponential back-off; 403 (the person blocked the bot) is final: the person is recorded as
+unreachable and nobody retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import FSInputFile
+from sqlalchemy import select, update
+
+from bot.telegram.adapter import Labels, Outbound, render, to_html
+from bot.telegram.settings import TelegramConfig
+from bot.ratelimit import PairLimiter, PriorityGate
+from conversations.events import Reply
+from handlers.delivery import DeliveryResult, Priority
+from handlers.services import Services
+from storage.models import Person
+
+log = logging.getLogger(__name__)
+# Errors after which the same request may well succeed.
+TRANSIENT = (TelegramNetworkError, TelegramServerError, ClientDecodeError)
+
+
+def chat_id_of(channel_user: str) -> int:
+    """A private chat's id is the user's id: "tg:12345" -> 12345."""
+    channel, _, user_id = channel_user.partition(":")
+    if channel != "tg" or not user_id.lstrip("-").isdigit():
+        raise ValueError(f"not a Telegram user: {channel_user!r}")
+    return int(user_id)
+
+
+class TelegramSender:
+    channel = "tg"
+
+    def __init__(self, bot: Bot, svc: Services, config: TelegramConfig) -> None:
+        self.bot = bot
+        self.svc = svc
+        self.config = config
+        self._gate = PriorityGate(config.messages_per_second)
+        self._per_chat = PairLimiter(config.per_chat_interval_seconds, config.per_chat_burst)
+        # Chats where our "share my phone number" keyboard may still show; the next message
+        # removes it. Kept per process: at worst a one-time keyboard lingers until tapped.
+        self._contact_keyboard: set[int] = set()
+
+    async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
+                   template: str | None = None) -> DeliveryResult:
+        """Show one Reply to one person (one or more Bot API messages, in order)."""
+        chat_id = chat_id_of(to)
+        missing = [path for path in (reply.document, reply.image) if path and not Path(path).is_file()]
+        if missing:
+            # Checked first: an upload that fails while reading looks like a network error.
+            log.error("file for %s is missing: %s", reply.key, missing[0])
+            return DeliveryResult(ok=False, permanent=True, error="file not found")
+        keyboard_shown = chat_id in self._contact_keyboard
+        # The adapter's own words are needed only around a contact step or for a bare keyboard:
+        # the person's language is looked up only then.
+        needs_words = reply.request_contact or keyboard_shown or not reply.text.strip()
+        lang = await self._lang(to) if needs_words else self.svc.rules.default_language
+        try:
+            messages = render(reply, Labels.of(self.svc.catalog, lang), keyboard_shown,
+                              self.config.two_per_row_max_chars)
+        except ValueError as problem:
+            log.error("cannot render %s for Telegram: %s", reply.key, problem)
+            return DeliveryResult(ok=False, permanent=True, error=str(problem))
+        result = DeliveryResult(ok=True)
+        for message in messages:
+            result = await self._call(to, chat_id, priority, self._method(chat_id, message))
+            if not result.ok:
+                return result
+        if reply.request_contact:
+            self._contact_keyboard.add(chat_id)
+        else:
+            self._contact_keyboard.discard(chat_id)
+        return result
+
+    async def _lang(self, to: str) -> str:
+        async with self.svc.db.session() as session:
+            lang = (await session.execute(select(Person.lang).where(Person.channel_user == to))).scalar_one_or_none()
+        return lang or self.svc.rules.default_language
+
+    @staticmethod
+    def _method(chat_id: int, message: Outbound) -> TelegramMethod[Any]:
+        text = to_html(message.text) if message.text else None
+        if message.document:
+            return SendDocument(chat_id=chat_id, document=FSInputFile(message.document), caption=text,
+                                parse_mode=ParseMode.HTML, reply_markup=message.markup)
+        if message.image:
+            return SendPhoto(chat_id=chat_id, photo=FSInputFile(message.image), caption=text,
+                             parse_mode=ParseMode.HTML, reply_markup=message.markup)
+        return SendMessage(chat_id=chat_id, text=text or "", parse_mode=ParseMode.HTML,
+                           reply_markup=message.markup)
+
+    async def _call(self, to: str, chat_id: int, priority: Priority, method: TelegramMethod[Any]) -> DeliveryResult:
+        """One API call within the limits, retried as the error says."""
+        backoff = self.config.backoff_seconds
+        error = ""
+        for attempt in range(1, self.config.max_attempts + 1):
+            await self._per_chat.acquire(str(chat_id))
+            await self._gate.acquire(int(priority))
+            try:
+                sent = await self.bot(method)
+                return DeliveryResult(ok=True, message_id=str(getattr(sent, "message_id", "")) or None)
+            except TelegramRetryAfter as problem:
+                # Telegram says exactly how long to wait; the chat's bucket holds every message
+                # to this chat until then (the next acquire waits it out).
+                self._per_chat.penalise(str(chat_id), problem.retry_after)
+                error = f"429 retry after {problem.retry_after} s"
+            except TelegramForbiddenError:
+                await self._mark_unreachable(to)
+                return DeliveryResult(ok=False, permanent=True, unreachable=True, error="403 forbidden")
+            except TRANSIENT as problem:
+                error = type(problem).__name__
+                if attempt < self.config.max_attempts:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.config.backoff_max_seconds)
+            except TelegramAPIError as problem:
+                # 400 and the like: the request itself is wrong; repeating it cannot help.
+                log.error("Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
+                return DeliveryResult(ok=False, permanent=True, error=problem.message)
+            log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, to, attempt,
+                        self.config.max_attempts, error)
+        return DeliveryResult(ok=False, error=error)
+
+    async def _mark_unreachable(self, to: str) -> None:
+        """403: the person blocked the bot. Recorded on the person (campaigns and reminders skip
+        them); an UPDATE, not an insert: someone whose data was erased stays erased."""
+        log.info("%s blocked the bot: marked unreachable", to)
+        async with self.svc.db.session() as session:
+            await session.execute(update(Person).where(Person.channel_user == to).values(unreachable=True))
+            await session.commit()

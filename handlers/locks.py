@@ -1,0 +1,136 @@
+"""Person locks shared by several processes: one person's updates are handled one at a time
+even when two bot processes (or a webhook process and a worker) receive them.
+
+Same interface as handlers.services.PersonLocks (`async with locks.hold(key)`), chosen by
+configuration (`build_locks`, LOCK_BACKEND):
+- memory: PersonLocks, one process (the embedded default);
+- redis: a redis-py Lock per key (the pattern of aiogram's RedisEventIsolation); a lock held by a
+  process that died expires after `timeout` seconds;
+- postgres: a session advisory lock (pg_advisory_lock) on a dedicated connection; a process that
+  dies loses its connection, and PostgreSQL releases the lock at once.
+Both shared kinds first take the in-process lock, so that tasks of one process queue in order
+locally and only one of them waits on the server per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from handlers.services import PersonLocks
+
+log = logging.getLogger(__name__)
+BACKENDS = ("memory", "redis", "postgres")
+
+
+class Locks(Protocol):
+    def hold(self, key: str) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class RedisLocks:
+    """Locks in Redis. `timeout` bounds how long a dead holder blocks a person (aiogram uses 60 s
+    for the same purpose); a live holder renews its lock every timeout/3."""
+
+    def __init__(self, url: str, timeout: float = 60.0, prefix: str = "sijunjung:lock:",
+                 poll_interval: float = 0.005) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url)
+        self._local = PersonLocks()
+        self._timeout, self._prefix, self._poll = timeout, prefix, poll_interval
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        async with self._local.hold(key):
+            lock = self._redis.lock(self._prefix + key, timeout=self._timeout, sleep=self._poll)
+            async with lock:
+                # A live holder may wait long (a 429's retry_after while sending its replies):
+                # keep its lock from expiring under it; only a dead holder's lock expires.
+                keeper = asyncio.create_task(self._keep(lock))
+                try:
+                    yield
+                finally:
+                    keeper.cancel()
+
+    async def _keep(self, lock: Any) -> None:
+        while True:
+            await asyncio.sleep(self._timeout / 3)
+            await lock.reacquire()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def advisory_key(key: str) -> int:
+    """A stable signed 64-bit number for a lock name (pg_advisory_lock takes a bigint)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class PostgresLocks:
+    """Session-level advisory locks, each held on its own pooled connection for the duration of
+    `hold` (asyncpg's pool also runs pg_advisory_unlock_all when a connection is returned)."""
+
+    def __init__(self, url: str, max_connections: int = 20) -> None:
+        self._url = _asyncpg_dsn(url)
+        self._max = max_connections
+        self._pool: Any = None
+        self._local = PersonLocks()
+
+    async def _connections(self) -> Any:
+        if self._pool is None:
+            import asyncpg
+
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max)
+        return self._pool
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        number = advisory_key(key)
+        async with self._local.hold(key):
+            pool = await self._connections()
+            async with pool.acquire() as connection:
+                await connection.execute("SELECT pg_advisory_lock($1)", number)
+                try:
+                    yield
+                finally:
+                    await connection.execute("SELECT pg_advisory_unlock($1)", number)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+class MemoryLocks(PersonLocks):
+    """PersonLocks with the `close` the shared kinds have."""
+
+    async def close(self) -> None:
+        return None
+
+
+def _asyncpg_dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError("LOCK_BACKEND=postgres needs a PostgreSQL DATABASE_URL")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def build_locks(backend: str, redis_url: str = "", database_url: str = "") -> Locks:
+    """The locks for LOCK_BACKEND; unset means redis when REDIS_URL is set, else memory."""
+    backend = (backend or ("redis" if redis_url else "memory")).lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"LOCK_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "redis":
+        if not redis_url:
+            raise ValueError("LOCK_BACKEND=redis needs REDIS_URL")
+        return RedisLocks(redis_url)
+    if backend == "postgres":
+        return PostgresLocks(database_url)
+    return MemoryLocks()

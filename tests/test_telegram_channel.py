@@ -1,0 +1,206 @@
+"""The Telegram channel end to end: aiogram's real HTTP session against the fake Bot API server,
+through long polling and through the webhook, with the registration conversation behind it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.services import Services
+from storage.inbox import InboundUpdate
+from storage.models import Registration
+from storage.repo import Repository
+from tests.conftest import REGISTRATION
+from tests.fake_telegram import SECRET, FakeTelegram, TgPerson, fixture, running_bot
+
+
+@pytest.fixture
+async def fake() -> FakeTelegram:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def step_of(svc: Services, person: TgPerson) -> str:
+    async with svc.db.session() as session:
+        return (await Repository(session, svc.cipher).load_state(person.channel_user)).step
+
+
+async def inbox_rows(svc: Services) -> int:
+    async with svc.db.session() as session:
+        return (await session.execute(select(func.count()).select_from(InboundUpdate))).scalar_one()
+
+
+async def walk_to_phone(person: TgPerson) -> None:
+    await person.say("halo")
+    for kind, value in REGISTRATION[:REGISTRATION.index(("say", "0812-3456-7890"))]:
+        await (person.tap(value) if kind == "tap" else person.say(value))
+
+
+async def register_on_telegram(svc: Services, person: TgPerson) -> str:
+    """The whole registration as a Telegram user does it: taps, typing, and the phone shared
+    with the "share my number" button."""
+    await walk_to_phone(person)
+    assert person.replies[-1].asks_contact, "the phone question shows the share-contact keyboard"
+    await person.share_contact("6281234567890")
+    assert person.replies[0].removes_keyboard, "the next message removes the contact keyboard"
+    after_phone = REGISTRATION.index(("say", "0812-3456-7890")) + 1
+    for kind, value in REGISTRATION[after_phone:]:
+        await (person.tap(value) if kind == "tap" else person.say(value))
+    assert person.said("summary.prompt"), person.keys
+    await person.tap("sum:send")
+    assert person.said("submit.done"), person.keys
+    reference = re.search(r"SJ-[A-Z0-9]{6}", "\n".join(c.text for c in person.replies))
+    assert reference is not None
+    async with svc.db.session() as session:
+        registration = (await session.execute(select(Registration))).scalar_one()
+    assert registration.reference == reference.group(0)
+    assert registration.phone == "+6281234567890"
+    assert registration.channel_user == person.channel_user
+    return reference.group(0)
+
+
+async def test_complete_registration_through_long_polling(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        person = bot.person()
+        await register_on_telegram(svc, person)
+        # Every tap was answered (the spinner stops), and every update was handled once.
+        assert len(fake.method_calls("answerCallbackQuery")) == sum(1 for kind, _ in REGISTRATION if kind == "tap") + 1
+        assert len(fake.method_calls("deleteWebhook")) == 1
+
+
+async def test_complete_registration_through_the_webhook(any_svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(any_svc, fake, webhook=True) as bot:
+        await register_on_telegram(any_svc, bot.person())
+        # The webhook answered callback queries in its responses, so none reached the API.
+        assert fake.method_calls("getUpdates") == []
+
+
+async def test_command_menu_registered_in_indonesian_and_english(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        await bot.person().say("/start")
+    languages = sorted(c.params.get("language_code", "") for c in fake.method_calls("setMyCommands"))
+    assert languages == ["", "en", "id"]
+
+
+async def test_contact_of_someone_else_is_refused(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        person = bot.person()
+        await walk_to_phone(person)
+        await person.share_contact("6281398765432", own=False)
+        assert person.said("phone.contact_not_own"), person.keys
+        assert await step_of(svc, person) == "phone"
+        await person.share_contact("6281234567890")
+        assert await step_of(svc, person) != "phone"
+
+
+async def test_wrong_or_missing_secret_is_refused_and_nothing_recorded(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        update = person.text_update("halo")
+        assert await person.post(update, secret="not-the-secret") == 401
+        assert await person.post(update, secret=None) == 401
+        await bot.settle()
+        assert await inbox_rows(svc) == 0
+        assert fake.sent() == []
+        assert await person.post(update, secret=SECRET) == 200
+        await bot.settle()
+        assert await inbox_rows(svc) == 1
+
+
+async def test_same_update_twice_is_handled_once(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        update = person.text_update("halo")
+        # Telegram resends when it saw no 200 in time: both copies are acknowledged.
+        assert await person.send(update, update) != []
+        assert await person.send(update) == []
+        assert len(fake.sent()) == 1
+        assert await inbox_rows(svc) == 1
+
+
+async def test_a_batch_from_one_person_is_handled_in_order(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        person = bot.person()
+        # One getUpdates batch: each step must see the state the previous one left.
+        keys = await person.send(person.text_update("halo"), person.tap_update("lang:id"),
+                                 person.tap_update("consent:yes"), person.tap_update("yn:yes"))
+        assert not person.said("button.stale"), keys
+        assert [k for k in keys if "welcome" in k or "consent.prompt" in k] == keys[:2]
+        assert await step_of(svc, person) == "elig_member"
+
+
+async def test_webhook_updates_arriving_together_are_handled_in_order(any_svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(any_svc, fake, webhook=True) as bot:
+        person = bot.person()
+        updates = [person.text_update("halo"), person.tap_update("lang:id"), person.tap_update("consent:yes")]
+        for update in updates:  # each acknowledged at once; handling runs behind
+            assert await person.post(update, SECRET) == 200
+        await bot.settle()
+        person.read()
+        assert not person.said("button.stale"), person.keys
+        assert await step_of(any_svc, person) == "elig_domicile"
+
+
+async def test_different_people_are_handled_concurrently(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        people = [bot.person(user_id=700000100 + n) for n in range(5)]
+        for person in people:
+            assert await person.post(person.text_update("halo"), SECRET) == 200
+        await bot.settle()
+        for person in people:
+            person.read()
+            assert person.said("welcome"), person.keys
+
+
+async def test_an_old_button_is_answered_not_crashed(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        person = bot.person()
+        await person.say("halo")
+        await person.tap("lang:id")
+        await person.tap("lang:en", check=False)  # from the first message, no longer current
+        assert person.said("button.stale"), person.keys
+        assert len(fake.method_calls("answerCallbackQuery")) == 2
+        assert await step_of(svc, person) == "consent"
+
+
+@pytest.mark.parametrize("kind", ["photo", "sticker", "voice", "location", "document"])
+async def test_media_is_answered_kindly(svc: Services, fake: FakeTelegram, kind: str) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        await person.say("halo")
+        await person.send(person.media_update(kind))
+        assert person.said("media.unsupported"), person.keys
+
+
+async def test_group_messages_and_edits_are_ignored(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        for name in ("group_message", "edited_message"):
+            assert await person.post(fixture(name), SECRET) == 200
+        await bot.settle()
+        assert await inbox_rows(svc) == 0
+        assert fake.sent() == []
+
+
+async def test_commands_in_telegram_syntax_reach_the_flow(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake) as bot:
+        person = bot.person()
+        await person.say("/start@SijunjungBpjsBot")
+        assert person.said("welcome"), person.keys
+        await person.tap("lang:en")
+        await person.say("/status")
+        assert person.said("status.none") or person.said("status.text"), person.keys
+
+
+async def test_healthz_is_served_with_the_webhook(svc: Services, fake: FakeTelegram) -> None:
+    from aiohttp import ClientSession
+
+    async with running_bot(svc, fake, webhook=True) as bot:
+        async with ClientSession() as session:
+            async with session.get(bot.webhook.replace("/telegram/webhook", "/healthz")) as response:
+                assert response.status == 200
+                assert (await response.json())["channels"] == ["tg"]

@@ -1,0 +1,115 @@
+"""The one Telegram sender against the fake Bot API: limits, 429, transient errors, 403, files.
+
+Times are the fake server's own arrival times (it stands in for Telegram's clock); the
+assertions are lower bounds the platform demands, never speed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conversations.events import Button, Reply
+from handlers.delivery import Priority
+from handlers.services import Services
+from storage.models import Person
+from tests.fake_telegram import FakeTelegram, fast_limits, running_bot
+
+
+@pytest.fixture
+async def fake() -> FakeTelegram:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_429_waits_exactly_retry_after_then_retries(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        fake.fail("sendMessage", 429, retry_after=1)
+        person = bot.person()
+        await person.say("halo")
+        assert person.said("welcome")
+        refused, retried = fake.method_calls("sendMessage")
+        assert retried.at - refused.at >= 1.0
+
+
+async def test_transient_errors_are_retried_with_backoff(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        fake.fail("sendMessage", 502, times=2, description="Bad Gateway")
+        person = bot.person()
+        await person.say("halo")
+        assert person.said("welcome")
+        first, second, third = fake.method_calls("sendMessage")
+        # backoff_seconds 0.05 in these tests, doubling.
+        assert second.at - first.at >= 0.05 and third.at - second.at >= 0.1
+
+
+async def test_403_marks_the_person_unreachable_without_retrying(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        await person.say("halo")
+        fake.fail("sendMessage", 403, description="Forbidden: bot was blocked by the user")
+        before = len(fake.method_calls("sendMessage"))
+        result = await svc.senders["tg"].send(person.channel_user, Reply("status.none", "Belum ada pendaftaran."))
+        assert (result.ok, result.unreachable, result.permanent) == (False, True, True)
+        assert len(fake.method_calls("sendMessage")) == before + 1
+        async with svc.db.session() as session:
+            unreachable = (await session.execute(
+                select(Person.unreachable).where(Person.channel_user == person.channel_user))).scalar_one()
+        assert unreachable is True
+
+
+async def test_a_bad_request_is_permanent(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True):
+        fake.fail("sendMessage", 400, description="Bad Request: chat not found")
+        result = await svc.senders["tg"].send("tg:700000001", Reply("k", "halo"))
+        assert (result.ok, result.permanent, result.unreachable) == (False, True, False)
+        assert len(fake.method_calls("sendMessage")) == 1
+
+
+async def test_one_chat_gets_about_one_message_per_interval(svc: Services, fake: FakeTelegram) -> None:
+    config = fast_limits(per_chat_interval_seconds=0.3, per_chat_burst=1)
+    async with running_bot(svc, fake, webhook=True, config=config):
+        sender = svc.senders["tg"]
+        for n in range(3):
+            assert (await sender.send("tg:700000001", Reply("k", f"pesan {n}"))).ok
+        times = [c.at for c in fake.method_calls("sendMessage")]
+        assert all(later - earlier >= 0.25 for earlier, later in zip(times, times[1:]))
+
+
+async def test_replies_go_ahead_of_bulk_sends(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True, config=fast_limits(messages_per_second=5)):
+        sender = svc.senders["tg"]
+        bulk = [asyncio.create_task(sender.send(f"tg:{800 + n}", Reply("campaign", f"kampanye {n}"), Priority.BULK))
+                for n in range(12)]
+        await asyncio.sleep(0.05)  # the first second's 5 tokens are gone; the rest of the bulk waits
+        assert (await sender.send("tg:999", Reply("k", "jawaban"), Priority.REPLY)).ok
+        order = [c.chat_id for c in fake.method_calls("sendMessage")]
+        assert order.index(999) <= 6, order
+        await asyncio.gather(*bulk)
+        assert len(order) < len(fake.method_calls("sendMessage")) == 13
+
+
+async def test_long_text_arrives_in_pieces_with_the_buttons_last(svc: Services, fake: FakeTelegram) -> None:
+    async with running_bot(svc, fake, webhook=True):
+        text = "\n".join(f"Baris {n}: " + "data " * 40 for n in range(40))
+        reply = Reply("mydata.text", text, (Button("cmd:help", "Bantuan"),))
+        assert (await svc.senders["tg"].send("tg:700000001", reply)).ok
+        pieces = fake.method_calls("sendMessage")
+        assert len(pieces) == 3 and all(len(p.text) <= 4096 for p in pieces)
+        assert [p.buttons for p in pieces] == [[], [], ["cmd:help"]]
+
+
+async def test_documents_are_sent_as_files(svc: Services, fake: FakeTelegram, tmp_path: Path) -> None:
+    export = tmp_path / "pendaftaran.csv"
+    export.write_text("reference,status\nSJ-ABC234,pending\n", encoding="utf-8")
+    async with running_bot(svc, fake, webhook=True):
+        sender = svc.senders["tg"]
+        assert (await sender.send("tg:700000001", Reply("export.ready", "Data pendaftaran", document=str(export)))).ok
+        [call] = fake.method_calls("sendDocument")
+        assert call.text == "Data pendaftaran" and call.params["document"].startswith("attach://")
+        missing = await sender.send("tg:700000001", Reply("export.ready", "x", document=str(tmp_path / "none.csv")))
+        assert (missing.ok, missing.permanent) == (False, True)
