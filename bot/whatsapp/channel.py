@@ -1,0 +1,233 @@
+"""The WhatsApp webhook at /whatsapp/webhook, mounted in the project's aiohttp app.
+
+GET: Meta's verification challenge (hub.mode=subscribe and our verify token: echo
+hub.challenge; anything else 403).
+POST: the raw body is checked against X-Hub-Signature-256 (HMAC-SHA256 with the app secret, by
+pywa) before anything is read: missing -> 401, wrong -> 403, nothing processed. Each message is
+then recorded in the inbox (deduplicated by its wamid: Meta redelivers for up to 7 days) and
+committed; only then does the webhook answer 200, and the people concerned are handled in the
+background, in order, once each (handlers/ingest.py). Statuses update whatsapp_outbound.
+
+"Stale": a signature that does not match the body it came with -- an old signature replayed with
+a new body, or a body altered after signing -- is refused (403). A validly signed message older
+than `max_message_age_hours` is a replay of an old body (Meta itself stops after 7 days and the
+inbox's dedupe rows may be purged by then): acknowledged (200) and ignored, so nothing is
+processed and Meta has no reason to resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from aiohttp import web
+from pywa_async import WhatsApp
+
+from bot.config import ConfigError
+from bot.server import Channel, register_channel
+from bot.whatsapp.adapter import event_of, known_phone, parse, split_messages, split_statuses
+from bot.whatsapp.config import WhatsAppConfig
+from bot.whatsapp.sender import WhatsAppSender
+from conversations.events import Inbound
+from handlers import ingest
+from handlers.delivery import deliver
+from handlers.router import Outgoing
+from handlers.services import Services
+from storage.whatsapp import Outbox
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/whatsapp/webhook"
+DEFAULT_API_BASE = "https://graph.facebook.com"
+# Updates left unfinished (a drain task that died) are picked up again this often.
+SWEEP_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Secrets and endpoints from the environment (README: "WhatsApp")."""
+
+    phone_number_id: str
+    access_token: str
+    app_secret: str
+    verify_token: str
+    api_base: str = DEFAULT_API_BASE
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
+        names = ("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
+        missing = [name for name in names if not environ.get(name)]
+        if missing:
+            # Without the app secret nobody can tell Meta's webhooks from forged ones.
+            raise ConfigError(f"WhatsApp channel: set {', '.join(missing)} in the environment (see docs/whatsapp.md)")
+        return cls(*(environ[name] for name in names), api_base=environ.get("WHATSAPP_API_BASE") or DEFAULT_API_BASE)
+
+
+def is_configured(environ: Mapping[str, str]) -> bool:
+    return bool(environ.get("WHATSAPP_PHONE_NUMBER_ID") or environ.get("WHATSAPP_ACCESS_TOKEN"))
+
+
+class ApiBaseTransport(httpx.AsyncBaseTransport):
+    """pywa always builds https://graph.facebook.com/v{N}/... URLs: this sends them to
+    WHATSAPP_API_BASE instead (a proxy, or the fake Graph API in tests)."""
+
+    def __init__(self, base: str) -> None:
+        self._base = httpx.URL(base.rstrip("/"))
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme=self._base.scheme, host=self._base.host, port=self._base.port,
+                                            path=self._base.path.rstrip("/") + request.url.path)
+        request.headers["Host"] = self._base.netloc.decode()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def make_client(settings: Settings, config: WhatsAppConfig) -> tuple[WhatsApp, httpx.AsyncClient]:
+    """pywa's client on our own HTTP session (closed on shutdown)."""
+    session = httpx.AsyncClient(transport=ApiBaseTransport(settings.api_base), timeout=config.request_timeout_seconds)
+    extra: dict[str, Any] = {"api_version": config.api_version} if config.api_version else {}
+    # app_secret is always given: without it pywa's validator fails with a bare AssertionError.
+    # Deduplication is the inbox's (persistent), not pywa's in-memory one.
+    wa = WhatsApp(phone_id=settings.phone_number_id, token=settings.access_token, session=session,
+                  verify_token=settings.verify_token, app_secret=settings.app_secret, validate_updates=True,
+                  skip_duplicate_updates=False, **extra)
+    return wa, session
+
+
+class WhatsAppWebhook:
+    def __init__(self, svc: Services, wa: WhatsApp, session: httpx.AsyncClient, sender: WhatsAppSender,
+                 settings: Settings, config: WhatsAppConfig) -> None:
+        self.svc, self.wa, self.session, self.sender = svc, wa, session, sender
+        self.settings, self.config = settings, config
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Handling shares the event loop with the webhook, which must answer fast (Meta: median
+        # under 250 ms): a burst of messages is handled a few people at a time, not all at once.
+        self._handling = asyncio.Semaphore(config.handling_concurrency)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Answers Meta's subscription challenge; anything else is refused."""
+        query = request.query
+        if query.get("hub.mode") != "subscribe":
+            return web.Response(status=403, text="Forbidden")
+        challenge, status = await self.wa.webhook_challenge_handler(vt=query.get("hub.verify_token"),
+                                                                    ch=query.get("hub.challenge"))
+        return web.Response(status=status, text=challenge or "")
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """Checks the signature, records every message (committed), answers 200, handles later."""
+        body = await request.read()
+        refused = await self.wa.webhook_update_validator(body, request.headers.get("X-Hub-Signature-256"))
+        if refused:
+            text, status = refused
+            return web.Response(status=status, text=text)
+        try:
+            update = json.loads(body)
+        except ValueError:
+            return web.Response(status=400, text="Bad Request")
+        fresh = await self.record(update)
+        await self.record_statuses(update)
+        for channel_user in fresh:
+            self._spawn(channel_user)
+        return web.Response(text="ok")
+
+    async def record(self, update: dict[str, Any]) -> list[str]:
+        """Inbox every new message; returns the people with something new to handle."""
+        oldest = self.svc.clock.now() - timedelta(hours=self.config.max_message_age_hours)
+        people: list[str] = []
+        for message in split_messages(update, self.settings.phone_number_id):
+            if message.sent_at < oldest:
+                log.warning("ignored a replayed WhatsApp message from %s (sent %s)", message.channel_user,
+                            message.sent_at.isoformat())
+                continue
+            if await ingest.accept(self.svc, "wa", message.message_id, message.timestamp, message.channel_user,
+                                   message.payload) and message.channel_user not in people:
+                people.append(message.channel_user)
+        return people
+
+    async def record_statuses(self, update: dict[str, Any]) -> None:
+        statuses = split_statuses(update)
+        if not statuses:
+            return
+        async with self.svc.db.session() as session:
+            outbox = Outbox(session, self.svc.cipher)
+            for status in statuses:
+                await outbox.apply_status(status.message_id, status.status, status.at, status.error_code,
+                                          status.error_title)
+                if status.status == "failed":
+                    log.warning("WhatsApp message %s failed: %s %s", status.message_id, status.error_code,
+                                status.error_title)
+            await session.commit()
+
+    def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
+        """A recorded message -> (event, the sender's number when WhatsApp shows it)."""
+        update = parse(self.wa, payload)
+        return event_of(update), known_phone(update)
+
+    async def deliver(self, outgoing: list[Outgoing]) -> None:
+        """Sends what handling produced; other people (e.g. an official on Telegram) through
+        their own channel's sender."""
+        await deliver(self.svc.senders, outgoing)
+
+    async def handle(self, channel_user: str) -> None:
+        """Handles one person's recorded messages, then anything held for their open window."""
+        try:
+            async with self._handling:
+                if await ingest.drain(self.svc, channel_user, self.decode, self.deliver):
+                    await self.sender.flush_waiting(channel_user)
+        except Exception:  # noqa: BLE001 - the inbox keeps the update; the sweep retries it
+            log.exception("handling WhatsApp messages of %s failed", channel_user)
+
+    def _spawn(self, channel_user: str) -> None:
+        task = asyncio.create_task(self.handle(channel_user))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def sweep(self) -> None:
+        """At start, handle what a killed process recorded but never finished; then keep
+        sweeping for updates whose handling task died."""
+        grace = timedelta(0)
+        while True:
+            try:
+                await ingest.recover(self.svc, {"wa": self.decode}, {"wa": self.deliver}, grace=grace)
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("WhatsApp inbox sweep failed")
+            grace = timedelta(seconds=SWEEP_SECONDS)
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def idle(self) -> None:
+        """Waits for the background handling still running (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.session.aclose()
+
+
+WEBHOOK_KEY = web.AppKey("whatsapp", WhatsAppWebhook)
+
+
+async def setup(app: web.Application, svc: Services, environ: Mapping[str, str]) -> Channel:
+    """Mounts the webhook and builds the sender; refuses to start without an app secret."""
+    settings = Settings.from_environ(environ)
+    config: WhatsAppConfig = svc.config.whatsapp
+    wa, session = make_client(settings, config)
+    sender = WhatsAppSender(wa, svc, config)
+    webhook = WhatsAppWebhook(svc, wa, session, sender, settings, config)
+    app[WEBHOOK_KEY] = webhook
+    app.router.add_get(WEBHOOK_PATH, webhook.verify)
+    app.router.add_post(WEBHOOK_PATH, webhook.receive)
+    return Channel("wa", sender=sender, tasks=[webhook.sweep], close=webhook.close)
+
+
+register_channel("wa", is_configured, setup)

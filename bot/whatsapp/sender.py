@@ -1,0 +1,261 @@
+"""The one WhatsApp sender (handlers.delivery.Sender): everything sent on WhatsApp goes here.
+
+It keeps to the number's limits (limits.py), renders replies (adapter.render), records each
+message (storage/whatsapp.py) and turns Cloud API error codes into DeliveryResults:
+
+- 130429 (throughput) and 131056 (pair rate): back off (base * 2^attempt) and retry;
+- 131047 (24-hour window closed): the configured template for this kind of message, else
+  `needs_template` -- or, with window policy "wait", held until the person writes again;
+- 131026 (undeliverable), 131049 (per-user marketing limit), 131050 (user stopped marketing):
+  permanent, recorded, never retried;
+- 131048 (spam flag): bulk sends pause for `spam_pause_minutes`, the error is logged and
+  `on_spam_flag` -- a hook the campaign feature sets to tell administrators -- is called.
+
+Outside the window (Person.last_inbound_at older than `window_hours`), nothing is sent
+free-form: Meta would refuse it (131047) and count it against the number's quality.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pywa_async import WhatsApp
+from pywa_async.errors import WhatsAppError
+from pywa_async.types import Button as WaButton
+from pywa_async.types import Section, SectionList, SectionRow
+from pywa_async.types.templates import BodyText, TemplateLanguage
+
+from bot.whatsapp.adapter import Labels, Outbound, render, template_values
+from bot.whatsapp.config import TemplateSpec, WhatsAppConfig
+from bot.ratelimit import PairLimiter, PriorityGate
+from conversations.events import Button, Reply
+from handlers.delivery import DeliveryResult, Priority
+from handlers.services import Services
+from storage.whatsapp import Outbox
+
+log = logging.getLogger(__name__)
+
+THROTTLED = {130429, 131056}
+NEEDS_TEMPLATE = 131047
+SPAM_FLAG = 131048
+PERMANENT = {131026, 131049, 131050}
+# 131026: not a WhatsApp user, old app or terms not accepted: nobody to reach on this id.
+UNREACHABLE = {131026}
+
+
+@dataclass(frozen=True)
+class SpamFlag:
+    """What `on_spam_flag` receives when Meta flags our messages as spam (131048)."""
+
+    to: str
+    at: datetime
+    bulk_paused_until: datetime
+    error: str
+
+
+SpamHook = Callable[[SpamFlag], Awaitable[None] | None]
+Operation = Callable[[], Awaitable[Any]]
+
+
+class WhatsAppSender:
+    channel = "wa"
+
+    def __init__(self, wa: WhatsApp, svc: Services, config: WhatsAppConfig) -> None:
+        self.wa, self.svc, self.config = wa, svc, config
+        self.gate = PriorityGate(config.throughput_per_second)
+        self.pairs = PairLimiter(config.pair_interval_seconds, config.pair_burst)
+        self.bulk_paused_until: datetime | None = None
+        # Set by whoever tells administrators (the campaign feature); called on 131048.
+        self.on_spam_flag: SpamHook | None = None
+
+    async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
+                   template: str | None = None) -> DeliveryResult:
+        """Send one reply. `template` names the kind of message ("reminder", "approval_notice",
+        "campaign") whose configured template replaces it outside the 24-hour window.
+        ok with no message_id: held until the person writes again (window policy "wait")."""
+        if priority >= Priority.BULK and self.bulk_paused():
+            return DeliveryResult(ok=False, error="bulk sending paused after a spam flag (131048)")
+        lang, last_inbound = await self._person(to)
+        kind = template or self._kind_of(reply)
+        if not self._in_window(last_inbound):
+            return await self._outside_window(to, reply, priority, kind)
+        result = await self._send_reply(to, reply, priority, lang)
+        if result.needs_template:  # the window closed between our check and Meta's
+            return await self._outside_window(to, reply, priority, kind)
+        return result
+
+    def bulk_paused(self) -> bool:
+        return self.bulk_paused_until is not None and self.svc.clock.now() < self.bulk_paused_until
+
+    async def flush_waiting(self, channel_user: str) -> int:
+        """The person wrote, so their window is open: send what was held for them (oldest
+        first), or drop what waited longer than `wait_max_hours`."""
+        now = self.svc.clock.now()
+        async with self.svc.db.session() as session:
+            outbox = Outbox(session, self.svc.cipher)
+            held = [(row.id, row.created_at, row.priority, outbox.body(row)) for row in await outbox.waiting_for(channel_user)]
+        if not held:
+            return 0
+        lang, _ = await self._person(channel_user)
+        sent = 0
+        for row_id, created_at, priority, body in held:
+            expired = now - created_at > timedelta(hours=self.config.wait_max_hours)
+            if not expired:
+                reply = Reply(body["key"], body["text"], tuple(Button(b["id"], b["title"]) for b in body["buttons"]),
+                              document=body.get("document"), image=body.get("image"))
+                sent += (await self._send_reply(channel_user, reply, Priority(priority), lang)).ok
+            async with self.svc.db.session() as session:
+                await Outbox(session, self.svc.cipher).close_waiting(row_id, "expired" if expired else "released", now)
+                await session.commit()
+        return sent
+
+    # -- the 24-hour window ---------------------------------------------------------------------
+    async def _person(self, channel_user: str) -> tuple[str, datetime | None]:
+        async with self.svc.db.session() as session:
+            person = await Outbox(session, self.svc.cipher).person(channel_user)
+        if person is None:
+            return self.svc.rules.default_language, None
+        return person.lang, person.last_inbound_at
+
+    def _in_window(self, last_inbound: datetime | None) -> bool:
+        return last_inbound is not None and self.svc.clock.now() - last_inbound < timedelta(hours=self.config.window_hours)
+
+    def _kind_of(self, reply: Reply) -> str | None:
+        for kind, spec in self.config.templates.items():
+            if any(fnmatch.fnmatchcase(reply.key, pattern) for pattern in spec.keys):
+                return kind
+        return None
+
+    async def _outside_window(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> DeliveryResult:
+        if self.config.window_policy == "wait":
+            await self._hold(to, reply, priority, kind)
+            return DeliveryResult(ok=True)
+        spec = self.config.templates.get(kind) if kind else None
+        if spec is None:
+            return DeliveryResult(ok=False, needs_template=True,
+                                  error=f"outside the 24-hour window; no template configured for {kind or reply.key}")
+        return await self._send_template(to, reply, priority, kind or "", spec)
+
+    async def _hold(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> None:
+        async with self.svc.db.session() as session:
+            Outbox(session, self.svc.cipher).record(to, "held", "waiting", self.svc.clock.now(), template=kind,
+                                                    priority=int(priority), body={"key": reply.key, **reply.to_json()})
+            await session.commit()
+
+    # -- sending --------------------------------------------------------------------------------
+    def _labels(self, lang: str) -> Labels:
+        text = self.svc.catalog.text
+        return Labels(text(lang, "whatsapp.list.button"), text(lang, "whatsapp.list.section"),
+                      text(lang, "whatsapp.numbered.hint"))
+
+    async def _send_reply(self, to: str, reply: Reply, priority: Priority, lang: str) -> DeliveryResult:
+        result = DeliveryResult(ok=True)
+        for message in render(reply, self._labels(lang), self.config.render):
+            result = await self._call(to, priority, message.kind, self._operation(to, message))
+            if not result.ok:
+                return result
+        return result
+
+    def _operation(self, to: str, message: Outbound) -> Operation:
+        recipient, wa = to.split(":", 1)[1], self.wa
+        if message.kind == "buttons":
+            buttons = [WaButton(title=title, callback_data=id_) for id_, title, _ in message.choices]
+            return lambda: wa.send_message(to=recipient, text=message.text, buttons=buttons)
+        if message.kind == "list":
+            rows = [SectionRow(title=title, callback_data=id_, description=description)
+                    for id_, title, description in message.choices]
+            choices = SectionList(button_title=message.list_button,
+                                  sections=[Section(title=message.list_section, rows=rows)])
+            return lambda: wa.send_message(to=recipient, text=message.text, buttons=choices)
+        if message.kind in ("document", "image"):
+            # A local file is uploaded first (pywa: POST /{phone_id}/media), then sent by its id.
+            media: Any = Path(message.media) if message.media and Path(message.media).exists() else message.media
+            caption = message.text or None
+            if message.kind == "document":
+                return lambda: wa.send_document(to=recipient, document=media, caption=caption,
+                                                filename=Path(str(message.media)).name)
+            return lambda: wa.send_image(to=recipient, image=media, caption=caption)
+        return lambda: wa.send_message(to=recipient, text=message.text)
+
+    async def _send_template(self, to: str, reply: Reply, priority: Priority, kind: str,
+                             spec: TemplateSpec) -> DeliveryResult:
+        values = template_values(reply, spec.params)
+        recipient = to.split(":", 1)[1]
+
+        def operation() -> Awaitable[Any]:
+            return self.wa.send_template(to=recipient, name=spec.name, language=TemplateLanguage(spec.language),
+                                         params=[BodyText.params(*values)] if values else None)
+
+        return await self._call(to, priority, "template", operation, template=spec.name)
+
+    async def _call(self, to: str, priority: Priority, kind: str, operation: Operation,
+                    template: str | None = None) -> DeliveryResult:
+        """One API call under the limits, retried on throttling; recorded either way."""
+        recipient = to.split(":", 1)[1]
+        for attempt in range(self.config.retry_attempts + 1):
+            await self.gate.acquire(int(priority))
+            await self.pairs.acquire(recipient)
+            try:
+                sent = await operation()
+            except WhatsAppError as error:
+                delay = self.config.retry_base_seconds * 2 ** attempt
+                if error.code in THROTTLED and attempt < self.config.retry_attempts:
+                    log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, to, delay)
+                    self._back_off(error.code, recipient, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                return await self._failed(to, priority, kind, template, error)
+            except httpx.HTTPError as error:
+                if attempt < self.config.retry_attempts:
+                    await asyncio.sleep(self.config.retry_base_seconds * 2 ** attempt)
+                    continue
+                log.error("WhatsApp API unreachable sending to %s: %s", to, type(error).__name__)
+                return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
+            await self._record(to, kind, "accepted", priority, template, message_id=sent.id)
+            return DeliveryResult(ok=True, message_id=sent.id)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _back_off(self, code: int, recipient: str, delay: float) -> None:
+        if code == 130429:
+            self.gate.pause(delay)
+        else:
+            self.pairs.penalise(recipient, delay)
+
+    async def _failed(self, to: str, priority: Priority, kind: str, template: str | None,
+                      error: WhatsAppError) -> DeliveryResult:
+        description = f"{error.code}: {error.message}"
+        await self._record(to, kind, "failed", priority, template, error_code=error.code, error_title=error.message)
+        if error.code == NEEDS_TEMPLATE:
+            return DeliveryResult(ok=False, needs_template=True, error=description)
+        if error.code == SPAM_FLAG:
+            await self._spam_flagged(to, description)
+        elif error.code not in PERMANENT:
+            log.error("WhatsApp refused a message to %s: %s", to, description)
+        return DeliveryResult(ok=False, permanent=error.code in PERMANENT, unreachable=error.code in UNREACHABLE,
+                              error=description)
+
+    async def _spam_flagged(self, to: str, description: str) -> None:
+        now = self.svc.clock.now()
+        self.bulk_paused_until = now + timedelta(minutes=self.config.spam_pause_minutes)
+        log.error("WhatsApp flagged our messages as spam (%s): bulk sending paused until %s; administrators "
+                  "must review the campaigns", description, self.bulk_paused_until.isoformat())
+        if self.on_spam_flag is not None:
+            outcome = self.on_spam_flag(SpamFlag(to, now, self.bulk_paused_until, description))
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def _record(self, to: str, kind: str, status: str, priority: Priority, template: str | None,
+                      **details: Any) -> None:
+        async with self.svc.db.session() as session:
+            Outbox(session, self.svc.cipher).record(to, kind, status, self.svc.clock.now(), template=template,
+                                                    priority=int(priority), **details)
+            await session.commit()

@@ -1,0 +1,262 @@
+"""A fake Graph API (WhatsApp Cloud API) on 127.0.0.1 for tests and benchmarks.
+
+Answers what pywa's real HTTP client sends: POST /v{version}/{phone_number_id}/messages and
+POST /v{version}/{phone_number_id}/media. Every request is recorded with its arrival time. It can
+be told to fail the next sends with Cloud API error codes (as Meta words them), or to hold sends
+until released (a request that never completes, for crash tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+ERRORS = {
+    130429: "(#130429) Rate limit hit",
+    131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    131047: "Re-engagement message",
+    131026: "Message undeliverable",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131050: "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages.",
+    131048: "Spam rate limit hit",
+}
+
+
+@dataclass
+class Recorded:
+    at: float  # time.monotonic() on arrival
+    path: str
+    body: dict[str, Any]
+
+    @property
+    def to(self) -> str:
+        return str(self.body.get("to") or self.body.get("recipient"))
+
+    @property
+    def type(self) -> str:
+        return str(self.body.get("type"))
+
+    @property
+    def text(self) -> str:
+        """The visible text of a text or interactive message."""
+        if self.type == "text":
+            return str(self.body["text"]["body"])
+        if self.type == "interactive":
+            return str(self.body["interactive"]["body"]["text"])
+        return ""
+
+    @property
+    def choice_ids(self) -> list[str]:
+        """Ids of reply buttons or list rows of an interactive message."""
+        if self.type != "interactive":
+            return []
+        action = self.body["interactive"]["action"]
+        if "buttons" in action:
+            return [b["reply"]["id"] for b in action["buttons"]]
+        return [row["id"] for section in action["sections"] for row in section["rows"]]
+
+
+@dataclass
+class FakeGraph:
+    phone_number_id: str = "106540352242922"
+    sent: list[Recorded] = field(default_factory=list)
+    uploads: list[Recorded] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+    held: asyncio.Event | None = None
+    url: str = ""
+    _runner: web.AppRunner | None = None
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post(r"/v{version}/{phone}/messages", self.messages)
+        app.router.add_post(r"/v{version}/{phone}/media", self.media)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self.held is not None:
+            self.held.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail_next(self, code: int, times: int = 1) -> None:
+        self.failures.extend([code] * times)
+
+    def hold(self) -> None:
+        """Sends wait (unanswered) until `release`."""
+        self.held = asyncio.Event()
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.held.set()
+            self.held = None
+
+    def to(self, recipient: str) -> list[Recorded]:
+        return [r for r in self.sent if r.to == recipient]
+
+    async def messages(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.match_info["phone"] != self.phone_number_id:
+            return _error(100, "(#100) Invalid parameter", status=400)
+        self.sent.append(Recorded(time.monotonic(), request.path, body))
+        if self.held is not None:
+            await self.held.wait()
+        if self.failures:
+            code = self.failures.pop(0)
+            return _error(code, ERRORS.get(code, "error"))
+        recipient = body.get("to") or body.get("recipient")
+        contact = {"input": recipient, ("wa_id" if str(recipient).isdigit() else "user_id"): recipient}
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [contact],
+                                  "messages": [{"id": f"wamid.FAKE{next(self._ids):08d}", "message_status": "accepted"}]})
+
+    async def media(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        self.uploads.append(Recorded(time.monotonic(), request.path, {
+            "filename": getattr(upload, "filename", None), "type": form.get("type"),
+            "messaging_product": form.get("messaging_product")}))
+        return web.json_response({"id": f"{9000000000 + len(self.uploads)}"})
+
+
+def _error(code: int, message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": {
+        "message": message, "type": "OAuthException", "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": message},
+        "fbtrace_id": "AbCdEfGhIjKlMnOpQrStUv"}}, status=status)
+
+
+# ---------------------------------------------------------------------------------------------
+# The other side of the webhook: Meta posting signed updates into our aiohttp app.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "whatsapp"
+APP_SECRET = "sijunjung-test-app-secret"
+VERIFY_TOKEN = "sijunjung-verify"
+ACCESS_TOKEN = "EAAtest-access-token"
+WA_ID = "6281234567890"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    """X-Hub-Signature-256 as Meta computes it: HMAC-SHA256 of the raw body, hex."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_wamids = itertools.count(1)
+
+
+def message(kind: str = "text", *, text: str | None = None, choice: str | None = None, wa_id: str | None = WA_ID,
+            at: datetime | None = None, wamid: str | None = None) -> dict[str, Any]:
+    """A webhook body from a fixture, with a fresh message id (unless given), the sender's
+    number, the time sent, and what was typed or tapped."""
+    body = fixture(kind)
+    value = body["entry"][0]["changes"][0]["value"]
+    msg, contact = value["messages"][0], value["contacts"][0]
+    msg["id"] = wamid or f"wamid.TEST{next(_wamids):010d}"
+    if at is not None:
+        msg["timestamp"] = str(int(at.timestamp()))
+    if wa_id and contact.get("wa_id"):
+        contact["wa_id"] = msg["from"] = wa_id
+        contact["user_id"] = msg["from_user_id"] = f"ID.{wa_id[::-1]}"
+    if text is not None:
+        msg["text"]["body"] = text
+    if choice is not None:
+        reply = msg["interactive"][msg["interactive"]["type"]]
+        reply["id"] = reply["title"] = choice
+    return body
+
+
+@dataclass
+class Meta:
+    """Posts (signed) webhook bodies to the app under test."""
+
+    client: Any  # aiohttp.test_utils.TestClient
+    path: str = "/whatsapp/webhook"
+
+    async def post(self, body: dict[str, Any] | bytes, signature: str | None = "sign") -> Any:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "sign":
+            headers["X-Hub-Signature-256"] = sign(raw)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return await self.client.post(self.path, data=raw, headers=headers)
+
+
+def environ(graph_url: str) -> dict[str, str]:
+    return {"WHATSAPP_PHONE_NUMBER_ID": FakeGraph.phone_number_id, "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+            "WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN, "WHATSAPP_API_BASE": graph_url}
+
+
+# Quick limits for tests: the pair rate would otherwise space one person's messages 6 s apart.
+TEST_LIMITS = {"pair_interval_seconds": 0.01, "pair_burst": 45, "retry_base_seconds": 0.01}
+
+
+@dataclass
+class Harness:
+    """The real aiohttp app with the WhatsApp channel, a fake Graph API, and Meta's side."""
+
+    svc: Any  # handlers.services.Services
+    graph: FakeGraph
+    meta: Meta
+    webhook: Any  # bot.whatsapp.channel.WhatsAppWebhook
+
+    @property
+    def sender(self) -> Any:
+        return self.webhook.sender
+
+    async def send(self, body: dict[str, Any]) -> list[Recorded]:
+        """Post one signed update, let the background handling finish; what the bot sent."""
+        before = len(self.graph.sent)
+        response = await self.meta.post(body)
+        assert response.status == 200, await response.text()
+        await self.webhook.idle()
+        return self.graph.sent[before:]
+
+    def said(self, sent: list[Recorded], key: str, lang: str = "id") -> bool:
+        """Whether the catalog text of `key` (its first line) is among the messages sent."""
+        first_line = self.svc.catalog.text(lang, key).split("{")[0].splitlines()[0]
+        return any(first_line in r.text for r in sent)
+
+
+@asynccontextmanager
+async def whatsapp_harness(svc: Any, **config: Any) -> AsyncIterator[Harness]:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.server import build_app
+    from bot.whatsapp.channel import WEBHOOK_KEY  # (importing registers the "wa" channel)
+
+    svc.config = svc.config.model_copy(
+        update={"whatsapp": svc.config.whatsapp.model_copy(update={**TEST_LIMITS, **config})})
+    graph = FakeGraph()
+    await graph.start()
+    app, channels = await build_app(svc, environ(graph.url), ["wa"])
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Harness(svc, graph, Meta(client), app[WEBHOOK_KEY])
+    finally:
+        for ch in channels:
+            if ch.close:
+                await ch.close()
+        await client.close()
+        await graph.stop()
