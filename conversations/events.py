@@ -85,9 +85,21 @@ class DataDeleted:
 class FieldCorrected:
     reference: str
     ok: bool
+    # An official asked for several groups to be corrected: the next one to walk through.
+    next_group: int | None = None
 
 
-Inbound = Union[Text, ButtonPress, ContactShared, Media]
+@dataclass(frozen=True)
+class Document:
+    """A file the person attached (e.g. an admin's enrolment results from BPJS), already saved by
+    the adapter at `path`; `filename` is the name the sender gave it."""
+
+    path: str
+    filename: str
+    caption: str = ""
+
+
+Inbound = Union[Text, ButtonPress, ContactShared, Media, Document]
 EffectResult = Union[NikChecked, Submitted, MyData, DataDeleted, FieldCorrected]
 Event = Union[Inbound, EffectResult]
 

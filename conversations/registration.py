@@ -233,7 +233,7 @@ class _Flow:
         self.state.step = field_.key
         params = field_.params(self.ctx, self.state) if field_.params else {}
         header = self.t("progress", n=field_.group, total=TOTAL_STEPS)
-        key = field_.prompt_key(self.state)
+        key = field_.prompt_key(self.ctx, self.state)
         text = f"{header}\n{self.t(key, **params)}"
         buttons = field_.choices(self.ctx, self.state) if field_.choices else []
         request_contact = field_.request_contact and not self.state.pending.get("no_contact")
@@ -645,6 +645,11 @@ class _Flow:
             else:
                 self.say("delete.done", erased=event.erased)
         elif isinstance(event, FieldCorrected):
+            if event.ok and event.next_group is not None:
+                # An official asked for several fields: walk through the next one.
+                state.editing, state.backup = None, {}
+                self.edit_group(event.next_group)
+                return
             state.correcting = None
             state.editing = None
             state.backup = {}

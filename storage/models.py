@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import AwareDateTime
@@ -67,7 +67,17 @@ class Consent(SQLModel, table=True):
 
 
 class Registration(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("nik_hash", name="uq_registration_nik_hash"),)
+    __table_args__ = (
+        UniqueConstraint("nik_hash", name="uq_registration_nik_hash"),
+        # The officials' queue (pending of one nagari, oldest first), the quota count (approved
+        # of one nagari in a budget year) and duplicate suspicions (same phone), at province size.
+        Index("ix_registration_nagari_status_created", "nagari_code", "status", "created_at"),
+        Index("ix_registration_nagari_status_decided", "nagari_code", "status", "decided_at"),
+        Index("ix_registration_phone", "phone"),
+        # The regency-wide queue (admins, viewers): pending ones only, oldest first.
+        Index("ix_registration_pending_created", "created_at", "id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=12, unique=True, index=True)

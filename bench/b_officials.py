@@ -1,0 +1,182 @@
+"""Officials at a province-sized load: first queue page, details, statistics, one nagari's export.
+
+A database of 1,000,000 registrations across 10,000 nagari (--quick: 10,000 across 100), on
+SQLite and on PostgreSQL (a throw-away database on --postgres, skipped if unreachable). Rows are
+generated in bulk: one NIK ciphertext reused (decrypting is what an export costs), a unique
+nik_hash and reference per row; PostgreSQL loads with COPY, SQLite with executemany. Each
+command runs through handlers.router.dispatch, as a message from an official would; the median
+of 3 runs is reported in milliseconds (the first, cold run separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import insert, text
+
+import handlers.officials  # noqa: F401  (registers the officials' interceptor)
+from bot.app import build_services
+from bot.config import Environment
+from conversations.events import Text
+from handlers.clock import FixedClock
+from handlers.roles import grant
+from handlers.router import dispatch
+from handlers.services import Services
+from storage.models import Nagari, Registration
+from storage.repo import REFERENCE_ALPHABET
+
+START = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+NAGARI_PER_KECAMATAN = 100
+# Of every 100 registrations of a nagari: pending, approved, enrolled, rejected, waiting.
+STATUS_CYCLE = ["pending"] * 40 + ["approved"] * 35 + ["enrolled"] * 15 + ["rejected"] * 5 + ["waiting"] * 5
+CATEGORIES = ["petani", "pedagang", "ojek", "guru_mengaji", "marbot", "peternak", "nelayan", "buruh_harian"]
+ADMIN, OPERATOR = "tg:1", "tg:2"
+RUNS = 3
+
+
+def reference(i: int) -> str:
+    """A unique reference per row (base 31 in the reference alphabet)."""
+    chars = []
+    for _ in range(6):
+        i, digit = divmod(i, len(REFERENCE_ALPHABET))
+        chars.append(REFERENCE_ALPHABET[digit])
+    return "SJ-" + "".join(reversed(chars))
+
+
+def nagari_code(n: int) -> str:
+    return f"77.01.{n // NAGARI_PER_KECAMATAN:02d}.{n % NAGARI_PER_KECAMATAN:04d}"
+
+
+def registration_row(i: int, nagari: int, per_nagari: int, nik_enc: str) -> dict[str, Any]:
+    created = START + timedelta(seconds=i)
+    status = STATUS_CYCLE[(i % per_nagari) % len(STATUS_CYCLE)]
+    decided = created + timedelta(days=1) if status != "pending" else None
+    return {
+        "reference": reference(i), "status": status, "nik_enc": nik_enc, "nik_hash": f"{i:064x}",
+        "name": f"Pekerja {i}", "sex": "L", "birth_date": date(1985, 3, 12), "birth_date_nik": date(1985, 3, 12),
+        "nagari_code": nagari_code(nagari), "jorong": "Koto Tuo", "phone": f"+62812{i:08d}",
+        "category": CATEGORIES[i % len(CATEGORIES)], "category_other": None, "income": 1_000_000,
+        "income_base": 1_000_000, "monthly_contribution": 16_800, "heir_name": None, "heir_relation": None,
+        "flags": [], "funding_source": "apb_nagari", "channel_user": f"wa:62812{i:08d}", "lang": "id",
+        "consent_id": None, "created_at": created, "updated_at": created, "decided_at": decided,
+        "decided_by": "tg:2" if decided else None, "decision_reason": None, "kpj": None, "coverage_start": None,
+    }
+
+
+async def load(svc: Services, rows: int, nagari: int) -> float:
+    """Insert the synthetic nagari and registrations; returns the seconds it took."""
+    started = time.perf_counter()
+    nik_enc = svc.cipher.encrypt("1303051203850001")
+    per_nagari = rows // nagari
+    async with svc.db.session() as session:
+        await session.execute(insert(Nagari), [
+            {"code": nagari_code(n), "name": f"Nagari {n}", "kecamatan_code": nagari_code(n)[:8],
+             "kecamatan": f"Kecamatan {n // NAGARI_PER_KECAMATAN}", "bps_code": None} for n in range(nagari)])
+        await session.commit()
+    chunk = 50_000
+    for first in range(0, rows, chunk):
+        batch = [registration_row(i, i // per_nagari, per_nagari, nik_enc) for i in range(first, min(first + chunk, rows))]
+        if svc.db.is_sqlite:
+            async with svc.db.session() as session:
+                await session.execute(insert(Registration), batch)
+                await session.commit()
+        else:
+            await copy_rows(svc, batch)
+    async with svc.db.engine.begin() as connection:
+        await connection.execute(text("ANALYZE"))
+    return time.perf_counter() - started
+
+
+async def copy_rows(svc: Services, batch: list[dict[str, Any]]) -> None:
+    """PostgreSQL COPY through asyncpg: the fastest bulk load."""
+    import json
+
+    columns = list(batch[0])
+    async with svc.db.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        records = [tuple(json.dumps(row[c]) if c == "flags" else row[c] for c in columns) for row in batch]
+        await raw.driver_connection.copy_records_to_table("registration", records=records, columns=columns)
+
+
+async def timed(svc: Services, who: str, command: str) -> tuple[float, float, str]:
+    """(cold ms, median ms of RUNS, first reply key) of one command."""
+    times, key = [], ""
+    for _ in range(RUNS + 1):
+        started = time.perf_counter()
+        out = await dispatch(svc, who, Text(command))
+        times.append((time.perf_counter() - started) * 1000)
+        key = out[0].reply.key if out else "-"
+    return round(times[0], 1), round(statistics.median(times[1:]), 1), key
+
+
+async def measure(url: str, database: str, rows: int, nagari: int, folder: Path) -> list[dict[str, Any]]:
+    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=folder / "unused.key")
+    svc = await build_services(None, url, clock=FixedClock(START + timedelta(days=40)), env=env)
+    svc.config = svc.config.model_copy(update={"officials": svc.config.officials.model_copy(update={
+        "export_dir": folder / "exports", "chart_dir": folder / "charts"})})
+    try:
+        seconds = await load(svc, rows, nagari)
+        middle = nagari_code(nagari // 2)
+        async with svc.db.session() as session:
+            await grant(session, ADMIN, "admin", None, "bench", svc.clock.now())
+            await grant(session, OPERATOR, "operator", middle, "bench", svc.clock.now())
+            await session.commit()
+        one = reference((nagari // 2) * (rows // nagari))  # the middle nagari's first (pending)
+        results = [{"name": "officials.load", "database": database, "rows": rows, "nagari": nagari,
+                    "seconds": round(seconds, 1)}]
+        for label, who, command in [
+            ("queue.first_page.operator", OPERATOR, "/antrian"),
+            ("queue.first_page.admin", ADMIN, "/antrian"),
+            ("details", OPERATOR, f"/lihat {one}"),
+            ("stats.admin_all", ADMIN, "/statistik"),
+            ("stats.operator", OPERATOR, "/statistik"),
+            ("export.one_nagari_xlsx", OPERATOR, "/ekspor"),
+            ("export.one_nagari_csv", OPERATOR, "/ekspor csv"),
+        ]:
+            cold, median, key = await timed(svc, who, command)
+            results.append({"name": f"officials.{label}", "database": database, "rows": rows,
+                            "cold_ms": cold, "median_ms": median, "answer": key})
+        return results
+    finally:
+        await svc.db.dispose()
+
+
+async def postgres_database(server: str, sql: str) -> bool:
+    import asyncpg
+
+    try:
+        connection = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+    return True
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows, nagari = (10_000, 100) if args.quick else (1_000_000, 10_000)
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-officials-") as tmp:
+        folder = Path(tmp)
+        results += await measure(f"sqlite:///{folder / 'bench.sqlite3'}", "sqlite", rows, nagari, folder)
+        name = f"bench_officials_{uuid.uuid4().hex[:8]}"
+        if await postgres_database(args.postgres, f'CREATE DATABASE "{name}"'):
+            try:
+                url = urlparse(args.postgres)._replace(path=f"/{name}").geturl()
+                results += await measure(url, "postgresql", rows, nagari, folder)
+            finally:
+                await postgres_database(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            results.append({"name": "officials", "database": "postgresql", "skipped": "unreachable"})
+    return results

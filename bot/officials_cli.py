@@ -1,0 +1,84 @@
+"""`python -m bot officials ...`: bootstrap and manage nagari officials from the server.
+
+    officials add <channel-user> --role admin|operator|viewer [--nagari CODE]
+    officials list
+    officials remove <channel-user> [--role ROLE] [--nagari CODE]
+
+The first admin can only be made here (everyone after can be invited in chat with /undang).
+Importing this module also registers the officials' chat commands (handlers/officials.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy import select
+
+import handlers.officials  # noqa: F401  (registers the officials' interceptor)
+from bot.app import build_services
+from bot.cli import EXTRA_COMMANDS
+from handlers.roles import grant
+from storage.models import Nagari
+from storage.officials import ROLES, Official
+from storage.repo import Repository
+
+CLI_ACTOR = "cli"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="officials_command", required=True)
+    add = sub.add_parser("add", help="give someone a role")
+    add.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--nagari", help="Kemendagri code of an operator's nagari, e.g. 13.03.05.2001")
+    sub.add_parser("list", help="list active officials")
+    remove = sub.add_parser("remove", help="revoke someone's roles")
+    remove.add_argument("user")
+    remove.add_argument("--role", choices=ROLES)
+    remove.add_argument("--nagari")
+
+
+async def officials_command(args: argparse.Namespace) -> int:
+    svc = await build_services(args.config, args.db)
+    try:
+        async with svc.db.session() as session:
+            now = svc.clock.now()
+            repo = Repository(session, svc.cipher)
+            if args.officials_command == "add":
+                if args.role == "operator" and (not args.nagari or await session.get(Nagari, args.nagari) is None):
+                    print("an operator needs --nagari with a known Kemendagri code (e.g. 13.03.05.2001)", file=sys.stderr)
+                    return 2
+                await grant(session, args.user, args.role, args.nagari, CLI_ACTOR, now)
+                await repo.audit(CLI_ACTOR, "official_added", now, None, official=args.user, role=args.role,
+                                 nagari=args.nagari if args.role == "operator" else None)
+                print(f"{args.user}: {args.role}" + (f" of {args.nagari}" if args.role == "operator" else ""))
+            elif args.officials_command == "list":
+                rows = await session.execute(select(Official).where(Official.revoked_at.is_(None))
+                                             .order_by(Official.channel_user, Official.role))
+                for official in rows.scalars():
+                    print(f"{official.channel_user}\t{official.role}\t{official.nagari_code or '-'}")
+            else:
+                query = select(Official).where(Official.channel_user == args.user, Official.revoked_at.is_(None))
+                if args.role:
+                    query = query.where(Official.role == args.role)
+                if args.nagari:
+                    query = query.where(Official.nagari_code == args.nagari)
+                revoked = 0
+                for official in (await session.execute(query)).scalars():
+                    official.revoked_at = now
+                    revoked += 1
+                await repo.audit(CLI_ACTOR, "official_removed", now, None, official=args.user, grants=revoked)
+                print(f"{revoked} role(s) of {args.user} revoked")
+            await session.commit()
+    finally:
+        await svc.db.dispose()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(officials_command(args))
+
+
+EXTRA_COMMANDS["officials"] = (configure, run)

@@ -1,0 +1,773 @@
+"""Use-cases of nagari officials (issue 5): the queue, details, decisions within the quota,
+corrections, exports, enrolment imports, statistics, invitations, assisted registration, history.
+
+Registered as an interceptor of handlers.router: it answers a message when the sender holds a
+grant and typed or tapped an official command (or is in an assisted registration), and when
+anyone sends `/kode` to take an invitation; otherwise it returns None and the worker flow
+answers. Every command checks the role and the nagari with handlers.roles; a refusal is the one
+key `official.not_allowed`, whether or not the reference exists, and changes nothing.
+
+Replies go to the official; notices about a decision go to the worker, in the worker's language
+(Registration.lang), as Outgoing messages beside them (adapters deliver by `to`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations import registration as flow
+from conversations.events import Button, ButtonPress, Document, Inbound, Media, Reply, Text
+from conversations.form import SUMMARY_LINES, Ctx
+from conversations.i18n import rupiah
+from conversations.officials import (
+    FIX_FIELDS,
+    GROUP_LABELS,
+    Command,
+    DetailView,
+    HistoryLine,
+    OfficialsRules,
+    QueueItem,
+    QuotaView,
+    Say,
+    assist_key,
+    assisted_by,
+    parse_button,
+    parse_command,
+    parse_fix,
+    reason_of,
+    reference_of,
+    render_details,
+    render_help,
+    render_history_lines,
+    render_queue,
+    render_quota,
+    render_stats,
+)
+from conversations.state import State
+from conversations.validators import format_phone, mask_nik
+from handlers import quota
+from handlers.clock import LOCAL_TZ
+from handlers.enrolment_import import ImportFileError, import_enrolments
+from handlers.exports_bpjs import export_audit, export_registrations, purge_old_files
+from handlers.inbound import InTransaction, handle_message, known_phone_of
+from handlers.roles import Grant, allowed, grant, grants_of, scope
+from handlers.router import INTERCEPTORS, Outgoing
+from handlers.services import Services
+from handlers.stats import statistics
+from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
+from storage.officials import ROLES, Invitation, Official
+from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
+from storage.repo import REFERENCE_ALPHABET, Repository
+
+log = logging.getLogger(__name__)
+NAGARI_CODE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+INVITATION_CODE_LENGTH = 8
+# Steps at which an assisted conversation is not collecting anything.
+IDLE_STEPS = ("idle", "done", "ended")
+# Problems listed one per line in an import report (Telegram: 4096 characters per message).
+MAX_PROBLEM_LINES = 30
+
+
+@dataclass
+class Desk:
+    """One official's command, inside one database transaction."""
+
+    svc: Services
+    session: AsyncSession
+    who: str
+    grants: list[Grant]
+    now: datetime
+    say: Say
+    out: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def repo(self) -> Repository:
+        return Repository(self.session, self.svc.cipher)
+
+    @property
+    def rules(self) -> OfficialsRules:
+        return self.svc.config.officials
+
+    def answer(self, key: str, buttons: tuple[Button, ...] = (), **params: object) -> None:
+        self.out.append(Outgoing(self.who, self.say.reply(key, buttons, **params)))
+
+    def not_allowed(self) -> None:
+        self.answer("official.not_allowed")
+
+    def tell_worker(self, registration: Registration, key: str, **params: object) -> None:
+        """A notice in the worker's language; for an assisted registration, to its operator."""
+        to = assisted_by(registration.channel_user) or registration.channel_user
+        say = Say(self.svc.catalog, registration.lang)
+        self.out.append(Outgoing(to, say.reply(key, reference=registration.reference, **params)))
+
+    def local(self, moment: datetime | None) -> str:
+        return moment.astimezone(LOCAL_TZ).strftime("%d-%m-%Y %H:%M") if moment else "-"
+
+    async def nagari(self, code: str) -> Nagari | None:
+        return await self.session.get(Nagari, code)
+
+    async def nagari_name(self, code: str) -> str:
+        nagari = await self.nagari(code)
+        return nagari.name if nagari else code
+
+    async def audit(self, action: str, reference: str | None = None, **details: object) -> None:
+        await self.repo.audit(self.who, action, self.now, reference, **details)
+
+
+Handler = Callable[[Desk, Command], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+async def intercept(svc: Services, who: str, event: Inbound, in_transaction: InTransaction | None) -> list[Outgoing] | None:
+    """Answer an official's command (or an invitation code); None lets the worker flow answer."""
+    if isinstance(event, Document):
+        return await on_document(svc, who, event, in_transaction)
+    command = command_of(event)
+    if command is None:
+        return await continue_assist(svc, who, event, in_transaction)
+    async with svc.locks.hold(who):
+        async with svc.db.session() as session:
+            grants = await grants_of(session, who)
+        if not owned(command, event, grants):
+            return None
+        if command.name == "register_for" and allowed(grants, "register_for"):
+            return await start_assist(svc, who, in_transaction)
+        handler = HANDLERS[command.name] if grants or command.name == "code" else refuse
+        return await run(svc, who, grants, lambda desk: handler(desk, command), in_transaction)
+
+
+def command_of(event: Inbound) -> Command | None:
+    if isinstance(event, Text):
+        return parse_command(event.text)
+    if isinstance(event, ButtonPress):
+        return parse_button(event.button_id)
+    return None
+
+
+def owned(command: Command, event: Inbound, grants: list[Grant]) -> bool:
+    """Whether this interceptor answers: a worker's own commands ("perbaiki data", "bantuan")
+    stay with the worker flow; someone without a grant who typed "/setujui ..." or tapped an
+    official's button is refused; `/kode` is for anyone."""
+    if command.name == "code":
+        return bool(command.args)
+    if command.name == "help":
+        return bool(grants)
+    if isinstance(event, Text) and flow.command_of(event.text) is not None:
+        return False
+    return bool(grants) or command.slash or command.button
+
+
+async def run(svc: Services, who: str, grants: list[Grant], work: Callable[[Desk], Awaitable[None]],
+              in_transaction: InTransaction | None) -> list[Outgoing]:
+    """Run one command in one transaction, committed together with `in_transaction` (the inbox
+    update being handled), then return what to send."""
+    try:
+        async with svc.db.session() as session:
+            desk = Desk(svc, session, who, grants, svc.clock.now(), Say(svc.catalog, await language_of(svc, session, who)))
+            await work(desk)
+            if in_transaction is not None:
+                await in_transaction(session)
+            await session.commit()
+        return desk.out
+    except Exception:
+        # Never crash the bot on one message; the log names no personal data.
+        log.exception("official command from %s failed", who)
+        lang = svc.rules.default_language
+        return [Outgoing(who, Reply("error.internal", svc.catalog.text(lang, "error.internal")))]
+
+
+async def language_of(svc: Services, session: AsyncSession, who: str) -> str:
+    lang = (await session.execute(select(Person.lang).where(Person.channel_user == who))).scalar_one_or_none()
+    return lang or svc.rules.default_language
+
+
+async def refuse(desk: Desk, command: Command) -> None:
+    """Someone without any grant used an official command or button."""
+    desk.not_allowed()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: queue, details, history
+
+async def show_queue(desk: Desk, command: Command) -> None:
+    """Pending registrations of the official's nagari (all for admin and viewer), oldest first."""
+    codes = scope(desk.grants, "view")
+    page = int(command.args[0]) if command.args and command.args[0].isdigit() else 1
+    size = desk.rules.queue_page_size
+    where = [Registration.status == "pending"]
+    if codes is not None:
+        where.append(Registration.nagari_code.in_(sorted(codes)))
+    total = int((await desk.session.execute(select(func.count()).select_from(Registration).where(*where))).scalar_one())
+    pages = max(1, math.ceil(total / size))
+    page = min(max(page, 1), pages)
+    query = (select(Registration, Nagari.name).join(Nagari, Nagari.code == Registration.nagari_code).where(*where)
+             .order_by(Registration.created_at, Registration.id).offset((page - 1) * size).limit(size))
+    items = []
+    for registration, nagari in (await desk.session.execute(query)).all():
+        category = desk.svc.rules.category(registration.category)
+        items.append(QueueItem(registration.reference, registration.name, nagari,
+                               category.title(desk.say.lang) if category else registration.category,
+                               desk.local(registration.created_at), tuple(registration.flags or ())))
+    desk.out.extend(Outgoing(desk.who, reply) for reply in render_queue(desk.say, items, page, pages, total))
+
+
+async def registration_for(desk: Desk, token: str | None, action: str) -> Registration | None:
+    """The registration a command names, if the official may `action` it; else answers the one
+    "not allowed" (the same whether or not the reference exists) and returns None."""
+    reference = reference_of(token)
+    registration = await desk.repo.registration(reference) if reference else None
+    if registration is None or not allowed(desk.grants, action, registration.nagari_code):
+        desk.not_allowed()
+        return None
+    return registration
+
+
+async def show_details(desk: Desk, command: Command) -> None:
+    """All fields, NIK masked unless an operator of that nagari asks ("/lihat REF nik")."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "view")
+    if registration is None:
+        return
+    reveal = len(command.args) > 1 and command.args[1].lower() == "nik"
+    if reveal and not allowed(desk.grants, "reveal_nik", registration.nagari_code):
+        desk.not_allowed()
+        return
+    nik = desk.svc.cipher.decrypt(registration.nik_enc)
+    if reveal:
+        await desk.audit("nik_revealed", registration.reference)
+    nagari = await desk.nagari(registration.nagari_code)
+    category = desk.svc.rules.category(registration.category)
+    work = category.title(desk.say.lang) if category else registration.category
+    if registration.category_other:
+        work = f"{work}: {registration.category_other}"
+    heir = f"{registration.heir_name} ({registration.heir_relation})" if registration.heir_name else "-"
+    decision = ""
+    if registration.decided_at:
+        decision = f"{desk.local(registration.decided_at)}, {registration.decided_by or '-'}"
+        if registration.decision_reason:
+            decision += f": {registration.decision_reason}"
+    desk.out.append(Outgoing(desk.who, render_details(desk.say, DetailView(
+        reference=registration.reference, status=registration.status, nik=nik if reveal else mask_nik(nik),
+        revealed=reveal, name=registration.name, sex=registration.sex,
+        birth_date=registration.birth_date.strftime("%d-%m-%Y"),
+        birth_date_nik=registration.birth_date_nik.strftime("%d-%m-%Y"),
+        nagari=nagari.name if nagari else registration.nagari_code, kecamatan=nagari.kecamatan if nagari else "-",
+        jorong=registration.jorong, phone=format_phone(registration.phone), category=work,
+        income=registration.income, contribution=registration.monthly_contribution, heir=heir,
+        channel=registration.channel_user, submitted=desk.local(registration.created_at), decision=decision,
+        kpj=registration.kpj or "", flags=tuple(registration.flags or ()),
+        duplicates=await same_phone(desk, registration), history=tuple(await history_of(desk, registration.reference)),
+    ))))
+
+
+async def same_phone(desk: Desk, registration: Registration) -> tuple[str, ...]:
+    """Duplicate suspicion: other registrations with this phone. References the official may not
+    open are counted, not named."""
+    rows = (await desk.session.execute(
+        select(Registration.reference, Registration.nagari_code)
+        .where(Registration.phone == registration.phone, Registration.id != registration.id).limit(10))).all()
+    named = [ref for ref, code in rows if allowed(desk.grants, "view", code)]
+    hidden = len(rows) - len(named)
+    return tuple(named) + ((f"+{hidden}",) if hidden else ())
+
+
+async def history_of(desk: Desk, reference: str) -> list[HistoryLine]:
+    query = (select(AuditEvent).where(AuditEvent.reference == reference)
+             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(desk.rules.history_lines))
+    events = list((await desk.session.execute(query)).scalars().all())[::-1]
+    lines = []
+    for event in events:
+        details = event.details or {}
+        note = details.get("reason") or ", ".join(str(f) for f in details.get("fields", []) or [])
+        if details.get("position"):
+            note = f"#{details['position']}"
+        lines.append(HistoryLine(desk.local(event.at), event.actor, event.action, str(note or "")))
+    return lines
+
+
+async def show_history(desk: Desk, command: Command) -> None:
+    """Who did what to one registration, and when (the audit trail)."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "view")
+    if registration is None:
+        return
+    lines = await history_of(desk, registration.reference)
+    desk.answer("official.history", reference=registration.reference, lines=render_history_lines(desk.say, lines))
+
+
+async def ask_decision(desk: Desk, command: Command) -> None:
+    """The "reject / correct" button: how to type the reason (a button cannot carry one)."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is not None:
+        desk.answer("official.ask", reference=registration.reference, fields=", ".join(sorted(FIX_FIELDS)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding: approve, reject, ask for a correction (all under the nagari-year's quota lock)
+
+async def locked(desk: Desk, registration: Registration) -> NagariQuota:
+    """Take the nagari-year lock (the transaction's first write: see handlers/quota.py), then
+    re-read the registration: another official may have decided it meanwhile."""
+    row = await quota.lock(desk.session, registration.nagari_code, quota.budget_year(desk.now))
+    await desk.session.refresh(registration)
+    return row
+
+
+async def approve(desk: Desk, command: Command) -> None:
+    """Approves within the quota, or puts on the waiting list in order when it is full."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    row = await locked(desk, registration)
+    if registration.status not in ("pending", "correction"):
+        desk.answer("official.decide.already", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    await close_correction(desk, registration.reference)
+    placement = await quota.place(desk.session, desk.rules.quota, row, registration, desk.who, desk.now)
+    nagari = await desk.nagari_name(registration.nagari_code)
+    if placement.status == "approved":
+        await desk.audit("approved", registration.reference, year=row.year)
+        desk.answer("official.approve.done", reference=registration.reference, nagari=nagari)
+        tell_approved(desk, registration, nagari)
+    else:
+        await desk.audit("waitlisted", registration.reference, year=row.year, position=placement.position)
+        desk.answer("official.approve.waiting", reference=registration.reference, position=placement.position,
+                    nagari=nagari)
+        desk.tell_worker(registration, "official.worker.waiting", position=placement.position, nagari=nagari)
+
+
+def tell_approved(desk: Desk, registration: Registration, nagari: str) -> None:
+    desk.tell_worker(registration, "official.worker.approved", nagari=nagari,
+                     contribution=rupiah(registration.monthly_contribution))
+
+
+async def promote(desk: Desk, row: NagariQuota) -> None:
+    """A freed slot goes to the next on the waiting list, who is told at once."""
+    nagari = await desk.nagari_name(row.nagari_code)
+    for registration in await quota.promote(desk.session, desk.rules.quota, row, desk.now):
+        registration.decided_by = desk.who
+        await desk.audit("promoted", registration.reference, year=row.year)
+        tell_approved(desk, registration, nagari)
+
+
+async def reject(desk: Desk, command: Command) -> None:
+    """Rejects with a reason; an approved one's slot goes to the waiting list's first."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    reason = reason_of(command)
+    if not reason:
+        desk.answer("official.usage.reject")
+        return
+    row = await locked(desk, registration)
+    if registration.status not in ("pending", "correction", "waiting", "approved"):
+        desk.answer("official.decide.already", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    freed = registration.status == "approved"
+    registration.status, registration.decision_reason = "rejected", reason[:500]
+    registration.decided_at, registration.decided_by, registration.updated_at = desk.now, desk.who, desk.now
+    await close_correction(desk, registration.reference)
+    await desk.audit("rejected", registration.reference, reason=reason[:500])
+    desk.answer("official.reject.done", reference=registration.reference)
+    desk.tell_worker(registration, "official.worker.rejected", reason=reason,
+                     contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
+    if freed:
+        await promote(desk, row)
+
+
+async def close_correction(desk: Desk, reference: str) -> None:
+    request = await open_correction(desk.session, reference)
+    if request is not None:
+        request.closed_at = desk.now
+
+
+async def ask_correction(desk: Desk, command: Command) -> None:
+    """Asks the worker to correct named fields with a reason, and walks them through only
+    those fields; the registration returns to the queue when they are done."""
+    request = parse_fix(command)
+    if request is None:
+        if command.args and reference_of(command.args[0]) is None:
+            desk.not_allowed()
+        else:
+            desk.answer("official.usage.fix", fields=", ".join(sorted(FIX_FIELDS)))
+        return
+    registration = await registration_for(desk, request.reference, "decide")
+    if registration is None:
+        return
+    await locked(desk, registration)
+    if registration.status not in ("pending", "waiting", "correction"):
+        desk.answer("official.decide.already", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    await close_correction(desk, registration.reference)
+    registration.status, registration.updated_at = "correction", desk.now
+    desk.session.add(CorrectionRequest(reference=registration.reference, groups=list(request.groups), done=[],
+                                       reason=request.reason[:500], requested_by=desk.who, requested_at=desk.now))
+    labels = [GROUP_LABELS[g].removeprefix("summary.") for g in request.groups]
+    await desk.audit("correction_requested", registration.reference, fields=labels, reason=request.reason[:500])
+    desk.answer("official.fix.done", reference=registration.reference, fields=desk.say.fields(request.groups))
+    worker = Say(desk.svc.catalog, registration.lang)
+    desk.tell_worker(registration, "official.worker.correction", fields=worker.fields(request.groups),
+                     reason=request.reason)
+    await walk_worker(desk, registration, request.groups[0])
+
+
+async def walk_worker(desk: Desk, registration: Registration, group: int) -> None:
+    """Put the worker's conversation on the first field to correct, through the flow's own
+    correction mode (as "ubah data" then the summary line number would), and send its question.
+    A worker in the middle of another form keeps it: they can type "ubah data" later."""
+    key = registration.channel_user
+    state = await desk.repo.load_state(key)
+    if state.in_form and state.answers and state.correcting != registration.reference:
+        return
+    line = next(i for i, (_, g) in enumerate(SUMMARY_LINES, start=1) if g == group)
+    start = State(lang=registration.lang, step="correct_pick", correcting=registration.reference,
+                  answers=desk.repo.answers_of(registration), reference=state.reference or registration.reference)
+    ctx = Ctx(rules=desk.svc.rules, catalog=desk.svc.catalog, wilayah=desk.svc.wilayah,
+              now=desk.now.astimezone(LOCAL_TZ), channel_user=key, known_phone=known_phone_of(key))
+    outcome = flow.handle(start, Text(str(line)), ctx)
+    await desk.repo.save_state(key, outcome.state, desk.now)
+    to = assisted_by(key) or key
+    desk.out.extend(Outgoing(to, reply) for reply in outcome.replies)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quota
+
+async def nagari_code_of(desk: Desk, text: str) -> str | None:
+    """A nagari typed as a Kemendagri code or a name (any spelling the wilayah matcher knows)."""
+    text = text.strip()
+    if NAGARI_CODE.match(text):
+        return text if await desk.nagari(text) else None
+    match = desk.svc.wilayah.match(text)
+    return match.nagari.code if match.nagari else None
+
+
+async def show_or_set_quota(desk: Desk, command: Command) -> None:
+    """`/kuota [NAGARI]`: used, free and waiting; `/kuota NAGARI 120 [YEAR]` (admin) sets it."""
+    words = list(command.args)
+    numbers: list[int] = []
+    while words and words[-1].isdigit():
+        numbers.insert(0, int(words.pop()))
+    codes = scope(desk.grants, "view")
+    if words:
+        code = await nagari_code_of(desk, " ".join(words))
+        if code is None:
+            desk.answer("official.quota.unknown_nagari")
+            return
+    elif codes is not None and len(codes) == 1:
+        code = next(iter(codes))
+    else:
+        desk.answer("official.usage.quota")
+        return
+    year = numbers[1] if len(numbers) > 1 else quota.budget_year(desk.now)
+    if numbers:
+        if not allowed(desk.grants, "set_quota", code):
+            desk.not_allowed()
+            return
+        if not 2000 <= year <= 2100:
+            desk.answer("official.usage.quota")
+            return
+        row = await quota.lock(desk.session, code, year)
+        row.limit_override, row.set_by, row.set_at = numbers[0], desk.who, desk.now
+        await desk.session.flush()
+        await desk.audit("quota_set", None, nagari=code, year=year, limit=numbers[0])
+        if year == quota.budget_year(desk.now):
+            await promote(desk, row)
+    elif not allowed(desk.grants, "view", code):
+        desk.not_allowed()
+        return
+    usage = await quota.usage(desk.session, desk.rules.quota, code, year)
+    desk.out.append(Outgoing(desk.who, render_quota(desk.say, QuotaView(
+        nagari=await desk.nagari_name(code), year=year, limit=usage["limit"], used=usage["used"],
+        waiting=usage["waiting"]))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Export, import, statistics
+
+EXPORT_WORDS = {"csv", "xlsx", "audit", "semua", "all"}
+
+
+async def export(desk: Desk, command: Command) -> None:
+    """`/ekspor [csv] [NAGARI] [audit]`: approved registrations (or the audit trail) as a file."""
+    words = [w.lower() for w in command.args]
+    rest = " ".join(w for w in command.args if w.lower() not in EXPORT_WORDS)
+    if not allowed(desk.grants, "export"):
+        desk.not_allowed()
+        return
+    codes = scope(desk.grants, "export")
+    label = "semua" if codes is None else "-".join(sorted(codes))
+    if rest:
+        code = await nagari_code_of(desk, rest)
+        if code is None:
+            desk.answer("official.quota.unknown_nagari")
+            return
+        if not allowed(desk.grants, "export", code):
+            desk.not_allowed()
+            return
+        codes, label = {code}, code
+    if "audit" in words:
+        path, count = await export_audit(desk.svc, desk.session, codes, label, desk.who, desk.now)
+        key = "official.export.audit"
+    else:
+        fmt = "csv" if "csv" in words else "xlsx"
+        path, count = await export_registrations(desk.svc, desk.session, codes, label, fmt, desk.who, desk.now)
+        key = "official.export.done"
+    desk.out.append(Outgoing(desk.who, Reply(key, desk.say.t(key, count=count, scope=label), document=str(path))))
+
+
+async def import_command(desk: Desk, command: Command) -> None:
+    """`/impor`: how to send the file; `/impor NAME`: a file placed in the import folder (for
+    the terminal and the simulator, which cannot attach files)."""
+    if not allowed(desk.grants, "import"):
+        desk.not_allowed()
+        return
+    if not command.args:
+        desk.answer("official.import.send_file")
+        return
+    # Only a bare file name inside the import folder: never a path chosen from chat.
+    path = desk.svc.config.resolve(desk.rules.import_dir) / Path(command.args[0]).name
+    if not path.is_file():
+        desk.answer("official.import.no_file")
+        return
+    await apply_import(desk, path)
+
+
+async def apply_import(desk: Desk, path: Path) -> None:
+    try:
+        report = await import_enrolments(desk.svc, desk.session, path, desk.who, desk.now)
+    except ImportFileError as problem:
+        desk.answer(problem.key)
+        return
+    for registration in report.enrolled:
+        start = registration.coverage_start
+        desk.tell_worker(registration, "official.worker.enrolled", kpj=registration.kpj or "-",
+                         start=start.strftime("%d-%m-%Y") if isinstance(start, date) else "-")
+    lines = [desk.say.t("official.import.problem", row=p.row, reference=p.reference,
+                        reason=desk.say.t(f"official.import.reason.{p.reason}"))
+             for p in report.problems[:MAX_PROBLEM_LINES]]
+    if len(report.problems) > MAX_PROBLEM_LINES:
+        lines.append(desk.say.t("official.import.more", count=len(report.problems) - MAX_PROBLEM_LINES))
+    desk.answer("official.import.report", enrolled=len(report.enrolled), unchanged=report.unchanged,
+                rejected=len(report.problems), problems="\n".join(lines) or "-")
+
+
+async def on_document(svc: Services, who: str, event: Document,
+                      in_transaction: InTransaction | None) -> list[Outgoing] | None:
+    """A file from an admin is an enrolment import; from anyone else the worker flow answers
+    it as any other attachment."""
+    async with svc.locks.hold(who):
+        async with svc.db.session() as session:
+            grants = await grants_of(session, who)
+        if allowed(grants, "import"):
+            return await run(svc, who, grants, lambda desk: apply_import(desk, Path(event.path)), in_transaction)
+    replies = await handle_message(svc, who, Media("document"), None, in_transaction)
+    return [Outgoing(who, reply) for reply in replies]
+
+
+async def show_stats(desk: Desk, command: Command) -> None:
+    """Counts per kecamatan, nagari, category and status, progress to the target, a chart."""
+    codes = scope(desk.grants, "view")
+    label = desk.say.t("official.scope.all") if codes is None else ", ".join(
+        [await desk.nagari_name(c) for c in sorted(codes)])
+    view, chart = await statistics(desk.svc, desk.session, codes, label)
+    desk.out.append(Outgoing(desk.who, render_stats(desk.say, view, str(chart))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Officials: invitations, help
+
+async def invite(desk: Desk, command: Command) -> None:
+    """`/undang operator NAGARI` | `/undang viewer` | `/undang admin`: a one-time code;
+    `/undang cabut KODE` revokes an unused one."""
+    if not allowed(desk.grants, "invite"):
+        desk.not_allowed()
+        return
+    word = command.args[0].lower() if command.args else ""
+    if word in ("cabut", "revoke") and len(command.args) > 1:
+        await revoke_invitation(desk, command.args[1].upper())
+        return
+    if word not in ROLES:
+        desk.answer("official.usage.invite")
+        return
+    nagari_code = None
+    if word == "operator":
+        nagari_code = await nagari_code_of(desk, " ".join(command.args[1:])) if len(command.args) > 1 else None
+        if nagari_code is None:
+            desk.answer("official.usage.invite")
+            return
+    code = await unused_code(desk.session)
+    expires = desk.now + timedelta(hours=desk.rules.invitation_expiry_hours)
+    invitation = Invitation(code=code, role=word, nagari_code=nagari_code, created_by=desk.who,
+                            created_at=desk.now, expires_at=expires)
+    desk.session.add(invitation)
+    await desk.session.flush()
+    # The code itself is a credential: the trail names the invitation, not its code.
+    await desk.audit("invitation_created", None, invitation=invitation.id, role=word, nagari=nagari_code)
+    desk.answer("official.invite.created", code=code, role=word,
+                nagari=await desk.nagari_name(nagari_code) if nagari_code else "-", expires=desk.local(expires))
+
+
+async def unused_code(session: AsyncSession) -> str:
+    while True:
+        code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(INVITATION_CODE_LENGTH))
+        if (await session.execute(select(Invitation.id).where(Invitation.code == code))).first() is None:
+            return code
+
+
+async def revoke_invitation(desk: Desk, code: str) -> None:
+    result = await desk.session.execute(
+        update(Invitation).where(Invitation.code == code, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .values(revoked_at=desk.now))
+    if result.rowcount != 1:
+        desk.answer("official.invite.unknown")
+        return
+    await desk.audit("invitation_revoked", None)
+    desk.answer("official.invite.revoked")
+
+
+async def take_invitation(desk: Desk, command: Command) -> None:
+    """`/kode KODE`: anyone may try; an unknown, used, revoked or expired code gets the same
+    answer. The conditional UPDATE lets only one of two simultaneous takers succeed."""
+    code = command.args[0].upper()
+    invitation = (await desk.session.execute(select(Invitation).where(Invitation.code == code))).scalar_one_or_none()
+    if invitation is None or invitation.expires_at <= desk.now:
+        desk.answer("official.code.invalid")
+        return
+    result = await desk.session.execute(
+        update(Invitation).where(Invitation.id == invitation.id, Invitation.used_at.is_(None),
+                                 Invitation.revoked_at.is_(None)).values(used_by=desk.who, used_at=desk.now))
+    if result.rowcount != 1:
+        desk.answer("official.code.invalid")
+        return
+    await grant(desk.session, desk.who, invitation.role, invitation.nagari_code, invitation.created_by, desk.now)
+    await desk.audit("official_added", None, role=invitation.role, nagari=invitation.nagari_code,
+                     invited_by=invitation.created_by)
+    nagari = await desk.nagari_name(invitation.nagari_code) if invitation.nagari_code else "-"
+    desk.answer("official.code.ok", role=invitation.role, nagari=nagari)
+    desk.grants = await grants_of(desk.session, desk.who)
+    await show_help(desk, command)
+
+
+async def show_help(desk: Desk, command: Command) -> None:
+    """`bantuan` for officials: the commands their roles may use."""
+    desk.out.append(Outgoing(desk.who, render_help(desk.say, {g.role for g in desk.grants})))
+
+
+# ---------------------------------------------------------------------------------------------
+# Assisted registration
+
+async def start_assist(svc: Services, who: str, in_transaction: InTransaction | None) -> list[Outgoing]:
+    """`/daftarkan`: the operator walks the same registration flow for a worker, in a separate
+    conversation ("assist:<operator>"); consent is recorded as given in person to the operator
+    (handlers/inbound.py), and the registration's notices come back to the operator."""
+    key, now = assist_key(who), svc.clock.now()
+    async with svc.db.session() as session:
+        repo = Repository(session, svc.cipher)
+        lang = await language_of(svc, session, who)
+        person = await repo.person(key, now, lang)
+        # Campaigns and reminders never go to an assisted conversation's id.
+        person.opted_out = True
+        await repo.forget_state(key)
+        await repo.audit(who, "assist_started", now)
+        await session.commit()
+    header = Outgoing(who, Say(svc.catalog, lang).reply("official.assist.start"))
+    replies = await handle_message(svc, key, Text("daftar"), None, in_transaction)
+    return [header, *(Outgoing(who, reply) for reply in replies)]
+
+
+async def continue_assist(svc: Services, who: str, event: Inbound,
+                          in_transaction: InTransaction | None) -> list[Outgoing] | None:
+    """An official in an assisted registration: their messages answer its questions."""
+    key = assist_key(who)
+    async with svc.db.session() as session:
+        step = (await session.execute(select(Conversation.step).where(Conversation.channel_user == key))).scalar_one_or_none()
+        if step is None or step in IDLE_STEPS or not await grants_of(session, who):
+            return None
+    replies = await handle_message(svc, key, event, None, in_transaction)
+    return [Outgoing(who, reply) for reply in replies]
+
+
+# ---------------------------------------------------------------------------------------------
+# Digest of new registrations (a due job)
+
+async def digest_job(svc: Services, now: datetime) -> list[tuple[str, Reply]]:
+    """Tell each operator about pending registrations of their nagari that are new (or came
+    back from a correction) since their last digest; at most one message per interval."""
+    interval = timedelta(minutes=svc.config.officials.digest_interval_minutes)
+    messages: list[tuple[str, Reply]] = []
+    async with svc.db.session() as session:
+        rows = (await session.execute(select(Official.channel_user, Official.nagari_code, Official.added_at)
+                                      .where(Official.role == "operator", Official.revoked_at.is_(None)))).all()
+        operators: dict[str, tuple[set[str], datetime]] = {}
+        for who, code, added in rows:
+            codes, since = operators.get(who, (set(), added))
+            operators[who] = (codes | {code}, min(since, added))
+        for who, (codes, added) in sorted(operators.items()):
+            mark = await session.get(DigestMark, who)
+            if mark is not None and mark.sent_at is not None and now - mark.sent_at < interval:
+                continue
+            since = mark.covered_until if mark else added
+            rows = (await session.execute(
+                select(Registration.reference, Registration.updated_at)
+                .where(Registration.nagari_code.in_(sorted(codes)), Registration.status == "pending",
+                       Registration.updated_at > since)
+                .order_by(Registration.created_at))).all()
+            if not rows:
+                continue
+            references = [reference for reference, _ in rows]
+            covered = max(updated for _, updated in rows)
+            say = Say(svc.catalog, await language_of(svc, session, who))
+            shown = ", ".join(references[:5]) + (" …" if len(references) > 5 else "")
+            messages.append((who, say.reply("official.digest", (Button("off:queue:1", say.t("official.btn.queue")),),
+                                            count=len(references), references=shown)))
+            if mark is None:
+                session.add(DigestMark(channel_user=who, sent_at=now, covered_until=covered))
+            else:
+                mark.sent_at, mark.covered_until = now, covered
+        await session.commit()
+    return messages
+
+
+DUE_JOBS = (digest_job, purge_old_files)
+
+
+def install(svc: Services) -> None:
+    """Add the officials' due jobs (digest, old export files) to these services (idempotent)."""
+    for job in DUE_JOBS:
+        if job not in svc.due_jobs:
+            svc.due_jobs.append(job)
+
+
+HANDLERS: dict[str, Handler] = {
+    "queue": show_queue,
+    "show": show_details,
+    "history": show_history,
+    "ask": ask_decision,
+    "approve": approve,
+    "reject": reject,
+    "fix": ask_correction,
+    "quota": show_or_set_quota,
+    "export": export,
+    "import": import_command,
+    "stats": show_stats,
+    "invite": invite,
+    "code": take_invitation,
+    "help": show_help,
+    "register_for": refuse,  # reached only without the right (see `intercept`)
+}
+
+INTERCEPTORS.append(intercept)
