@@ -1,0 +1,173 @@
+"""Campaigns: enqueue a broadcast to 50,000 people, then send at the platform limits.
+
+For each database (SQLite file; PostgreSQL in a throw-away database if reachable): 50,000
+Telegram and 50,000 WhatsApp people; per scenario (Telegram 30/s, WhatsApp 80/s and 1,000/s),
+a broadcast to one channel is launched (time to enqueue: one INSERT ... SELECT) and the worker
+sends for a bounded window (at 30/s, 50,000 messages take ~28 minutes) to a fake platform on
+127.0.0.1 over HTTP. The achieved rate is measured on the platform's clock and reported as a
+fraction of the configured limit (the worker paces at limit x rate_headroom = 0.95). Peak RSS
+of the process while the worker runs is reported as the worker's memory.
+--quick: 500 people, 2-second windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psutil
+from sqlalchemy import insert
+
+from bot.app import build_services
+from bot.config import Environment
+from bot.worker import run_worker
+from handlers.campaigns import control, launch
+from handlers.clock import SystemClock
+from handlers.outbox import DeliveryRules
+from handlers.services import Services
+from storage.models import Person
+from storage.outbox import Campaign
+from tests.fake_platform import FakePlatform, HttpSender
+
+SCENARIOS = (("tg", 30), ("wa", 80), ("wa", 1000))
+
+
+class PeakMemory:
+    """Samples this process's RSS in a thread (the event loop may be busy)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process.memory_info().rss)
+            time.sleep(0.05)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@asynccontextmanager
+async def throwaway_postgres(server: str) -> AsyncIterator[str | None]:
+    import asyncpg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin_url = server.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        admin = await asyncpg.connect(admin_url, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        yield None
+        return
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlparse(admin_url)._replace(path=f"/{name}").geturl()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def add_people(svc: Services, people: int) -> None:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        for channel in ("tg", "wa"):
+            for start in range(0, people, 10_000):
+                await session.execute(insert(Person), [
+                    {"channel_user": f"{channel}:{6281200000000 + n}", "lang": "id", "created_at": now,
+                     "opted_out": False, "unreachable": False, "failed_deliveries": 0}
+                    for n in range(start, min(people, start + 10_000))])
+        await session.commit()
+
+
+async def new_campaign(svc: Services, channel: str) -> tuple[int, float]:
+    """A broadcast to every person of one channel; returns (id, seconds to enqueue)."""
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        campaign = Campaign(created_by="tg:1", created_at=now, updated_at=now, state="scheduled", scheduled_at=now,
+                            text_id="Kerja Keras Bebas Cemas: JKK dan JKM, Rp 16.800 sebulan dibayar nagari.",
+                            audience={"channel": [channel]})
+        session.add(campaign)
+        await session.flush()
+        assert campaign.id is not None
+        started = time.perf_counter()
+        await launch(session, svc, campaign.id, now)
+        await session.commit()
+        return campaign.id, time.perf_counter() - started
+
+
+async def send_window(svc: Services, platform: FakePlatform, channel: str, limit: int, window: float) -> tuple[float, int]:
+    """Run the worker for `window` seconds of sending; (achieved rate, peak RSS bytes)."""
+    svc.config.delivery = DeliveryRules(
+        rate_per_second={channel: limit}, quiet_start=clock_time(0), quiet_end=clock_time(0),
+        batch_size=min(1000, limit * 2), concurrency=64, poll_seconds=0.05)
+    platform.received.clear()
+    stop = asyncio.Event()
+    with PeakMemory() as memory:
+        worker = asyncio.create_task(run_worker(svc, "bench", stop, scheduler=False))
+        while not platform.received:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(window)
+        stop.set()
+        await worker
+    first = platform.received[0][0]
+    in_window = sum(1 for t, _, _ in platform.received if t - first < window)
+    return in_window / window, memory.peak
+
+
+async def bench_database(label: str, url: str, args: argparse.Namespace, tmp: Path) -> list[dict]:
+    people = 500 if args.quick else 50_000
+    window = 2.0 if args.quick else 20.0
+    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=tmp / "unused.key")
+    svc = await build_services(None, url, clock=SystemClock(), env=env)
+    platform = FakePlatform()
+    await platform.start()
+    senders = {channel: HttpSender(channel, platform.url) for channel in ("tg", "wa")}
+    svc.senders.update(senders)
+    rows = []
+    try:
+        await add_people(svc, people)
+        for channel, limit in SCENARIOS:
+            campaign_id, enqueue_s = await new_campaign(svc, channel)
+            rate, peak = await send_window(svc, platform, channel, limit, window)
+            async with svc.db.session() as session:
+                await control(session, campaign_id, "stop", svc.clock.now())
+                await session.commit()
+            rows.append({"name": f"broadcast {channel} {limit}/s", "database": label, "people": people,
+                         "enqueue_s": round(enqueue_s, 2), "window_s": window, "sent_per_s": round(rate, 1),
+                         "fraction_of_limit": round(rate / limit, 3), "peak_rss_mb": round(peak / 2**20, 1)})
+    finally:
+        for sender in senders.values():
+            await sender.close()
+        await platform.stop()
+        await svc.db.dispose()
+    return rows
+
+
+async def run(args: argparse.Namespace) -> list[dict]:
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-campaigns-") as tmp:
+        rows += await bench_database("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args, Path(tmp))
+        async with throwaway_postgres(args.postgres) as url:
+            if url is None:
+                rows.append({"name": "broadcast", "database": "postgresql", "skipped": "unreachable"})
+            else:
+                rows += await bench_database("postgresql", url, args, Path(tmp))
+    return rows
