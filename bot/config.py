@@ -13,6 +13,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.whatsapp.config import WhatsAppConfig
+from bot.telegram.settings import TelegramConfig
+from conversations.campaign_compose import CampaignContent
+from handlers.outbox import DeliveryRules
+from handlers.reminders import ReminderRules
+from conversations.officials import OfficialsRules
 from conversations.rules import (
     AgeLimits,
     Category,
@@ -64,6 +70,14 @@ class AppConfig(BaseModel):
     income_choices: list[int] = Field(min_length=1, max_length=9)
     conversation: ConversationRules = ConversationRules()
     help: HelpContacts
+    whatsapp: WhatsAppConfig = WhatsAppConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    # Issue 6 (campaigns, reminders, the outbox worker): optional, with defaults.
+    campaigns: CampaignContent | None = None
+    reminders: ReminderRules = ReminderRules()
+    delivery: DeliveryRules = DeliveryRules()
+    # Issue 5 (nagari officials): quotas, invitations, digests, exports; optional, with defaults.
+    officials: OfficialsRules = OfficialsRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":

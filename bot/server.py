@@ -30,6 +30,9 @@ class Channel:
     close: Callable[[], Awaitable[None]] | None = None
 
 
+SVC_KEY = web.AppKey("svc", Services)
+CHANNELS_KEY = web.AppKey("channels", dict)
+
 # name -> (is_configured(environ), setup(app, svc, environ) -> Channel)
 ChannelSetup = Callable[[web.Application, Services, Mapping[str, str]], Awaitable[Channel]]
 CHANNELS: dict[str, tuple[Callable[[Mapping[str, str]], bool], ChannelSetup]] = {}
@@ -44,7 +47,7 @@ def configured_channels(environ: Mapping[str, str]) -> list[str]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    svc: Services = request.app["svc"]
+    svc = request.app[SVC_KEY]
     try:
         async with svc.db.session() as session:
             from sqlalchemy import text
@@ -52,26 +55,28 @@ async def healthz(request: web.Request) -> web.Response:
             await session.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - health checks report, they do not raise
         return web.json_response({"status": "database unavailable"}, status=503)
-    return web.json_response({"status": "ok", "channels": sorted(request.app["channels"])})
+    return web.json_response({"status": "ok", "channels": sorted(request.app[CHANNELS_KEY])})
 
 
 async def build_app(svc: Services, environ: Mapping[str, str], names: list[str]) -> tuple[web.Application, list[Channel]]:
     app = web.Application(client_max_size=1024 * 1024)
-    app["svc"] = svc
-    app["channels"] = {}
+    app[SVC_KEY] = svc
+    app[CHANNELS_KEY] = {}
     app.router.add_get("/healthz", healthz)
     channels = []
     for name in names:
         channel = await CHANNELS[name][1](app, svc, environ)
-        app["channels"][name] = channel
-        svc_senders = getattr(svc, "senders", None)
-        if svc_senders is not None and channel.sender is not None:
-            svc_senders[name] = channel.sender
+        app[CHANNELS_KEY][name] = channel
+        if channel.sender is not None:
+            svc.senders[name] = channel.sender
         channels.append(channel)
     return app, channels
 
 
 async def serve(svc: Services, environ: Mapping[str, str], names: list[str], port: int, host: str = "0.0.0.0") -> None:
+    """Serve the webhooks, run the channels' tasks and the embedded outbox worker until stopped."""
+    from bot.worker import alert_admins_on_spam_flag, start_embedded
+
     app, channels = await build_app(svc, environ, names)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -79,6 +84,12 @@ async def serve(svc: Services, environ: Mapping[str, str], names: list[str], por
     await site.start()
     log.info("serving %s on %s:%d", ", ".join(names), host, port)
     tasks = [asyncio.create_task(job()) for channel in channels for job in channel.tasks]
+    # Reminders, campaigns and notifications: sent by the worker inside this process unless
+    # delivery.embedded_worker is off (separate `python -m bot worker` processes).
+    alert_admins_on_spam_flag(svc)
+    worker = start_embedded(svc)
+    if worker is not None:
+        tasks.append(worker)
     try:
         if tasks:
             await asyncio.gather(*tasks)

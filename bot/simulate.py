@@ -12,9 +12,12 @@ import sys
 from datetime import datetime
 from typing import IO, Any
 
-from conversations.events import ButtonPress, ContactShared, Inbound, Media, Text
+from bot.worker import install_outreach
+from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from handlers.clock import FixedClock
+from handlers.delivery import DeliveryResult, Priority
 from handlers.maintenance import run_due
+from handlers.outbox import drain
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
 
@@ -38,6 +41,22 @@ def parse_time(value: Any) -> datetime:
     return moment
 
 
+class SimSender:
+    """The simulator's sender on every channel: what the outbox worker sends (reminders,
+    campaigns) is printed like any other message."""
+
+    def __init__(self, channel: str, simulator: "Simulator") -> None:
+        self.channel = channel
+        self.simulator = simulator
+        self.sent = 0
+
+    async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
+                   template: str | None = None) -> DeliveryResult:
+        self.simulator.emit_messages([Outgoing(to, reply)])
+        self.sent += 1
+        return DeliveryResult(ok=True, message_id=f"sim-{self.channel}-{self.sent}")
+
+
 class Simulator:
     def __init__(self, svc: Services, clock: FixedClock, out: IO[str]) -> None:
         self.svc = svc
@@ -45,6 +64,10 @@ class Simulator:
         self.out = out
         # The buttons of the last message sent to each person: {"button": ...} refers to them.
         self.last_buttons: dict[str, list[dict[str, str]]] = {}
+        # The outbox (reminders, campaigns) is sent after every line, in simulated time.
+        for channel in ("tg", "wa"):
+            svc.senders[channel] = SimSender(channel, self)
+        install_outreach(svc)
 
     def emit(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -100,6 +123,7 @@ class Simulator:
             else:
                 sender, event = self.event_of(obj)
                 self.emit_messages(await dispatch(self.svc, sender, event))
+            await drain(self.svc)
         except (json.JSONDecodeError, InputError) as problem:
             self.emit({"error": str(problem), "line": number})
         self.emit({"ack": number})
@@ -114,5 +138,6 @@ class Simulator:
                 self.out.flush()
 
 
-async def simulate(svc: Services, clock: FixedClock, source: IO[str] = sys.stdin, out: IO[str] = sys.stdout) -> None:
-    await Simulator(svc, clock, out).run(source)
+async def simulate(svc: Services, clock: FixedClock, source: IO[str] | None = None, out: IO[str] | None = None) -> None:
+    # sys.stdin/stdout are looked up per call, not bound at import, so that a replaced stream is used.
+    await Simulator(svc, clock, out or sys.stdout).run(source or sys.stdin)

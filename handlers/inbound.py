@@ -8,11 +8,14 @@ intact; after the commit the new state is safe.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import registration as flow
@@ -35,14 +38,21 @@ from conversations.events import (
     Submitted,
 )
 from conversations.form import Ctx
+from conversations.officials import assisted_by
 from conversations.state import State
 from handlers.clock import LOCAL_TZ
 from handlers.services import Services
+from storage.models import Registration
+from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
 
 log = logging.getLogger(__name__)
 # Effects can trigger effects (a NIK check, then a submission); a bound keeps a bug from looping.
 MAX_EFFECT_ROUNDS = 4
+# Attempts at one turn when SQLite reports a write conflict (see _is_busy).
+BUSY_RETRIES = 20
+# The lock key under which turns on an SQLite database run one at a time (see _one_writer).
+SQLITE_WRITER = "sqlite:writer"
 
 
 @dataclass
@@ -77,7 +87,10 @@ class Turn:
     async def perform(self, effect: Effect, state: State) -> Event | None:
         repo, now, who = self.repo, self.ctx.now, self.channel_user
         if isinstance(effect, RecordConsent):
-            await repo.record_consent(who, effect.version, effect.lang, now)
+            # Assisted registration (issue 5): consent is given in person to the operator.
+            operator = assisted_by(who)
+            await repo.record_consent(who, effect.version, effect.lang, now,
+                                      method="in_person" if operator else "chat", given_to=operator)
             return None
         if isinstance(effect, CheckNik):
             existing = await repo.registration_by_nik(effect.nik)
@@ -151,7 +164,21 @@ class Turn:
         except IntegrityError:
             return FieldCorrected(effect.reference, ok=False)
         await repo.audit(who, "corrected_by_worker", now, registration.reference, fields=changed)
-        return FieldCorrected(effect.reference, ok=True)
+        return FieldCorrected(effect.reference, ok=True,
+                              next_group=await self.after_correction(registration, int(effect.field), changed))
+
+    async def after_correction(self, registration: Registration, group: int, changed: list[str]) -> int | None:
+        """An official's correction request walks through its groups, then the registration
+        returns to the queue (issue 5); a waiting one moved to another nagari leaves that
+        nagari's waiting list and needs a new decision there."""
+        if registration.status == "correction":
+            following = await next_correction_group(self.repo.session, registration.reference, group, self.ctx.now)
+            if following is None:
+                registration.status = "pending"
+            return following
+        if registration.status == "waiting" and "nagari_code" in changed:
+            registration.status = "pending"
+        return None
 
 
 def known_phone_of(channel_user: str) -> str | None:
@@ -172,13 +199,39 @@ InTransaction = Callable[[AsyncSession], Awaitable[None]]
 async def handle_message(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
                          in_transaction: InTransaction | None = None) -> list[Reply]:
     """Handle one inbound event from one person; returns the replies to send, in order."""
-    async with svc.locks.hold(channel_user):
+    async with svc.locks.hold(channel_user), _one_writer(svc):
         try:
-            return await _handle(svc, channel_user, event, known_phone, in_transaction)
+            return await _handle_retrying(svc, channel_user, event, known_phone, in_transaction)
         except Exception:
             # Never let one message crash the bot; log without its content (it may hold a NIK).
             log.exception("failed to handle a %s from %s", type(event).__name__, channel_user)
             return [Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))]
+
+
+def _one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
+    """SQLite allows one writer at a time and every turn writes: turns take their turn in this
+    process instead of colliding in the database (see _is_busy for other processes)."""
+    return svc.locks.hold(SQLITE_WRITER) if svc.db.is_sqlite else nullcontext()
+
+
+def _is_busy(problem: OperationalError) -> bool:
+    """SQLite lets one writer at a time: a transaction that read before another one committed
+    cannot write (SQLITE_BUSY/BUSY_SNAPSHOT, "database is locked"), and busy_timeout does not
+    help. Nothing was committed, so the whole turn may simply run again."""
+    return "database is locked" in str(problem.orig)
+
+
+async def _handle_retrying(svc: Services, channel_user: str, event: Inbound, known_phone: str | None,
+                           in_transaction: InTransaction | None) -> list[Reply]:
+    for attempt in range(BUSY_RETRIES):
+        try:
+            return await _handle(svc, channel_user, event, known_phone, in_transaction)
+        except OperationalError as problem:
+            if not _is_busy(problem) or attempt == BUSY_RETRIES - 1:
+                raise
+            # Jittered back-off so that two writers that collided do not collide again.
+            await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone: str | None,
@@ -197,10 +250,19 @@ async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone:
             await repo.forget_state(channel_user)
         else:
             await repo.save_state(channel_user, outcome.state, now)
-        if outcome.state.lang:
-            person.lang = outcome.state.lang
-        person.last_inbound_at = now
-        person.failed_deliveries = 0
+        if outcome.forget and not await repo.registrations_of(channel_user):
+            # Consent refused or everything erased: "keeps nothing" (UU 27/2022) includes the
+            # channel id, which on WhatsApp is the phone number. Someone whose approved
+            # registration is still being withdrawn stays reachable.
+            await repo.forget_person(person)
+        else:
+            if outcome.state.lang:
+                person.lang = outcome.state.lang
+            person.last_inbound_at = now
+            # Someone who writes can be reached again (they unblocked the bot, or the failures
+            # that stopped messages to them are over).
+            person.failed_deliveries = 0
+            person.unreachable = False
         if in_transaction is not None:
             await in_transaction(session)
         await session.commit()

@@ -6,3 +6,6 @@ A feature that adds tables adds its module here.
 from storage import models  # noqa: F401
 from storage import inbox  # noqa: F401,E402
 from storage import officials  # noqa: F401,E402
+from storage import whatsapp  # noqa: F401,E402
+from storage import outbox  # noqa: F401,E402
+from storage import officials_extra  # noqa: F401,E402
