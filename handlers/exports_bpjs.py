@@ -26,14 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.officials import TEXT_FIELDS, ExportColumn
 from handlers.clock import LOCAL_TZ
-from handlers.export import as_text_cell
+from handlers.export import as_text_cell, row_of
 from handlers.quota import COUNTED
 from handlers.services import Services
 from storage.models import AuditEvent, Nagari, Registration
 from storage.repo import Repository
 
 # The programmes a village scheme buys (DOMAIN.md): work accident and death benefit.
-PROGRAMMES = "JKK+JKM"
 
 
 def export_path(svc: Services, kind: str, scope: str, extension: str) -> Path:
@@ -47,41 +46,6 @@ def export_path(svc: Services, kind: str, scope: str, extension: str) -> Path:
 
 def _private(path: Path) -> None:
     os.chmod(path, 0o600)
-
-
-def row_of(svc: Services, registration: Registration, nagari: Nagari) -> dict[str, Any]:
-    """Every exportable field (conversations.officials.EXPORT_FIELDS) of one registration."""
-    category = svc.rules.category(registration.category)
-    work = category.title("id") if category else registration.category
-    if registration.category == "lainnya" and registration.category_other:
-        work = f"{work}: {registration.category_other}"
-    return {
-        "reference": registration.reference,
-        "status": registration.status,
-        "nik": svc.cipher.decrypt(registration.nik_enc),
-        "kk": "",  # the family-card number is not collected by the registration form
-        "name": registration.name,
-        "sex": registration.sex,
-        "birth_date": registration.birth_date.isoformat(),
-        "nagari_code": registration.nagari_code,
-        "nagari": nagari.name,
-        "kecamatan": nagari.kecamatan,
-        "jorong": registration.jorong,
-        "address": f"Jorong {registration.jorong}, Nagari {nagari.name}, Kec. {nagari.kecamatan}, "
-                   f"{svc.config.regency.name}",
-        "phone": registration.phone,
-        "category": work,
-        "income_base": registration.income_base,
-        "monthly_contribution": registration.monthly_contribution,
-        "programmes": PROGRAMMES,
-        "heir_name": registration.heir_name or "",
-        "heir_relation": registration.heir_relation or "",
-        "funding_source": registration.funding_source,
-        "decided_at": registration.decided_at.astimezone(LOCAL_TZ).date().isoformat() if registration.decided_at else "",
-        "kpj": registration.kpj or "",
-        "coverage_start": registration.coverage_start.isoformat() if registration.coverage_start else "",
-        "created_at": registration.created_at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
-    }
 
 
 async def approved_rows(svc: Services, session: AsyncSession, nagari_codes: set[str] | None) -> AsyncIterator[dict[str, Any]]:
