@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from sqlalchemy.exc import ArgumentError
+
 from bot.config import PROJECT_ROOT, AppConfig, ConfigError, Environment, load_config
 from conversations.i18n import Catalog
 from conversations.wilayah import Wilayah
@@ -48,7 +50,10 @@ async def build_services(
         locks = build_locks(os.environ.get("LOCK_BACKEND", ""), env.redis_url, url)
     except ValueError as problem:
         raise ConfigError(f"Invalid environment: {problem}") from None
-    db = Database(url)
+    try:
+        db = Database(url)
+    except (ValueError, ArgumentError) as problem:
+        raise ConfigError(f"Invalid database URL (DATABASE_URL or --db): {problem}") from None
     if migrate:
         await db.upgrade()
         await seed_reference_data(db, cipher, wilayah)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import handlers.officials  # noqa: F401  (registers the officials' interceptor)
 from bot.app import build_services
-from bot.cli import EXTRA_COMMANDS
+from bot.cli import EXTRA_COMMANDS, database_arg
 from handlers.roles import grant
 from storage.models import Nagari
 from storage.officials import ROLES, Official
@@ -28,13 +28,18 @@ CLI_ACTOR = "cli"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    # --db/--config may also follow the action (`officials add tg:1 --role admin --db ...`);
+    # SUPPRESS keeps the value given before the action when they are not repeated.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=database_arg, default=argparse.SUPPRESS, help="database URL or SQLite file")
+    common.add_argument("--config", default=argparse.SUPPRESS, help="path to config.yaml")
     sub = parser.add_subparsers(dest="officials_command", required=True)
-    add = sub.add_parser("add", help="give someone a role")
+    add = sub.add_parser("add", help="give someone a role", parents=[common])
     add.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--nagari", help="Kemendagri code of an operator's nagari, e.g. 13.03.05.2001")
-    sub.add_parser("list", help="list active officials")
-    remove = sub.add_parser("remove", help="revoke someone's roles")
+    sub.add_parser("list", help="list active officials", parents=[common])
+    remove = sub.add_parser("remove", help="revoke someone's roles", parents=[common])
     remove.add_argument("user")
     remove.add_argument("--role", choices=ROLES)
     remove.add_argument("--nagari")
