@@ -21,6 +21,7 @@ from conversations.events import (
     CorrectField,
     DataDeleted,
     DeleteMyData,
+    Document,
     Effect,
     Event,
     FieldCorrected,
@@ -118,7 +119,8 @@ class _Flow:
         if isinstance(event, (NikChecked, Submitted, MyData, DataDeleted, FieldCorrected)):
             self.on_result(event)
             return
-        if isinstance(event, Media):
+        # A document is for the officials' import; here it is one more attachment to answer kindly.
+        if isinstance(event, (Media, Document)):
             self.say("media.unsupported")
             self.reprompt()
             return

@@ -10,6 +10,7 @@ the reply (the person writes again and is asked the same question), never their 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -23,8 +24,10 @@ from handlers.services import Services
 from storage.inbox import Inbox, InboundUpdate
 
 log = logging.getLogger(__name__)
-# Parses a recorded payload back into (event, known_phone); each channel adapter provides one.
-Decoder = Callable[[dict[str, Any]], tuple[Inbound | None, str | None]]
+# Parses a recorded payload back into (event, known_phone); each channel adapter provides one. It
+# may be async: a channel downloads an attached document before the turn that reads it.
+Decoded = tuple[Inbound | None, str | None]
+Decoder = Callable[[dict[str, Any]], Decoded | Awaitable[Decoded]]
 # Delivers what handling produced (the channel's sender); awaited before the update is finished.
 Deliver = Callable[[list[Outgoing]], Awaitable[None]]
 # Updates that failed this many times are set aside (logged) instead of blocking the person.
@@ -54,7 +57,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 await inbox.mark_attempt(row_id)
                 await session.commit()
             assert row_id is not None
-            event, known_phone = decode(payload) if attempts < MAX_ATTEMPTS else (None, None)
+            event, known_phone = await _decode(decode, payload) if attempts < MAX_ATTEMPTS else (None, None)
             if event is None:
                 if attempts >= MAX_ATTEMPTS:
                     log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
@@ -74,6 +77,11 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                                 attempts + 1)
                     return handled
             handled += 1
+
+
+async def _decode(decode: Decoder, payload: dict[str, Any]) -> Decoded:
+    decoded = decode(payload)
+    return await decoded if inspect.isawaitable(decoded) else decoded
 
 
 async def _finished(svc: Services, row_id: int) -> bool:

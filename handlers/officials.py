@@ -568,14 +568,18 @@ async def apply_import(desk: Desk, path: Path) -> None:
 async def on_document(svc: Services, who: str, event: Document,
                       in_transaction: InTransaction | None) -> list[Outgoing] | None:
     """A file from an admin is an enrolment import; from anyone else the worker flow answers
-    it as any other attachment."""
-    async with svc.locks.hold(who):
-        async with svc.db.session() as session:
-            grants = await grants_of(session, who)
-        if allowed(grants, "import"):
-            return await run(svc, who, grants, lambda desk: apply_import(desk, Path(event.path)), in_transaction)
-    replies = await handle_message(svc, who, Media("document"), None, in_transaction)
-    return [Outgoing(who, reply) for reply in replies]
+    it as any other attachment. The uploaded file is deleted either way: it holds personal data
+    and its rows are now in the database (or were refused)."""
+    try:
+        async with svc.locks.hold(who):
+            async with svc.db.session() as session:
+                grants = await grants_of(session, who)
+            if allowed(grants, "import"):
+                return await run(svc, who, grants, lambda desk: apply_import(desk, Path(event.path)), in_transaction)
+        replies = await handle_message(svc, who, Media("document"), None, in_transaction)
+        return [Outgoing(who, reply) for reply in replies]
+    finally:
+        Path(event.path).unlink(missing_ok=True)
 
 
 async def show_stats(desk: Desk, command: Command) -> None:

@@ -1,7 +1,9 @@
 """A fake Graph API (WhatsApp Cloud API) on 127.0.0.1 for tests and benchmarks.
 
-Answers what pywa's real HTTP client sends: POST /v{version}/{phone_number_id}/messages and
-POST /v{version}/{phone_number_id}/media. Every request is recorded with its arrival time. It can
+Answers what pywa's real HTTP client sends: POST /v{version}/{phone_number_id}/messages,
+POST /v{version}/{phone_number_id}/media, and for media people sent (`add_media`) the two steps of
+a download: GET /v{version}/{media_id} gives a URL and the size, GET on that URL (with the access
+token, as Meta requires) gives the bytes. Every request is recorded with its arrival time. It can
 be told to fail the next sends with Cloud API error codes (as Meta words them), or to hold sends
 until released (a request that never completes, for crash tests).
 """
@@ -74,6 +76,9 @@ class FakeGraph:
     sent: list[Recorded] = field(default_factory=list)
     uploads: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
+    # media id -> (content, the file_size the URL lookup announces)
+    media_files: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)  # media ids whose bytes were fetched
     held: asyncio.Event | None = None
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -83,6 +88,8 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post(r"/v{version}/{phone}/messages", self.messages)
         app.router.add_post(r"/v{version}/{phone}/media", self.media)
+        app.router.add_get(r"/v{version}/{media_id}", self.media_url)
+        app.router.add_get(r"/attachments/{media_id}", self.media_bytes)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -109,6 +116,12 @@ class FakeGraph:
             self.held.set()
             self.held = None
 
+    def add_media(self, content: bytes, declared_size: int | None = None) -> str:
+        """Hold a file a person sent; its media id. `declared_size` makes the URL lookup lie."""
+        media_id = f"{1600000000000000 + len(self.media_files)}"
+        self.media_files[media_id] = (content, len(content) if declared_size is None else declared_size)
+        return media_id
+
     def to(self, recipient: str) -> list[Recorded]:
         return [r for r in self.sent if r.to == recipient]
 
@@ -134,6 +147,27 @@ class FakeGraph:
             "filename": getattr(upload, "filename", None), "type": form.get("type"),
             "messaging_product": form.get("messaging_product")}))
         return web.json_response({"id": f"{9000000000 + len(self.uploads)}"})
+
+
+    async def media_url(self, request: web.Request) -> web.Response:
+        media_id = request.match_info["media_id"]
+        if media_id not in self.media_files or request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return _error(100, "(#100) Invalid parameter")
+        content, size = self.media_files[media_id]
+        return web.json_response({
+            "url": f"{self.url}/attachments/{media_id}", "mime_type": "text/csv",
+            "sha256": hashlib.sha256(content).hexdigest(), "file_size": size, "id": media_id,
+            "messaging_product": "whatsapp"})
+
+    async def media_bytes(self, request: web.Request) -> web.Response:
+        media_id = request.match_info["media_id"]
+        # Meta answers 401 (or 404) to a download without the access token.
+        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return web.Response(status=401, text="Unauthorized")
+        if media_id not in self.media_files:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(media_id)
+        return web.Response(body=self.media_files[media_id][0], content_type="application/octet-stream")
 
 
 def _error(code: int, message: str, status: int = 400) -> web.Response:

@@ -4,7 +4,9 @@
 API does (sendMessage returns a Message; getUpdates long-polls the updates pushed to it and
 remembers the offset that confirmed them), records every call with the time it arrived (its own
 monotonic clock), and can be told to fail a method (429 with retry_after, 403, 5xx) or to hang
-on it. aiogram's real HTTP session talks to it (`TelegramAPIServer.from_base`).
+on it. Files people attach are held by `add_file` and served as the Bot API does: getFile, then
+GET /file/bot<token>/<file_path> (20 MB at most). aiogram's real HTTP session talks to it
+(`TelegramAPIServer.from_base`).
 
 `TgPerson` builds realistic updates from tests/fixtures/telegram/*.json for one user, delivers
 them (pushed for polling, POSTed for the webhook), waits until the bot has handled them, and
@@ -33,6 +35,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Pendaftaran BPJS TK Sijunjung",
             "username": "SijunjungBpjsBot"}
 SEND_METHODS = ("sendMessage", "sendDocument", "sendPhoto")
+# getFile refuses bigger files ("Bad Request: file is too big"; core.telegram.org/bots/api#getfile).
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
 JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "chat_id", "offset", "timeout", "limit")
 
 
@@ -91,6 +95,8 @@ class FakeTelegram:
         self.delivered: dict[int, int] = defaultdict(int)  # chat id -> messages answered
         self._delivery_waiters: dict[int, list[tuple[int, asyncio.Future[float]]]] = defaultdict(list)
         self._message_ids = itertools.count(1000)
+        self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self.downloads: list[str] = []  # file paths fetched through /file/bot<token>/...
         self._new_update = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -99,6 +105,7 @@ class FakeTelegram:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -117,6 +124,12 @@ class FakeTelegram:
         """Make an update available to getUpdates (what Telegram does when a person writes)."""
         self.updates.append(update)
         self._new_update.set()
+
+    def add_file(self, content: bytes, name: str) -> str:
+        """Hold a file a person attached; its file_id."""
+        file_id = f"BQACAgUAAx{len(self.files):04d}"
+        self.files[file_id] = (f"documents/file_{len(self.files)}{Path(name).suffix}", content)
+        return file_id
 
     def fail(self, method: str, status: int, times: int = 1, retry_after: int | None = None,
              description: str = "error") -> None:
@@ -180,6 +193,8 @@ class FakeTelegram:
             result: Any = await self._get_updates(params)
         elif method == "getMe":
             result = BOT_USER
+        elif method == "getFile":
+            return self._get_file(str(params.get("file_id")))
         elif method in SEND_METHODS:
             result = self._message(params)
             self._delivered(call)
@@ -197,6 +212,25 @@ class FakeTelegram:
                 continue
             params[key] = json.loads(value) if key in JSON_FIELDS else value
         return params
+
+    def _get_file(self, file_id: str) -> web.Response:
+        if file_id not in self.files:
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"},
+                                     status=400)
+        path, content = self.files[file_id]
+        if len(content) > DOWNLOAD_LIMIT:
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: file is too big"},
+                                     status=400)
+        return web.json_response({"ok": True, "result": {"file_id": file_id, "file_unique_id": f"U{file_id}",
+                                                         "file_size": len(content), "file_path": path}})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        found = [content for file_path, content in self.files.values() if file_path == path]
+        if request.match_info["token"] != TOKEN or not found:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(path)
+        return web.Response(body=found[0], content_type="application/octet-stream")
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -300,6 +334,19 @@ class TgPerson:
 
     def media_update(self, kind: str) -> dict[str, Any]:
         return self._message(kind)
+
+    def document_update(self, name: str, content: bytes, caption: str | None = None,
+                        size: int | None = None) -> dict[str, Any]:
+        """A document attached in the chat (the file is held by the fake server); `size` is what
+        the update announces (the real size unless given)."""
+        update = self._message("document")
+        document = update["message"]["document"]
+        document.update(file_name=name, file_id=self.fake.add_file(content, name),
+                        file_size=len(content) if size is None else size,
+                        mime_type="text/csv" if name.endswith(".csv") else "application/octet-stream")
+        if caption is not None:
+            update["message"]["caption"] = caption
+        return update
 
     async def post(self, update: dict[str, Any], secret: str | None = None) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}

@@ -118,8 +118,8 @@ async def test_hidden_number_is_keyed_on_the_business_scoped_id(wa: Harness, svc
 
 
 async def test_known_number_is_offered_and_a_hidden_one_asked(wa: Harness) -> None:
-    assert wa.webhook.decode(_single(message(text="halo")))[1] == f"+{WA_ID}"
-    assert wa.webhook.decode(_single(fixture("hidden_number")))[1] is None
+    assert (await wa.webhook.decode(_single(message(text="halo"))))[1] == f"+{WA_ID}"
+    assert (await wa.webhook.decode(_single(fixture("hidden_number"))))[1] is None
 
 
 def _single(body: dict) -> dict:
@@ -129,7 +129,7 @@ def _single(body: dict) -> dict:
 
 
 async def test_a_shared_contact_of_ones_own_number_is_own(wa: Harness) -> None:
-    event, _ = wa.webhook.decode(_single(message("contacts")))
+    event, _ = await wa.webhook.decode(_single(message("contacts")))
     assert event.is_own and event.phone.replace(" ", "").replace("-", "") == f"+{WA_ID}"
 
 

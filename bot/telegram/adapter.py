@@ -1,7 +1,8 @@
 """Translation between Telegram and the conversation, both ways; nothing here decides anything.
 
 Inbound: an aiogram `Update` becomes the person it comes from (`tg:<user id>`) and one of the
-conversation's events (Text, ButtonPress, ContactShared, Media). Outbound: a `Reply` becomes the
+conversation's events (Text, ButtonPress, ContactShared, Media), or the `Attachment` the intake
+downloads into a Document (bot/documents.py). Outbound: a `Reply` becomes the
 Bot API messages that show it (`Outbound`), within Telegram's limits: 4,096 characters of text
 (1,024 of caption), 64 bytes of callback data.
 """
@@ -24,6 +25,7 @@ from aiogram.types import (
     Update,
 )
 
+from bot import documents
 from conversations.events import Button, ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from conversations.i18n import Catalog
 
@@ -85,6 +87,19 @@ def _message_event(message: Message) -> Inbound:
         if getattr(message, field, None):
             return Media(kind)
     return Media("unsupported")
+
+
+def attachment_of(update: Update) -> documents.Attachment | None:
+    """The document of a private message when it is worth downloading (a spreadsheet within the
+    size limit); None otherwise, and the message stays Media("document")."""
+    message = update.message
+    # An animation also carries `document`: it is a video, never a file to import.
+    if message is None or message.document is None or message.animation is not None:
+        return None
+    document = message.document
+    attachment = documents.Attachment(document.file_id, document.file_name or "", message.caption or "",
+                                      document.file_size)
+    return attachment if documents.acceptable(attachment) else None
 
 
 def command_text(text: str) -> str:

@@ -25,18 +25,19 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import documents
 from bot.server import Channel
 from bot.telegram import adapter
 from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
-from conversations.events import Inbound
+from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.delivery import deliver
 from handlers.router import Outgoing
@@ -106,9 +107,29 @@ class TelegramIntake:
             await asyncio.gather(*self._drains.values(), *self._background, return_exceptions=True)
 
     # -- handling (called by ingest.drain) -------------------------------------------------------
-    def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
-        """A recorded update back into the conversation's event (Telegram knows no phone)."""
-        return adapter.inbound_of(Update.model_validate(payload)), None
+    async def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
+        """A recorded update back into the conversation's event (Telegram knows no phone); an
+        attached spreadsheet is downloaded first and becomes a Document."""
+        update = Update.model_validate(payload)
+        attachment = adapter.attachment_of(update)
+        document = await self.download(attachment) if attachment is not None else None
+        return document or adapter.inbound_of(update), None
+
+    async def download(self, attachment: documents.Attachment) -> Document | None:
+        """getFile, then the file through the Bot API server (at most 20 MB there); None when
+        Telegram refuses it or it is too big: the flow then answers it as any attachment."""
+        try:
+            file = await self.bot.get_file(attachment.file_id)
+        except TelegramBadRequest as problem:
+            # E.g. "file is too big" or an unknown file id: retrying cannot help.
+            log.info("document of an update not downloadable: %s", problem)
+            return None
+        file_path = file.file_path
+        if file_path is None or not documents.fits(file.file_size):
+            return None
+        folder = self.svc.config.resolve(self.svc.config.officials.import_dir)
+        return await documents.save(folder, attachment,
+                                    lambda handle: self.bot.download_file(file_path, handle, seek=False))
 
     async def deliver(self, outgoing: list[Outgoing]) -> None:
         """Send what handling produced through each recipient's channel sender."""

@@ -3,7 +3,9 @@ messages. Nothing here decides anything about the conversation.
 
 Inbound: a webhook body may carry several messages (and statuses) for several people; each
 message is cut out into its own single-message payload, the shape pywa parses, so that it can be
-recorded in the inbox on its own and parsed again (by pywa's types) when it is handled.
+recorded in the inbox on its own and parsed again (by pywa's types) when it is handled. A
+spreadsheet document is announced as an `Attachment`, which the channel downloads into a Document
+(bot/documents.py).
 Outbound: Cloud API limits shape the rendering -- at most 3 reply buttons (title up to 20
 characters), lists of at most 10 rows (title 24, description 72), message text up to 4096 and
 interactive bodies up to 1024 characters.
@@ -20,6 +22,7 @@ from typing import Any
 from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, RawUpdate
 
+from bot import documents
 from bot.whatsapp.config import RenderLimits
 from conversations.events import Button, ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from handlers.inbound import known_phone_of
@@ -128,6 +131,16 @@ def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | 
         return Media("voice" if update.audio.voice else "audio")
     kind = MEDIA_KINDS.get(str(update.type))
     return Media(kind or "unsupported")
+
+
+def attachment_of(update: Message | CallbackButton | CallbackSelection) -> documents.Attachment | None:
+    """The document of a message when it is worth downloading (a spreadsheet: the webhook does
+    not say the size, the media URL lookup does); None otherwise: it stays Media("document")."""
+    if not isinstance(update, Message) or update.document is None:
+        return None
+    document = update.document
+    attachment = documents.Attachment(document.id, document.filename or "", update.caption or "")
+    return attachment if documents.acceptable(attachment) else None
 
 
 def _shared_contact(update: Message) -> Inbound:

@@ -23,18 +23,19 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from aiohttp import web
 from pywa_async import WhatsApp
 
+from bot import documents
 from bot.config import ConfigError
 from bot.server import Channel, register_channel
-from bot.whatsapp.adapter import event_of, known_phone, parse, split_messages, split_statuses
+from bot.whatsapp.adapter import attachment_of, event_of, known_phone, parse, split_messages, split_statuses
 from bot.whatsapp.config import WhatsAppConfig
 from bot.whatsapp.sender import WhatsAppSender
-from conversations.events import Inbound
+from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.delivery import deliver
 from handlers.router import Outgoing
@@ -43,7 +44,8 @@ from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/whatsapp/webhook"
-DEFAULT_API_BASE = "https://graph.facebook.com"
+GRAPH_HOST = "graph.facebook.com"
+DEFAULT_API_BASE = f"https://{GRAPH_HOST}"
 # Updates left unfinished (a drain task that died) are picked up again this often.
 SWEEP_SECONDS = 60
 
@@ -74,13 +76,16 @@ def is_configured(environ: Mapping[str, str]) -> bool:
 
 class ApiBaseTransport(httpx.AsyncBaseTransport):
     """pywa always builds https://graph.facebook.com/v{N}/... URLs: this sends them to
-    WHATSAPP_API_BASE instead (a proxy, or the fake Graph API in tests)."""
+    WHATSAPP_API_BASE instead (a proxy, or the fake Graph API in tests). Other hosts -- media
+    downloads from the URL the Graph API gave (lookaside.fbsbx.com) -- go where they point."""
 
     def __init__(self, base: str) -> None:
         self._base = httpx.URL(base.rstrip("/"))
         self._inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != GRAPH_HOST:
+            return await self._inner.handle_async_request(request)
         request.url = request.url.copy_with(scheme=self._base.scheme, host=self._base.host, port=self._base.port,
                                             path=self._base.path.rstrip("/") + request.url.path)
         request.headers["Host"] = self._base.netloc.decode()
@@ -166,10 +171,27 @@ class WhatsAppWebhook:
                                 status.error_title)
             await session.commit()
 
-    def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
-        """A recorded message -> (event, the sender's number when WhatsApp shows it)."""
+    async def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
+        """A recorded message -> (event, the sender's number when WhatsApp shows it); an attached
+        spreadsheet is downloaded first and becomes a Document."""
         update = parse(self.wa, payload)
-        return event_of(update), known_phone(update)
+        attachment = attachment_of(update)
+        document = await self.download(attachment) if attachment is not None else None
+        return document or event_of(update), known_phone(update)
+
+    async def download(self, attachment: documents.Attachment) -> Document | None:
+        """The media URL (valid 5 minutes; it gives the size), then the bytes with our access
+        token; None when too big: the flow then answers it as any attachment."""
+        media = await self.wa.get_media_url(attachment.file_id)
+        if not documents.fits(media.file_size):
+            return None
+
+        async def fetch(handle: BinaryIO) -> None:
+            async for chunk in self.wa.stream_media(media.url):
+                handle.write(chunk)
+
+        folder = self.svc.config.resolve(self.svc.config.officials.import_dir)
+        return await documents.save(folder, attachment, fetch)
 
     async def deliver(self, outgoing: list[Outgoing]) -> None:
         """Sends what handling produced; other people (e.g. an official on Telegram) through
