@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import datetime
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,7 +43,7 @@ from conversations.officials import assisted_by
 from conversations.state import State
 from handlers.clock import LOCAL_TZ
 from handlers.services import Services
-from storage.models import Registration
+from storage.models import Person, Registration
 from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
 
@@ -181,6 +182,22 @@ class Turn:
         return None
 
 
+def mark_inbound(person: Person, now: datetime) -> None:
+    person.last_inbound_at = now
+    # Someone who writes can be reached again (they unblocked the bot, or the failures that
+    # stopped messages to them are over).
+    person.failed_deliveries = 0
+    person.unreachable = False
+
+
+async def record_inbound(svc: Services, channel_user: str) -> None:
+    """Note that a person wrote, for messages handled outside the registration flow."""
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        mark_inbound(await Repository(session, svc.cipher).person(channel_user, now, svc.rules.default_language), now)
+        await session.commit()
+
+
 def known_phone_of(channel_user: str) -> str | None:
     """WhatsApp ids are the sender's number without "+" (unless hidden behind a business-scoped
     id); offered for confirmation, never assumed."""
@@ -258,11 +275,7 @@ async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone:
         else:
             if outcome.state.lang:
                 person.lang = outcome.state.lang
-            person.last_inbound_at = now
-            # Someone who writes can be reached again (they unblocked the bot, or the failures
-            # that stopped messages to them are over).
-            person.failed_deliveries = 0
-            person.unreachable = False
+            mark_inbound(person, now)
         if in_transaction is not None:
             await in_transaction(session)
         await session.commit()

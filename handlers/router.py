@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from conversations.events import Inbound, Reply
-from handlers.inbound import InTransaction, handle_message
+from handlers.inbound import InTransaction, handle_message, record_inbound
 from handlers.services import Services
 
 
@@ -30,6 +30,9 @@ async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone
     for interceptor in INTERCEPTORS:
         handled = await interceptor(svc, channel_user, event, in_transaction)
         if handled is not None:
+            # The registration handler records this for its own messages; commands answered
+            # here must count too (WhatsApp's 24-hour window, delivery failures, blocked bot).
+            await record_inbound(svc, channel_user)
             return handled
     replies = await handle_message(svc, channel_user, event, known_phone, in_transaction)
     return [Outgoing(channel_user, reply) for reply in replies]
