@@ -14,23 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
-import psutil
 from sqlalchemy import insert
 
+from bench.common import PeakMemory, bench_environment, sqlite_url, throwaway_postgres
 from bot.app import build_services
-from bot.config import Environment
 from bot.worker import run_worker
 from handlers.campaigns import control, launch
 from handlers.clock import SystemClock
@@ -41,48 +33,6 @@ from storage.outbox import Campaign
 from tests.fake_platform import FakePlatform, HttpSender
 
 SCENARIOS = (("tg", 30), ("wa", 80), ("wa", 1000))
-
-
-class PeakMemory:
-    """Samples this process's RSS in a thread (the event loop may be busy)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        process = psutil.Process()
-        while not self._stop.is_set():
-            self.peak = max(self.peak, process.memory_info().rss)
-            time.sleep(0.05)
-
-    def __enter__(self) -> "PeakMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@asynccontextmanager
-async def throwaway_postgres(server: str) -> AsyncIterator[str | None]:
-    import asyncpg
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin_url = server.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        admin = await asyncpg.connect(admin_url, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        yield None
-        return
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlparse(admin_url)._replace(path=f"/{name}").geturl()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def add_people(svc: Services, people: int) -> None:
@@ -135,8 +85,7 @@ async def send_window(svc: Services, platform: FakePlatform, channel: str, limit
 async def bench_database(label: str, url: str, args: argparse.Namespace, tmp: Path) -> list[dict]:
     people = 500 if args.quick else 50_000
     window = 2.0 if args.quick else 20.0
-    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=tmp / "unused.key")
-    svc = await build_services(None, url, clock=SystemClock(), env=env)
+    svc = await build_services(None, url, clock=SystemClock(), env=bench_environment(tmp))
     platform = FakePlatform()
     await platform.start()
     senders = {channel: HttpSender(channel, platform.url) for channel in ("tg", "wa")}
@@ -164,7 +113,7 @@ async def bench_database(label: str, url: str, args: argparse.Namespace, tmp: Pa
 async def run(args: argparse.Namespace) -> list[dict]:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-campaigns-") as tmp:
-        rows += await bench_database("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args, Path(tmp))
+        rows += await bench_database("sqlite", sqlite_url(Path(tmp)), args, Path(tmp))
         async with throwaway_postgres(args.postgres) as url:
             if url is None:
                 rows.append({"name": "broadcast", "database": "postgresql", "skipped": "unreachable"})

@@ -11,21 +11,18 @@ of 3 runs is reported in milliseconds (the first, cold run separately).
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from sqlalchemy import insert, text
 
 import handlers.officials  # noqa: F401  (registers the officials' interceptor)
+from bench.common import bench_environment, sqlite_url, throwaway_postgres
 from bot.app import build_services
-from bot.config import Environment
 from conversations.events import Text
 from handlers.clock import FixedClock
 from handlers.roles import grant
@@ -119,8 +116,7 @@ async def timed(svc: Services, who: str, command: str) -> tuple[float, float, st
 
 
 async def measure(url: str, database: str, rows: int, nagari: int, folder: Path) -> list[dict[str, Any]]:
-    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=folder / "unused.key")
-    svc = await build_services(None, url, clock=FixedClock(START + timedelta(days=40)), env=env)
+    svc = await build_services(None, url, clock=FixedClock(START + timedelta(days=40)), env=bench_environment(folder))
     svc.config = svc.config.model_copy(update={"officials": svc.config.officials.model_copy(update={
         "export_dir": folder / "exports", "chart_dir": folder / "charts"})})
     try:
@@ -150,33 +146,15 @@ async def measure(url: str, database: str, rows: int, nagari: int, folder: Path)
         await svc.db.dispose()
 
 
-async def postgres_database(server: str, sql: str) -> bool:
-    import asyncpg
-
-    try:
-        connection = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-    return True
-
-
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows, nagari = (10_000, 100) if args.quick else (1_000_000, 10_000)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-officials-") as tmp:
         folder = Path(tmp)
-        results += await measure(f"sqlite:///{folder / 'bench.sqlite3'}", "sqlite", rows, nagari, folder)
-        name = f"bench_officials_{uuid.uuid4().hex[:8]}"
-        if await postgres_database(args.postgres, f'CREATE DATABASE "{name}"'):
-            try:
-                url = urlparse(args.postgres)._replace(path=f"/{name}").geturl()
+        results += await measure(sqlite_url(folder), "sqlite", rows, nagari, folder)
+        async with throwaway_postgres(args.postgres) as url:
+            if url is None:
+                results.append({"name": "officials", "database": "postgresql", "skipped": "unreachable"})
+            else:
                 results += await measure(url, "postgresql", rows, nagari, folder)
-            finally:
-                await postgres_database(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            results.append({"name": "officials", "database": "postgresql", "skipped": "unreachable"})
     return results

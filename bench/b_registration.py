@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import psutil
 from sqlalchemy import func, select
 
+from bench.common import PeakMemory, bench_environment, p50_p99_ms, sqlite_url, throwaway_postgres
 from bot.app import build_services
-from bot.config import Environment
 from conversations.events import ButtonPress, Inbound, Text
 from handlers.clock import LOCAL_TZ, FixedClock
 from handlers.router import dispatch
@@ -37,8 +31,6 @@ from storage.models import Registration
 PEOPLE = 200
 QUICK_PEOPLE = 10
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=LOCAL_TZ)
-# How often peak memory is sampled while the people register.
-RSS_SAMPLE_SECONDS = 0.05
 
 
 def nik_of(index: int) -> str:
@@ -65,62 +57,27 @@ async def person(svc: Services, index: int, timings: list[float]) -> None:
         timings.append(time.perf_counter() - started)
 
 
-async def peak_rss(stop: asyncio.Event) -> int:
-    process, peak = psutil.Process(), 0
-    while not stop.is_set():
-        peak = max(peak, process.memory_info().rss)
-        await asyncio.sleep(RSS_SAMPLE_SECONDS)
-    return max(peak, process.memory_info().rss)
-
-
 async def measure(url: str, database: str, people: int, workdir: Path) -> dict[str, Any]:
-    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=workdir / "unused.key")
-    svc = await build_services(None, url, clock=FixedClock(NOW), env=env)
+    svc = await build_services(None, url, clock=FixedClock(NOW), env=bench_environment(workdir))
     try:
         # One person alone first: the handling time of a message with nobody queued before it.
         solo: list[float] = []
         await person(svc, people, solo)
         timings: list[float] = []
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(peak_rss(stop))
-        started = time.perf_counter()
-        await asyncio.gather(*(person(svc, i, timings) for i in range(people)))
-        elapsed = time.perf_counter() - started
-        stop.set()
-        peak = await sampler
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            await asyncio.gather(*(person(svc, i, timings) for i in range(people)))
+            elapsed = time.perf_counter() - started
         async with svc.db.session() as session:
             stored = (await session.execute(select(func.count()).select_from(Registration))).scalar_one()
     finally:
         await svc.db.dispose()
-    ordered = sorted(timings)
     return {
         "name": "registration", "database": database, "people": people, "messages": len(timings),
-        "msgs_per_s": round(len(timings) / elapsed, 1),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "msgs_per_s": round(len(timings) / elapsed, 1), **p50_p99_ms(timings),
         "solo_p50_ms": round(statistics.median(solo) * 1000, 1),
-        "peak_rss_mb": round(peak / 2**20, 1), "stored": stored - 1, "seconds": round(elapsed, 2),
+        "peak_rss_mb": round(memory.peak / 2**20, 1), "stored": stored - 1, "seconds": round(elapsed, 2),
     }
-
-
-@asynccontextmanager
-async def throwaway_postgres(server: str) -> AsyncIterator[str | None]:
-    """A fresh database on the server, dropped afterwards; None when the server is unreachable."""
-    import asyncpg
-
-    admin_url = server.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await asyncpg.connect(admin_url, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-        yield None
-        return
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlparse(admin_url)._replace(path=f"/{name}").geturl()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -128,7 +85,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-registration-") as tmp:
         workdir = Path(tmp)
-        rows.append(await measure(f"sqlite:///{workdir / 'bench.sqlite3'}", "sqlite", people, workdir))
+        rows.append(await measure(sqlite_url(workdir), "sqlite", people, workdir))
         async with throwaway_postgres(args.postgres) as url:
             if url is None:
                 rows.append({"name": "registration", "database": "postgresql", "skipped": "server unreachable"})

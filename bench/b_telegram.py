@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from aiohttp import ClientSession, web
 
+from bench.common import bench_environment, local_site, p50_p99_ms, sqlite_url, throwaway_postgres
 from bot.app import build_services
-from bot.config import Environment
 from tests.fake_telegram import SECRET, FakeTelegram, TgPerson, running_bot
 
 ECHO_TOKEN = "987654321:AAEchoBotTokenForBenchmarks-abcdef"
@@ -69,19 +65,16 @@ async def measure(fake: FakeTelegram, url: str, people: int, steps: Steps, answe
         started = time.monotonic()
         await asyncio.gather(*(walk(fake, p, post, script_for(p, steps, answers), latencies) for p in crowd))
         elapsed = time.monotonic() - started
-    latencies.sort()
     return {
         "people": people,
         "updates": len(latencies),
         "updates_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        **p50_p99_ms(latencies),
     }
 
 
 async def our_bot(fake: FakeTelegram, db_url: str, people: int, tmp: Path, first_id: int) -> dict[str, Any]:
-    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=tmp / "unused.key")
-    svc = await build_services(None, db_url, env=env)
+    svc = await build_services(None, db_url, env=bench_environment(tmp))
     try:
         async with running_bot(svc, fake, webhook=True) as bot:
             # A warm-up person learns how many messages answer each step (the flow decides).
@@ -109,43 +102,12 @@ async def echo_bot(fake: FakeTelegram, people: int, first_id: int) -> dict[str, 
 
     app = web.Application()
     SimpleRequestHandler(dispatcher, bot, secret_token=SECRET).register(app, path="/echo")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     steps = tuple(("say", f"pesan {n}") for n in range(len(STEPS)))
     try:
-        return await measure(fake, f"http://127.0.0.1:{port}/echo", people, steps, [1] * len(steps), first_id)
+        async with local_site(app) as base:
+            return await measure(fake, f"{base}/echo", people, steps, [1] * len(steps), first_id)
     finally:
-        await runner.cleanup()
         await bot.session.close()
-
-
-async def throwaway_postgres(server: str) -> str | None:
-    """A fresh database on the given server (None when unreachable); drop it with drop_postgres."""
-    import asyncpg
-
-    try:
-        admin = await asyncpg.connect(server, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-        return None
-    name = f"bench_tg_{uuid.uuid4().hex[:10]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlparse(server)._replace(path=f"/{name}").geturl()
-
-
-async def drop_postgres(server: str, url: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{urlparse(url).path.lstrip("/")}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -157,13 +119,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         echo = await echo_bot(fake, people, first_id=500000000)
         rows.append({"name": "telegram aiogram echo (baseline)", "database": "-", **echo})
         with tempfile.TemporaryDirectory(prefix="bench-tg-") as tmp:
-            databases = [("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")]
-            postgres = await throwaway_postgres(args.postgres)
-            if postgres:
-                databases.append(("postgresql", postgres))
-            else:
-                rows.append({"name": "telegram full path", "database": "postgresql", "skipped": "unreachable"})
-            try:
+            async with throwaway_postgres(args.postgres) as postgres:
+                databases = [("sqlite", sqlite_url(Path(tmp)))]
+                if postgres:
+                    databases.append(("postgresql", postgres))
+                else:
+                    rows.append({"name": "telegram full path", "database": "postgresql", "skipped": "unreachable"})
                 for number, (kind, url) in enumerate(databases):
                     ours = await our_bot(fake, url, people, Path(tmp), first_id=510000000 + number * 1000000)
                     rows.append({
@@ -171,9 +132,6 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "p50_vs_echo": round(ours["p50_ms"] / echo["p50_ms"], 1),
                         "throughput_vs_echo": round(ours["updates_per_s"] / echo["updates_per_s"], 2),
                     })
-            finally:
-                if postgres:
-                    await drop_postgres(args.postgres, postgres)
     finally:
         await fake.stop()
     return rows

@@ -13,23 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-import secrets
-import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import aiohttp
-from aiohttp import web
 
+from bench.common import bench_environment, local_site, p50_p99_ms, sqlite_url, throwaway_postgres
 from bot.app import build_services
-from bot.config import Environment
 from bot.server import build_app
 from bot.whatsapp.channel import WEBHOOK_KEY
 from handlers.services import Services
@@ -87,11 +82,6 @@ async def open_loop(session: aiohttp.ClientSession, url: str, bodies: list[tuple
     return {"latencies": latencies, "errors": sum(x == float("inf") for x in latencies)}
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
 @asynccontextmanager
 async def served(svc: Services) -> AsyncIterator[tuple[str, Any]]:
     graph = FakeGraph()
@@ -100,18 +90,15 @@ async def served(svc: Services) -> AsyncIterator[tuple[str, Any]]:
     svc.config = svc.config.model_copy(update={"whatsapp": svc.config.whatsapp.model_copy(
         update={"throughput_per_second": 1000})})
     app, channels = await build_app(svc, environ(graph.url), ["wa"])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}/whatsapp/webhook", app[WEBHOOK_KEY]
+        async with local_site(app) as base:
+            try:
+                yield f"{base}/whatsapp/webhook", app[WEBHOOK_KEY]
+            finally:
+                for channel in channels:
+                    if channel.close:
+                        await channel.close()
     finally:
-        for channel in channels:
-            if channel.close:
-                await channel.close()
-        await runner.cleanup()
         await graph.stop()
 
 
@@ -134,8 +121,7 @@ def _load(url: str, count: int, seconds: int, go: Any, results: Any) -> None:
 
 
 async def measure(url_db: str, database: str, quick: bool, tmp: Path) -> list[dict[str, Any]]:
-    env = Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=tmp / "unused.key")
-    svc = await build_services(None, url_db, env=env)
+    svc = await build_services(None, url_db, env=bench_environment(tmp))
     count, seconds = (100, 1) if quick else (2000, 10)
     context = multiprocessing.get_context("spawn")
     go, results = context.Queue(), context.Queue()
@@ -160,35 +146,19 @@ async def measure(url_db: str, database: str, quick: bool, tmp: Path) -> list[di
         {"name": "wa_webhook_duplicates", "database": database, "requests": count,
          "req_per_s": round(duplicates["rps"]), "errors": duplicates["errors"]},
         {"name": f"wa_webhook_at_{RATE}_per_s", "database": database, "requests": len(latencies),
-         "p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 99), 1),
+         **p50_p99_ms(latencies, scale=1),
          "over_250ms_pct": round(100 * sum(x > 250 for x in latencies) / len(latencies), 2),
          "errors": steady["errors"]},
     ]
 
 
-async def _admin(server: str, sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 async def run(args: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-wa-") as tmp:
-        rows += await measure(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", "sqlite", args.quick, Path(tmp))
-        name = f"bench_wa_{uuid.uuid4().hex[:10]}"
-        try:
-            await _admin(args.postgres, f'CREATE DATABASE "{name}"')
-        except (OSError, Exception) as problem:  # noqa: BLE001 - no server: the PostgreSQL run is skipped
-            rows.append({"name": "wa_webhook", "database": "postgresql", "skipped": type(problem).__name__})
-            return rows
-        try:
-            url = urlparse(args.postgres)._replace(path=f"/{name}").geturl()
-            rows += await measure(url, "postgresql", args.quick, Path(tmp))
-        finally:
-            await _admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        rows += await measure(sqlite_url(Path(tmp)), "sqlite", args.quick, Path(tmp))
+        async with throwaway_postgres(args.postgres) as url:
+            if url is None:
+                rows.append({"name": "wa_webhook", "database": "postgresql", "skipped": "unreachable"})
+            else:
+                rows += await measure(url, "postgresql", args.quick, Path(tmp))
     return rows
