@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Inbound
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
-from storage.inbox import Inbox, InboundUpdate
+from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
 # Parses a recorded payload back into (event, known_phone); each channel adapter provides one. It
@@ -65,12 +66,17 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                     await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
                     await session.commit()
             else:
+                committed = [False]
+
                 async def finish(session: AsyncSession, row_id: int = row_id) -> None:
                     await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+                    # Known only once the handler's transaction really commits (no extra query).
+                    sa_event.listen(session.sync_session, "after_commit",
+                                    lambda _session: committed.__setitem__(0, True), once=True)
 
                 outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
                 await deliver(outgoing)
-                if not await _finished(svc, row_id):
+                if not committed[0]:
                     # The turn failed and rolled back (the person was told to try again): leave
                     # the update for the next message or restart instead of retrying in a loop.
                     log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
@@ -82,12 +88,6 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
 async def _decode(decode: Decoder, payload: dict[str, Any]) -> Decoded:
     decoded = decode(payload)
     return await decoded if inspect.isawaitable(decoded) else decoded
-
-
-async def _finished(svc: Services, row_id: int) -> bool:
-    async with svc.db.session() as session:
-        row = await session.get(InboundUpdate, row_id)
-        return row is None or row.handled_at is not None
 
 
 async def recover(svc: Services, decoders: dict[str, Decoder], deliverers: dict[str, Deliver],

@@ -3,12 +3,15 @@ worker's registration conversation. Every channel adapter calls `dispatch` and n
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from conversations.events import Inbound, Reply
 from handlers.inbound import InTransaction, handle_message, record_inbound
 from handlers.services import Services
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,15 @@ INTERCEPTORS: list[Interceptor] = []
 async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
                    in_transaction: InTransaction | None = None) -> list[Outgoing]:
     for interceptor in INTERCEPTORS:
-        handled = await interceptor(svc, channel_user, event, in_transaction)
+        try:
+            handled = await interceptor(svc, channel_user, event, in_transaction)
+        except Exception:
+            # As in the registration handler: no input may crash the bot; nothing was committed
+            # (the update stays in the inbox for later), and the person is told to try again.
+            log.exception("failed to handle a %s from %s (%s)", type(event).__name__, channel_user,
+                          interceptor.__module__)
+            reply = Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))
+            return [Outgoing(channel_user, reply)]
         if handled is not None:
             # The registration handler records this for its own messages; commands answered
             # here must count too (WhatsApp's 24-hour window, delivery failures, blocked bot).
