@@ -45,7 +45,10 @@ async def accept(svc: Services, channel: str, update_key: str, seq: int, channel
 
 
 async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deliver) -> int:
-    """Handle every unhandled update of one person, oldest first. Returns how many."""
+    """Handle every unhandled update of one person, oldest first. Returns how many.
+
+    Attempts are counted only when one fails, here or (for a crash) in `recover`: the usual
+    update costs no write beyond the turn's own transaction."""
     handled = 0
     async with svc.locks.hold(f"inbox:{channel_user}"):
         while True:
@@ -55,34 +58,51 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 if row is None:
                     return handled
                 row_id, attempts, payload = row.id, row.attempts, inbox.payload(row)
-                await inbox.mark_attempt(row_id)
-                await session.commit()
             assert row_id is not None
-            event, known_phone = await _decode(decode, payload) if attempts < MAX_ATTEMPTS else (None, None)
-            if event is None:
-                if attempts >= MAX_ATTEMPTS:
-                    log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
-                async with svc.db.session() as session:
-                    await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
-                    await session.commit()
-            else:
-                committed = [False]
+            if attempts >= MAX_ATTEMPTS:
+                log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
+                await _finish_alone(svc, row_id)
+                handled += 1
+                continue
+            try:
+                event, known_phone = await _decode(decode, payload)
+            except Exception:
+                await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
+                raise
+            if event is None:  # nothing the conversation handles (e.g. an edited message)
+                await _finish_alone(svc, row_id)
+                handled += 1
+                continue
+            committed = [False]
 
-                async def finish(session: AsyncSession, row_id: int = row_id) -> None:
-                    await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
-                    # Known only once the handler's transaction really commits (no extra query).
-                    sa_event.listen(session.sync_session, "after_commit",
-                                    lambda _session: committed.__setitem__(0, True), once=True)
+            async def finish(session: AsyncSession, row_id: int = row_id) -> None:
+                await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+                # Known only once the handler's transaction really commits (no extra query).
+                sa_event.listen(session.sync_session, "after_commit",
+                                lambda _session: committed.__setitem__(0, True), once=True)
 
-                outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
-                await deliver(outgoing)
-                if not committed[0]:
-                    # The turn failed and rolled back (the person was told to try again): leave
-                    # the update for the next message or restart instead of retrying in a loop.
-                    log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
-                                attempts + 1)
-                    return handled
+            outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
+            await deliver(outgoing)
+            if not committed[0]:
+                # The turn failed and rolled back (the person was told to try again): leave the
+                # update for the next message or restart instead of retrying in a loop.
+                await _count_attempt(svc, row_id)
+                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
+                            attempts + 1)
+                return handled
             handled += 1
+
+
+async def _finish_alone(svc: Services, row_id: int) -> None:
+    async with svc.db.session() as session:
+        await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+        await session.commit()
+
+
+async def _count_attempt(svc: Services, row_id: int) -> None:
+    async with svc.db.session() as session:
+        await Inbox(session, svc.cipher).mark_attempt(row_id)
+        await session.commit()
 
 
 async def _decode(decode: Decoder, payload: dict[str, Any]) -> Decoded:
@@ -92,14 +112,25 @@ async def _decode(decode: Decoder, payload: dict[str, Any]) -> Decoded:
 
 async def recover(svc: Services, decoders: dict[str, Decoder], deliverers: dict[str, Deliver],
                   grace: timedelta = timedelta(seconds=0)) -> int:
-    """After a restart: handle updates recorded but never finished (the process died)."""
+    """After a restart: handle updates recorded but never finished (the process died).
+
+    Each person's oldest such update may be the one that killed the process: it counts as an
+    attempt, so an update that crashes every time is set aside after MAX_ATTEMPTS restarts."""
     async with svc.db.session() as session:
         people = await Inbox(session, svc.cipher).people_with_pending(svc.clock.now() - grace)
     total = 0
     for channel_user in people:
         channel = channel_user.split(":", 1)[0]
-        if channel in decoders:
-            total += await drain(svc, channel_user, decoders[channel], deliverers[channel])
+        if channel not in decoders:
+            continue
+        async with svc.locks.hold(f"inbox:{channel_user}"):
+            async with svc.db.session() as session:
+                inbox = Inbox(session, svc.cipher)
+                oldest = await inbox.next_for(channel_user)
+                if oldest is not None and oldest.id is not None:
+                    await inbox.mark_attempt(oldest.id)
+                    await session.commit()
+        total += await drain(svc, channel_user, decoders[channel], deliverers[channel])
     if total:
         log.info("recovered %d unfinished updates", total)
     return total

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -59,3 +60,30 @@ async def test_a_failed_turn_is_left_for_later_not_retried_in_a_loop(svc: Servic
         await session.commit()
     assert await ingest.drain(svc, "tg:8", decode, deliver) == 1
     assert sent[-1].reply.key == "welcome"
+
+
+async def test_an_update_that_kills_the_process_every_time_is_set_aside(svc: Services) -> None:
+    """Each restart's recovery counts an attempt on the update that was in flight; after
+    MAX_ATTEMPTS the update is set aside and the person's next updates flow again."""
+    sent: list[Outgoing] = []
+
+    async def deliver(outgoing: list[Outgoing]) -> None:
+        sent.extend(outgoing)
+
+    def crashing(payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
+        if payload["text"] == "poison":
+            raise SystemExit("the process dies here")
+        return decode(payload)
+
+    await ingest.accept(svc, "wa", "p1", 1, "wa:628111", {"text": "poison"})
+    await ingest.accept(svc, "wa", "p2", 2, "wa:628111", {"text": "halo"})
+    svc.clock.advance(timedelta(seconds=1))  # recovery looks at updates received before now
+    for _restart in range(ingest.MAX_ATTEMPTS - 1):
+        try:
+            await ingest.recover(svc, {"wa": crashing}, {"wa": deliver})
+        except SystemExit:
+            continue
+        raise AssertionError("the poison update should have been tried again")
+    assert await ingest.recover(svc, {"wa": crashing}, {"wa": deliver}) == 2
+    assert [o.reply.key for o in sent] == ["welcome"]
+    assert all(r.handled_at is not None for r in await rows(svc))
