@@ -173,6 +173,17 @@ class Chat:
 
 
 @pytest.fixture
+async def fake() -> AsyncIterator[Any]:
+    """A fake Telegram Bot API server on 127.0.0.1 (tests/fake_telegram.py)."""
+    from tests.fake_telegram import FakeTelegram
+
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
 def chat(svc: Services) -> Chat:
     return Chat(svc)
 

@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import serve_locally
+
 ERRORS = {
     130429: "(#130429) Rate limit hit",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
@@ -90,12 +92,7 @@ class FakeGraph:
         app.router.add_post(r"/v{version}/{phone}/media", self.media)
         app.router.add_get(r"/v{version}/{media_id}", self.media_url)
         app.router.add_get(r"/attachments/{media_id}", self.media_bytes)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(app)
         return self.url
 
     async def stop(self) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from conversations.i18n import Catalog
+from tests.local_server import serve_locally
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Pendaftaran BPJS TK Sijunjung",
@@ -106,12 +107,7 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(app)
         return self.url
 
     async def stop(self) -> None:

@@ -16,14 +16,6 @@ from tests.conftest import REGISTRATION
 from tests.fake_telegram import SECRET, FakeTelegram, TgPerson, fixture, running_bot
 
 
-@pytest.fixture
-async def fake() -> FakeTelegram:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def step_of(svc: Services, person: TgPerson) -> str:
     async with svc.db.session() as session:
         return (await Repository(session, svc.cipher).load_state(person.channel_user)).step

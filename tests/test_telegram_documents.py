@@ -15,14 +15,6 @@ from tests.fake_telegram import FakeTelegram, running_bot
 from tests.officials_support import ADMIN, WORKER, add_officials, add_registrations, private_folders, registration
 
 
-@pytest.fixture
-async def fake() -> FakeTelegram:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def user_id(channel_user: str) -> int:
     return int(channel_user.split(":", 1)[1])
 

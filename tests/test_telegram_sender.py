@@ -18,14 +18,6 @@ from storage.models import Person
 from tests.fake_telegram import FakeTelegram, fast_limits, running_bot
 
 
-@pytest.fixture
-async def fake() -> FakeTelegram:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_429_waits_exactly_retry_after_then_retries(svc: Services, fake: FakeTelegram) -> None:
     async with running_bot(svc, fake, webhook=True) as bot:
         fake.fail("sendMessage", 429, retry_after=1)
