@@ -8,9 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from handlers.services import Services
+from storage.inbox import Inbox
 from storage.models import Conversation
 
 log = logging.getLogger(__name__)
+# Handled updates are kept only to recognise redeliveries: Meta redelivers a webhook for up to
+# 7 days, Telegram keeps updates for 24 hours (DOMAIN.md, platform limits).
+INBOX_DEDUPE_WINDOW = timedelta(days=8)
 # Steps at which nothing is being collected: such rows are not drafts.
 NOT_DRAFT_STEPS = ("idle", "done", "ended")
 
@@ -30,11 +34,20 @@ async def purge_expired_drafts(svc: Services, now: datetime) -> int:
     return purged
 
 
+async def purge_handled_updates(svc: Services, now: datetime) -> int:
+    """Forget inbox rows (already without payload) once no platform can deliver them again."""
+    async with svc.db.session() as session:
+        purged = await Inbox(session, svc.cipher).purge(now - INBOX_DEDUPE_WINDOW)
+        await session.commit()
+    return purged
+
+
 async def run_due(svc: Services) -> list[tuple[str, object]]:
     """Run everything due at the clock's current time. Returns (channel_user, Reply) pairs of
     messages to deliver, for jobs that produce messages."""
     now = svc.clock.now()
     await purge_expired_drafts(svc, now)
+    await purge_handled_updates(svc, now)
     messages: list[tuple[str, object]] = []
     for job in svc.due_jobs:
         messages.extend(await job(svc, now) or [])

@@ -87,3 +87,19 @@ async def test_an_update_that_kills_the_process_every_time_is_set_aside(svc: Ser
     assert await ingest.recover(svc, {"wa": crashing}, {"wa": deliver}) == 2
     assert [o.reply.key for o in sent] == ["welcome"]
     assert all(r.handled_at is not None for r in await rows(svc))
+
+
+async def test_handled_updates_are_forgotten_after_the_redelivery_window(svc: Services) -> None:
+    from handlers.maintenance import INBOX_DEDUPE_WINDOW, run_due
+
+    async def deliver(outgoing: list[Outgoing]) -> None:
+        del outgoing
+
+    await ingest.accept(svc, "wa", "w1", 1, "wa:628222", {"text": "halo"})
+    await ingest.drain(svc, "wa:628222", decode, deliver)
+    svc.clock.advance(INBOX_DEDUPE_WINDOW - timedelta(minutes=1))
+    await run_due(svc)
+    assert not await ingest.accept(svc, "wa", "w1", 1, "wa:628222", {"text": "halo"})  # still a duplicate
+    svc.clock.advance(timedelta(minutes=2))
+    await run_due(svc)
+    assert await rows(svc) == []
