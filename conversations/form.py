@@ -98,6 +98,10 @@ class Field:
     example: str | None = None  # catalog key of an example shown with errors
     params: Callable[[Ctx, State], dict[str, Any]] | None = None
     request_contact: bool = False
+    # Typed words are matched only against buttons whose id starts with one of these (numbers
+    # always pick any button); None: against every button. The nagari step sends other words
+    # to its own matcher, which knows that "Sijunjung" is both a kecamatan and a nagari.
+    typed_match: tuple[str, ...] | None = None
 
     def prompt_key(self, ctx: Ctx, state: State) -> str:
         return self.prompt(ctx, state) if callable(self.prompt) else self.prompt
@@ -407,7 +411,7 @@ FORM: tuple[Field, ...] = (
     Field("birth_date", 5, "birth_date.prompt", "text", v_birth_date,
           when=lambda a: a.get("birth_confirm") == "no", example="birth_date.example"),
     Field("nagari", 6, _nagari_prompt, "text", v_nagari, nagari_choices, params=_nagari_params,
-          example="nagari.example"),
+          example="nagari.example", typed_match=("nag:",)),
     Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example"),
     Field("phone", 8, _phone_prompt, "text", v_phone, phone_choices, params=_phone_params,
           example="phone.example", request_contact=True),

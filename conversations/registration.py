@@ -419,7 +419,10 @@ class _Flow:
         state = self.state
         buttons = field_.choices(self.ctx, state) if field_.choices else []
         if button is None and text is not None and buttons:
-            button = match_choice(text, buttons)
+            typed = buttons
+            if field_.typed_match is not None and not text.strip().isdigit():
+                typed = [b for b in buttons if b.id.startswith(field_.typed_match)]
+            button = match_choice(text, typed) if typed else None
         if contact is not None and not field_.request_contact:
             self.say("contact.unexpected")
             self.ask(field_)
