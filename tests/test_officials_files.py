@@ -4,6 +4,7 @@ CSV, the audit trail export, enrolment imports with good and bad rows, statistic
 from __future__ import annotations
 
 import csv
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -98,9 +99,12 @@ async def test_import_good_and_bad_rows(svc, tmp_path: Path) -> None:
         (approved[2], "12AB", "2026-12-01"),  # bad KPJ
         (approved[2], "12345678907", "31-02-2026"),  # no such date
     ])
+    again = path.with_name("again.xlsx")
+    shutil.copy(path, again)
     admin = Chat(svc, ADMIN)
     await admin.send(Document(str(path), "hasil.xlsx"))
     assert admin.keys == ["official.import.report"]
+    assert not path.exists()  # the upload holds personal data: deleted once imported
     report = admin.text
     for row in (4, 5, 6, 7, 8, 9):
         assert f"Baris {row} " in report
@@ -112,7 +116,7 @@ async def test_import_good_and_bad_rows(svc, tmp_path: Path) -> None:
     assert (first.status, first.kpj, first.coverage_start) == ("enrolled", "12345678901", date(2026, 12, 1))
     assert (await registration(svc, approved[2])).status == "approved"
     # Importing the same file again changes nothing and tells nobody.
-    await admin.send(Document(str(path), "hasil.xlsx"))
+    await admin.send(Document(str(again), "hasil.xlsx"))
     assert admin.others == [] and "0 terdaftar" in admin.text
 
 
