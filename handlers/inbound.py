@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 MAX_EFFECT_ROUNDS = 4
 # Attempts at one turn when SQLite reports a write conflict (see _is_busy).
 BUSY_RETRIES = 20
-# The lock key under which turns on an SQLite database run one at a time (see _one_writer).
+# The lock key under which turns on an SQLite database run one at a time (see one_writer).
 SQLITE_WRITER = "sqlite:writer"
 
 
@@ -216,7 +216,7 @@ InTransaction = Callable[[AsyncSession], Awaitable[None]]
 async def handle_message(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
                          in_transaction: InTransaction | None = None) -> list[Reply]:
     """Handle one inbound event from one person; returns the replies to send, in order."""
-    async with svc.locks.hold(channel_user), _one_writer(svc):
+    async with svc.locks.hold(channel_user), one_writer(svc):
         try:
             return await _handle_retrying(svc, channel_user, event, known_phone, in_transaction)
         except Exception:
@@ -225,7 +225,7 @@ async def handle_message(svc: Services, channel_user: str, event: Inbound, known
             return [Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))]
 
 
-def _one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
+def one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
     """SQLite allows one writer at a time and every turn writes: turns take their turn in this
     process instead of colliding in the database (see _is_busy for other processes)."""
     return svc.locks.hold(SQLITE_WRITER) if svc.db.is_sqlite else nullcontext()

@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Inbound
+from handlers.inbound import one_writer
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
 from storage.inbox import Inbox
@@ -38,7 +39,9 @@ MAX_ATTEMPTS = 5
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
                  payload: dict[str, Any]) -> bool:
     """Record one update; False for a duplicate. Committed when this returns."""
-    async with svc.db.session() as session:
+    # On SQLite, queue behind the turns in this process rather than in SQLite's busy handler,
+    # whose growing sleeps would hold the webhook's answer far longer than the turns take.
+    async with one_writer(svc), svc.db.session() as session:
         fresh = await Inbox(session, svc.cipher).record(channel, update_key, seq, channel_user, payload, svc.clock.now())
         await session.commit()
     return fresh
