@@ -11,20 +11,21 @@ import sys
 from typing import IO
 
 from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
+from conversations.i18n import Catalog
 from handlers.router import dispatch
 from handlers.services import Services
 
 
-def render(reply: Reply, out: IO[str]) -> None:
+def render(reply: Reply, out: IO[str], catalog: Catalog, lang: str) -> None:
     out.write("\n" + "\n".join(f"  {line}" for line in reply.text.splitlines()) + "\n")
     for number, button in enumerate(reply.buttons, start=1):
         out.write(f"    [{number}] {button.title}\n")
     if reply.request_contact:
-        out.write("    (/kontak +62... untuk membagikan nomor Anda)\n")
+        out.write(f"    ({catalog.text(lang, 'terminal.share_contact')})\n")
     if reply.document:
-        out.write(f"    [dokumen: {reply.document}]\n")
+        out.write(f"    [{catalog.text(lang, 'terminal.document', path=reply.document)}]\n")
     if reply.image:
-        out.write(f"    [gambar: {reply.image}]\n")
+        out.write(f"    [{catalog.text(lang, 'terminal.image', path=reply.image)}]\n")
 
 
 def event_from(line: str, buttons: tuple) -> Inbound:
@@ -42,8 +43,10 @@ async def chat(svc: Services, user: str, source: IO[str] | None = None, out: IO[
     """Read lines from `source` (stdin) and print the bot's answers to `out` (stdout) until /keluar."""
     # sys.stdin/stdout are looked up per call, not bound at import, so that a replaced stream is used.
     source, out = source or sys.stdin, out or sys.stdout
-    out.write(f"Obrolan terminal sebagai {user}. Ketik /keluar untuk berhenti.\n")
-    out.write("Terminal chat as {0}. Type /keluar (/quit) to stop. Say 'halo' to begin.\n".format(user))
+    catalog, lang = svc.catalog, svc.rules.default_language
+    # Both languages: the person has not chosen one yet.
+    out.write(catalog.text("id", "terminal.welcome", user=user) + "\n")
+    out.write(catalog.text("en", "terminal.welcome", user=user) + "\n")
     out.flush()
     buttons: tuple = ()
     loop = asyncio.get_running_loop()
@@ -57,10 +60,9 @@ async def chat(svc: Services, user: str, source: IO[str] | None = None, out: IO[
         if not line.strip():
             continue
         for message in await dispatch(svc, user, event_from(line, buttons)):
-            prefix = "" if message.to == user else f"[untuk {message.to}] "
-            if prefix:
-                out.write(f"\n{prefix}")
-            render(message.reply, out)
+            if message.to != user:  # a notice to someone else (e.g. an official's decision)
+                out.write("\n" + catalog.text(lang, "terminal.to_other", to=message.to))
+            render(message.reply, out, catalog, lang)
             if message.to == user:
                 buttons = message.reply.buttons
         out.flush()
