@@ -51,8 +51,9 @@ class SimSender:
         self.sent = 0
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None) -> DeliveryResult:
-        self.simulator.emit_messages([Outgoing(to, reply)])
+                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+        """Printed as a new message; `replace` shows as "replaces": the id it updates."""
+        self.simulator.emit_messages([Outgoing(to, reply)], replaces=replace)
         self.sent += 1
         return DeliveryResult(ok=True, message_id=f"sim-{self.channel}-{self.sent}")
 
@@ -72,11 +73,11 @@ class Simulator:
     def emit(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
-    def emit_messages(self, messages: list[Outgoing]) -> None:
+    def emit_messages(self, messages: list[Outgoing], replaces: str | None = None) -> None:
         for message in messages:
             body = message.reply.to_json()
             self.last_buttons[message.to] = body["buttons"]
-            self.emit({"to": message.to, **body})
+            self.emit({"to": message.to, **body, **({"replaces": replaces} if replaces else {})})
 
     def event_of(self, obj: dict[str, Any]) -> tuple[str, Inbound]:
         sender = obj.get("from")

@@ -9,8 +9,9 @@ Launching inserts one outbox row per person of the audience in a single INSERT .
 the same transaction that moves the campaign from "scheduled" to "running": a campaign is
 launched exactly once even when several workers tick at the same moment. The scheduler job
 (`campaigns_due`) launches due campaigns, sends progress to the admin every
-`progress_every_minutes` and the final report (delivered, failed, skipped with reasons) once
-nothing is left to send.
+`progress_every_minutes` -- one message with pause/resume/cancel buttons, edited in place where
+the platform allows (Campaign.progress_message_id) -- and the final report (delivered, failed,
+skipped with reasons) once nothing is left to send.
 """
 
 from __future__ import annotations
@@ -141,9 +142,28 @@ async def lang_of(session: AsyncSession, channel_user: str, default: str) -> str
 
 
 async def notify_admin(session: AsyncSession, svc: Services, campaign: Campaign, reply: Reply, dedupe: str,
-                       lang: str, now: datetime) -> None:
-    await enqueue(session, [NewMessage(campaign.created_by, reply.key, reply.text, "transactional", lang, dedupe)],
+                       lang: str, now: datetime, replaces: str | None = None) -> None:
+    await enqueue(session, [NewMessage(campaign.created_by, reply.key, reply.text, "transactional", lang, dedupe,
+                                       buttons=reply.buttons, replaces=replaces)],
                   now, delivery_rules(svc))
+
+
+def progress_dedupe(campaign_id: int, bucket: int | str) -> str:
+    return f"campaign-progress:{campaign_id}:{bucket}"
+
+
+async def progress_message_id(session: AsyncSession, campaign: Campaign) -> str | None:
+    """The platform id of the campaign's first delivered progress message, remembered on the
+    campaign once known (the outbox worker learns it when the message is sent)."""
+    assert campaign.id is not None
+    if campaign.progress_message_id is None:
+        # The admin's own rows (indexed by channel_user), not a scan of the broadcast's.
+        first = await session.execute(select(OUTBOX.c.message_id).where(
+            OUTBOX.c.channel_user == campaign.created_by, OUTBOX.c.key == "campaign.progress",
+            OUTBOX.c.dedupe_key.like(progress_dedupe(campaign.id, "%")), OUTBOX.c.state == "sent",
+            OUTBOX.c.message_id.is_not(None)).order_by(OUTBOX.c.id).limit(1))
+        campaign.progress_message_id = first.scalar_one_or_none()
+    return campaign.progress_message_id
 
 
 async def campaigns_due(svc: Services, now: datetime) -> list[Any]:
@@ -178,7 +198,8 @@ async def follow_up(session: AsyncSession, svc: Services, campaign: Campaign, no
         bucket = int((now - campaign.started_at).total_seconds() // (every * 60))
         if bucket > 0:
             reply = compose.render_progress(svc.catalog.text, lang, progress)
-            await notify_admin(session, svc, campaign, reply, f"campaign-progress:{campaign.id}:{bucket}", lang, now)
+            await notify_admin(session, svc, campaign, reply, progress_dedupe(campaign.id, bucket), lang, now,
+                               replaces=await progress_message_id(session, campaign))
 
 
 async def control(session: AsyncSession, campaign_id: int, action: str, now: datetime) -> Campaign | None:

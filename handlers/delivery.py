@@ -42,10 +42,16 @@ class DeliveryResult:
 
 
 class Sender(Protocol):
+    """`replace`: the platform message id (a DeliveryResult.message_id) of an earlier message
+    to the same person that this one supersedes -- a campaign's progress, updated in place.
+    Where the platform can edit (Telegram), that message is edited; where it cannot (WhatsApp
+    business messages) or the edit fails, a new message is sent. The result's message_id is the
+    message now showing the content."""
+
     channel: str
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None) -> DeliveryResult: ...
+                   template: str | None = None, replace: str | None = None) -> DeliveryResult: ...
 
 
 def channel_of(channel_user: str) -> str:

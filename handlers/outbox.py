@@ -34,7 +34,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.events import Reply
+from conversations.events import Button, Reply
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Priority, channel_of
 from handlers.services import Services
@@ -116,6 +116,9 @@ class NewMessage:
     priority: Priority = Priority.NOTIFY
     not_before: datetime | None = None
     image: str | None = None
+    buttons: tuple[Button, ...] = ()
+    # The platform message id this message updates in place (handlers.delivery.Sender).
+    replaces: str | None = None
 
 
 def template_kind(kind: str) -> str | None:
@@ -141,6 +144,7 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
         "text": m.text, "image": m.image, "priority": int(m.priority), "state": "queued", "attempts": 0,
         "not_before": deliverable_at(m.not_before or now, rules), "dedupe_key": m.dedupe_key,
         "created_at": now, "template": template_kind(m.kind),
+        "buttons": [{"id": b.id, "title": b.title} for b in m.buttons] or None, "replaces": m.replaces,
     } for m in messages]
     if rows:
         await session.execute(insert_ignoring_duplicates(session), rows)
@@ -161,6 +165,8 @@ class Claimed:
     priority: int
     attempts: int
     created_at: datetime
+    buttons: list[dict[str, str]] | None
+    replaces: str | None
 
 
 CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
@@ -294,7 +300,8 @@ class Batch:
 
     def reply_of(self, message: Claimed) -> Reply:
         if message.text is not None:
-            return Reply(message.key, message.text, image=message.image)
+            buttons = tuple(Button(b["id"], b["title"]) for b in message.buttons or ())
+            return Reply(message.key, message.text, buttons, image=message.image)
         campaign = self.campaigns[message.campaign_id or 0]
         text = (campaign.text_en if message.lang == "en" else None) or campaign.text_id or ""
         return Reply(message.key, text, image=campaign.image)
@@ -329,7 +336,8 @@ async def send_one(batch: Batch, message: Claimed, limiter: RateLimiter | None,
             await limiter.acquire(channel)
         try:
             result = await batch.svc.senders[channel].send(
-                message.channel_user, batch.reply_of(message), Priority(message.priority), message.template)
+                message.channel_user, batch.reply_of(message), Priority(message.priority), message.template,
+                replace=message.replaces)
         except Exception as problem:  # noqa: BLE001 - a sender bug must not lose the batch
             log.exception("sender %s raised for outbox message %d", channel, message.id)
             result = DeliveryResult(ok=False, error=type(problem).__name__)

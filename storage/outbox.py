@@ -50,6 +50,9 @@ class Campaign(SQLModel, table=True):
     # counter row for several workers to fight over), and frozen into `report` when done.
     total: int = 0
     report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The platform id of the first progress message the admin received: later progress edits
+    # it in place where the platform can (Telegram), so the admin sees one live message.
+    progress_message_id: str | None = Field(default=None, max_length=100)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -72,6 +75,11 @@ class OutboxMessage(SQLModel, table=True):
     key: str = Field(max_length=60)
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     image: str | None = Field(default=None, max_length=500)
+    # [{"id": ..., "title": ...}]: the message's buttons (a campaign's pause/resume/cancel).
+    buttons: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The platform message id of an earlier message to the same person that this one updates
+    # (handlers.delivery.Sender `replace`).
+    replaces: str | None = Field(default=None, max_length=100)
     # WhatsApp: the kind of message whose approved template the sender uses outside the
     # 24-hour window ("campaign", "reminder"; config.yaml whatsapp.templates).
     template: str | None = Field(default=None, max_length=60)

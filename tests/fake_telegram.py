@@ -96,6 +96,7 @@ class FakeTelegram:
         self.delivered: dict[int, int] = defaultdict(int)  # chat id -> messages answered
         self._delivery_waiters: dict[int, list[tuple[int, asyncio.Future[float]]]] = defaultdict(list)
         self._message_ids = itertools.count(1000)
+        self.messages: dict[int, dict[str, Any]] = {}  # message_id -> the bot's message, as edited
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self.downloads: list[str] = []  # file paths fetched through /file/bot<token>/...
         self._new_update = asyncio.Event()
@@ -194,6 +195,8 @@ class FakeTelegram:
         elif method in SEND_METHODS:
             result = self._message(params)
             self._delivered(call)
+        elif method == "editMessageText":
+            return self._edit(params)
         else:
             result = True
         return web.json_response({"ok": True, "result": result})
@@ -254,7 +257,20 @@ class FakeTelegram:
             message["caption"] = params["caption"]
         if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
             message["reply_markup"] = params["reply_markup"]
+        self.messages[message["message_id"]] = message
         return message
+
+    def _edit(self, params: dict[str, Any]) -> web.Response:
+        """editMessageText of a message the bot sent to that chat; else 400 as Telegram says."""
+        message = self.messages.get(int(params.get("message_id") or 0))
+        if message is None or message["chat"]["id"] != int(params["chat_id"]):
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": "Bad Request: message to edit not found"}, status=400)
+        message["text"] = params["text"]
+        message.pop("reply_markup", None)
+        if isinstance(params.get("reply_markup"), dict):
+            message["reply_markup"] = params["reply_markup"]
+        return web.json_response({"ok": True, "result": message})
 
 
 # -- a person talking to the bot ---------------------------------------------------------------

@@ -5,6 +5,11 @@ one chat (a short burst allowed), replies to a waiting person ahead of bulk send
 it waits exactly `retry_after` and tries again; network errors and 5xx are retried with bounded
 exponential back-off; 403 (the person blocked the bot) is final: the person is recorded as
 unreachable and nobody retries.
+
+`send(..., replace=id)` edits that earlier message in place (editMessageText, inline buttons
+included) -- a campaign's progress for its admin. Only one plain text message can be an edit;
+anything else, or an edit Telegram refuses (message deleted, too old to edit), goes out as a
+new message. "message is not modified" means it already shows this content: success.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import FSInputFile
+from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy import select, update
 
 from bot.telegram.adapter import Labels, Outbound, render, to_html
@@ -39,6 +44,8 @@ from storage.models import Person
 log = logging.getLogger(__name__)
 # Errors after which the same request may well succeed.
 TRANSIENT = (TelegramNetworkError, TelegramServerError, ClientDecodeError)
+# Telegram's answer to an edit that would change nothing: the message already shows it.
+NOT_MODIFIED = "message is not modified"
 
 
 def chat_id_of(channel_user: str) -> int:
@@ -63,8 +70,9 @@ class TelegramSender:
         self._contact_keyboard: set[int] = set()
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None) -> DeliveryResult:
-        """Show one Reply to one person (one or more Bot API messages, in order)."""
+                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+        """Show one Reply to one person (one or more Bot API messages, in order), or edit the
+        message `replace` to show it."""
         chat_id = chat_id_of(to)
         missing = [path for path in (reply.document, reply.image) if path and not Path(path).is_file()]
         if missing:
@@ -82,6 +90,10 @@ class TelegramSender:
         except ValueError as problem:
             log.error("cannot render %s for Telegram: %s", reply.key, problem)
             return DeliveryResult(ok=False, permanent=True, error=str(problem))
+        if replace is not None and self._editable(messages) and replace.isdigit():
+            edited = await self._edit(to, chat_id, priority, int(replace), messages[0])
+            if edited is not None:
+                return edited
         result = DeliveryResult(ok=True)
         for message in messages:
             result = await self._call(to, chat_id, priority, self._method(chat_id, message))
@@ -91,6 +103,31 @@ class TelegramSender:
             self._contact_keyboard.add(chat_id)
         else:
             self._contact_keyboard.discard(chat_id)
+        return result
+
+    @staticmethod
+    def _editable(messages: list[Outbound]) -> bool:
+        """editMessageText changes one text and its inline keyboard, nothing else (no file, no
+        reply keyboard: core.telegram.org/bots/api#editmessagetext)."""
+        if len(messages) != 1:
+            return False
+        message = messages[0]
+        return (not message.document and not message.image
+                and (message.markup is None or isinstance(message.markup, InlineKeyboardMarkup)))
+
+    async def _edit(self, to: str, chat_id: int, priority: Priority, message_id: int,
+                    message: Outbound) -> DeliveryResult | None:
+        """The edited message's result; None when Telegram refused the edit itself (deleted,
+        too old, not ours), so the caller sends a new message instead."""
+        markup = message.markup if isinstance(message.markup, InlineKeyboardMarkup) else None
+        method = EditMessageText(chat_id=chat_id, message_id=message_id, text=to_html(message.text),
+                                 parse_mode=ParseMode.HTML, reply_markup=markup)
+        result = await self._call(to, chat_id, priority, method)
+        if result.ok or NOT_MODIFIED in (result.error or ""):
+            return DeliveryResult(ok=True, message_id=str(message_id))
+        if result.permanent and not result.unreachable:
+            log.info("cannot edit message %d for %s (%s): sending a new one", message_id, to, result.error)
+            return None
         return result
 
     async def _lang(self, to: str) -> str:

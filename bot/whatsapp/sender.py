@@ -78,10 +78,12 @@ class WhatsAppSender:
         self.on_spam_flag: SpamHook | None = None
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
         """Send one reply. `template` names the kind of message ("reminder", "approval_notice",
         "campaign") whose configured template replaces it outside the 24-hour window.
-        ok with no message_id: held until the person writes again (window policy "wait")."""
+        ok with no message_id: held until the person writes again (window policy "wait").
+        `replace` is ignored: the Cloud API cannot edit a business message once sent, so an
+        update (a campaign's progress) always arrives as a new message."""
         if priority >= Priority.BULK and self.bulk_paused():
             return DeliveryResult(ok=False, error="bulk sending paused after a spam flag (131048)")
         lang, last_inbound = await self._person(to)
