@@ -171,8 +171,10 @@ class TelegramSender:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.config.backoff_max_seconds)
             except TelegramAPIError as problem:
-                # 400 and the like: the request itself is wrong; repeating it cannot help.
-                log.error("Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
+                # 400 and the like: the request itself is wrong; repeating it cannot help. A refused
+                # edit is expected (the message is gone or too old): the caller sends a new one.
+                level = logging.WARNING if isinstance(method, EditMessageText) else logging.ERROR
+                log.log(level, "Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
                 return DeliveryResult(ok=False, permanent=True, error=problem.message)
             log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, to, attempt,
                         self.config.max_attempts, error)
