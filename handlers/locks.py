@@ -1,7 +1,7 @@
 """Person locks shared by several processes: one person's updates are handled one at a time
 even when two bot processes (or a webhook process and a worker) receive them.
 
-Same interface as handlers.services.PersonLocks (`async with locks.hold(key)`), chosen by
+Same interface as PersonLocks (`async with locks.hold(key)`), chosen by
 configuration (`build_locks`, LOCK_BACKEND):
 - memory: PersonLocks, one process (the embedded default);
 - redis: a redis-py Lock per key (the pattern of aiogram's RedisEventIsolation); a lock held by a
@@ -21,11 +21,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from handlers.services import PersonLocks
 
 log = logging.getLogger(__name__)
 BACKENDS = ("memory", "redis", "postgres")
 
+
+
+class PersonLocks:
+    """One person's messages are handled one after another (in-process; a shared lock for
+    several processes plugs in with the same `hold` interface)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            # Pruned when nobody waits, so the dict does not grow with every person ever seen.
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 class Locks(Protocol):
     def hold(self, key: str) -> Any: ...
