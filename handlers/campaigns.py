@@ -319,6 +319,13 @@ def parse_command(svc: Services, event: Inbound) -> tuple[str, int | None] | Non
     return (action, number) if action else ("compose", None)
 
 
+async def has_draft(svc: Services, admin: str) -> bool:
+    async with svc.db.session() as session:
+        found = await session.execute(
+            select(Campaign.id).where(Campaign.created_by == admin, Campaign.state == "draft").limit(1))
+        return found.first() is not None
+
+
 async def broadcast_interceptor(svc: Services, channel_user: str, event: Inbound,
                                 in_transaction: InTransaction | None) -> list[Outgoing] | None:
     """Handles an admin's broadcast commands and compose dialogue; everything else passes.
@@ -327,6 +334,10 @@ async def broadcast_interceptor(svc: Services, channel_user: str, event: Inbound
         return None
     command = parse_command(svc, event)
     compose_button = isinstance(event, ButtonPress) and event.button_id.startswith("camp:")
+    if command is None and not compose_button and not await has_draft(svc, channel_user):
+        # Every message passes here: only an admin composing a broadcast is worth the person's
+        # lock (a network round trip with the Redis or PostgreSQL locks).
+        return None
     async with svc.locks.hold(channel_user):
         now = svc.clock.now()
         async with svc.db.session() as session:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.state import State
@@ -177,10 +177,6 @@ class Repository:
             count += 1
         await self.session.flush()
         return count
-
-    async def count_by_status(self) -> dict[str, int]:
-        rows = await self.session.execute(select(Registration.status, func.count()).group_by(Registration.status))
-        return {status: count for status, count in rows.all()}
 
     # -- audit --------------------------------------------------------------------------------
     async def audit(self, actor: str, action: str, now: datetime, reference: str | None = None,
