@@ -123,7 +123,8 @@ class Simulator:
                 self.emit_messages([m if isinstance(m, Outgoing) else Outgoing(*m) for m in due])
             else:
                 sender, event = self.event_of(obj)
-                self.emit_messages(await dispatch(self.svc, sender, event))
+                # The turn's messages go out through the simulator's senders (printed there).
+                await dispatch(self.svc, sender, event)
             await drain(self.svc)
         except (json.JSONDecodeError, InputError) as problem:
             self.emit({"error": str(problem), "line": number})

@@ -38,7 +38,7 @@ from handlers.campaigns import campaigns_due
 from handlers.officials import install as install_officials_jobs
 from handlers.delivery import Priority
 from handlers.maintenance import run_due
-from handlers.outbox import NewMessage, RateLimiter, delivery_rules, enqueue, send_due
+from handlers.outbox import NewMessage, delivery_rules, enqueue, send_due
 from handlers.reminders import reminders_due
 from handlers.roles import admins
 from handlers.services import Services
@@ -80,14 +80,13 @@ async def run_worker(svc: Services, name: str, stop: asyncio.Event, scheduler: b
     """Loop until `stop` is set; returns how many messages were sent."""
     install_outreach(svc)
     rules = delivery_rules(svc)
-    limiter = RateLimiter({channel: rules.rate(channel) for channel in svc.senders})
     next_tick, sent = 0.0, 0
     while not stop.is_set():
         if scheduler and time.monotonic() >= next_tick:
             await enqueue_due(svc, await run_due(svc))
             next_tick = time.monotonic() + rules.scheduler_seconds
         try:
-            outcomes = await send_due(svc, name, limiter)
+            outcomes = await send_due(svc, name)
         except Exception:  # noqa: BLE001 - the database may be briefly away: retry, never die
             log.exception("outbox round failed; retrying")
             outcomes = []

@@ -28,7 +28,6 @@ from conversations import campaign_compose as compose
 from conversations.events import ButtonPress, Inbound, Reply, Text
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority
-from handlers.inbound import InTransaction
 from handlers.outbox import (
     IDLE_STEPS,
     OUTBOX,
@@ -39,9 +38,9 @@ from handlers.outbox import (
     enqueue,
     template_kind,
 )
-from handlers.roles import allowed, grants_of
-from handlers.router import INTERCEPTORS, Outgoing
+from handlers.roles import allowed
 from handlers.services import Services
+from handlers.turn import Turn
 from storage.models import Conversation, Nagari, Person, Registration
 from storage.outbox import Campaign
 from storage.types import AwareDateTime
@@ -319,48 +318,30 @@ def parse_command(svc: Services, event: Inbound) -> tuple[str, int | None] | Non
     return (action, number) if action else ("compose", None)
 
 
-async def has_draft(svc: Services, admin: str) -> bool:
-    async with svc.db.session() as session:
-        found = await session.execute(
-            select(Campaign.id).where(Campaign.created_by == admin, Campaign.state == "draft").limit(1))
-        return found.first() is not None
-
-
-async def broadcast_interceptor(svc: Services, channel_user: str, event: Inbound,
-                                in_transaction: InTransaction | None) -> list[Outgoing] | None:
+async def route(turn: Turn) -> bool:
     """Handles an admin's broadcast commands and compose dialogue; everything else passes.
     Without a `campaigns:` section in config.yaml, broadcasts are off."""
+    svc, event = turn.svc, turn.event
     if content_of(svc) is None:
-        return None
+        return False
     command = parse_command(svc, event)
     compose_button = isinstance(event, ButtonPress) and event.button_id.startswith("camp:")
-    if command is None and not compose_button and not await has_draft(svc, channel_user):
-        # Every message passes here: only an admin composing a broadcast is worth the person's
-        # lock (a network round trip with the Redis or PostgreSQL locks).
-        return None
-    async with svc.locks.hold(channel_user):
-        now = svc.clock.now()
-        async with svc.db.session() as session:
-            turn = AdminTurn(svc, session, channel_user, svc.rules.default_language, now)
-            campaign = None if command else await turn.draft()
-            if command is None and campaign is None and not compose_button:
-                return None
-            turn.lang = await lang_of(session, channel_user, svc.rules.default_language)
-            if not allowed(await grants_of(session, channel_user), "broadcast"):
-                if command is None and not compose_button:
-                    return None
-                replies = [turn.reply("campaign.not_allowed")]
-            elif command is not None:
-                action, ident = command
-                replies = await (turn.start() if action == "compose" else turn.control(action, ident))
-            elif campaign is not None:
-                replies = await turn.step(campaign, event)
-            else:
-                replies = [turn.reply("campaign.compose.expired")]
-            if in_transaction is not None:
-                await in_transaction(session)
-            await session.commit()
-    return [Outgoing(channel_user, reply) for reply in replies]
-
-
-INTERCEPTORS.append(broadcast_interceptor)
+    if command is None and not compose_button and not turn.pre.composing_broadcast:
+        return False
+    admin = AdminTurn(svc, turn.session, turn.who, turn.language, turn.now)
+    campaign = None if command else await admin.draft()
+    if command is None and campaign is None and not compose_button:
+        return False
+    if not allowed(await turn.grants(), "broadcast"):
+        if command is None and not compose_button:
+            return False
+        replies = [admin.reply("campaign.not_allowed")]
+    elif command is not None:
+        action, ident = command
+        replies = await (admin.start() if action == "compose" else admin.control(action, ident))
+    elif campaign is not None:
+        replies = await admin.step(campaign, event)
+    else:
+        replies = [admin.reply("campaign.compose.expired")]
+    turn.reply(*replies)
+    return True

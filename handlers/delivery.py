@@ -10,12 +10,9 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from conversations.events import Reply
-
-if TYPE_CHECKING:
-    from handlers.router import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +23,14 @@ class Priority(enum.IntEnum):
     REPLY = 0
     NOTIFY = 1
     BULK = 2
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send to one person (the sender, or someone told about it, e.g. an operator)."""
+
+    to: str
+    reply: Reply
 
 
 @dataclass(frozen=True)
@@ -56,22 +61,3 @@ class Sender(Protocol):
 
 def channel_of(channel_user: str) -> str:
     return channel_user.split(":", 1)[0]
-
-
-async def deliver(senders: dict[str, Sender], outgoing: list["Outgoing"], replying_to: str | None = None) -> list[DeliveryResult]:
-    """Send what handling produced, in order, each through its recipient's channel sender (an
-    official on Telegram may decide about a worker on WhatsApp). Replies to the person who wrote
-    go at REPLY priority; notices to others at NOTIFY."""
-    results = []
-    for message in outgoing:
-        sender = senders.get(channel_of(message.to))
-        if sender is None:
-            log.error("no sender for channel %s: a message was not delivered", channel_of(message.to))
-            results.append(DeliveryResult(ok=False, permanent=True, error="no sender"))
-            continue
-        priority = Priority.REPLY if replying_to in (None, message.to) else Priority.NOTIFY
-        result = await sender.send(message.to, message.reply, priority)
-        if not result.ok:
-            log.warning("message to %s not delivered: %s", message.to, result.error)
-        results.append(result)
-    return results

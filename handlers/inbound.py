@@ -1,23 +1,18 @@
-"""Use-case: "a message arrived from this person".
+"""Use-case: "a message arrived for the registration conversation" (the last route of a turn).
 
-Load the person's state, let the conversation decide, perform the effects it asks for (feeding
-their results back), store everything, commit, and only then return the replies. A crash before
-the commit loses nothing the person already gave: they get no answer and their earlier state is
-intact; after the commit the new state is safe.
+Let the conversation decide, perform the effects it asks for (feeding their results back) and
+store its new state, all inside the turn's transaction (handlers/turn.py), which commits it
+together with the replies. A crash before that commit loses nothing the person already gave:
+their earlier state is intact and the update is handled again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import datetime
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 
 from conversations import registration as flow
 from conversations.events import (
@@ -43,22 +38,20 @@ from conversations.officials import assisted_by
 from conversations.state import State
 from handlers.clock import LOCAL_TZ
 from handlers.services import Services
-from storage.models import Person, Registration
+from handlers.turn import Turn
+from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
 
 log = logging.getLogger(__name__)
 # Effects can trigger effects (a NIK check, then a submission); a bound keeps a bug from looping.
 MAX_EFFECT_ROUNDS = 4
-# Attempts at one turn when SQLite reports a write conflict (see _is_busy).
-BUSY_RETRIES = 20
-# The lock key under which turns on an SQLite database run one at a time (see one_writer).
-SQLITE_WRITER = "sqlite:writer"
 
 
 @dataclass
-class Turn:
-    """One inbound message's work, inside one database transaction."""
+class Effects:
+    """Runs the registration flow on one event and performs the I/O it asks for, inside the
+    turn's transaction."""
 
     svc: Services
     repo: Repository
@@ -182,22 +175,6 @@ class Turn:
         return None
 
 
-def mark_inbound(person: Person, now: datetime) -> None:
-    person.last_inbound_at = now
-    # Someone who writes can be reached again (they unblocked the bot, or the failures that
-    # stopped messages to them are over).
-    person.failed_deliveries = 0
-    person.unreachable = False
-
-
-async def record_inbound(svc: Services, channel_user: str) -> None:
-    """Note that a person wrote, for messages handled outside the registration flow."""
-    now = svc.clock.now()
-    async with svc.db.session() as session:
-        mark_inbound(await Repository(session, svc.cipher).person(channel_user, now, svc.rules.default_language), now)
-        await session.commit()
-
-
 def known_phone_of(channel_user: str) -> str | None:
     """WhatsApp ids are the sender's number without "+" (unless hidden behind a business-scoped
     id); offered for confirmation, never assumed."""
@@ -208,78 +185,42 @@ def known_phone_of(channel_user: str) -> str | None:
     return None
 
 
-# Work to do inside the handler's transaction (e.g. marking the inbox update handled), so that
-# the new state and "this update is done" are committed together or not at all.
-InTransaction = Callable[[AsyncSession], Awaitable[None]]
-
-
-async def handle_message(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
-                         in_transaction: InTransaction | None = None) -> list[Reply]:
-    """Handle one inbound event from one person; returns the replies to send, in order."""
-    async with svc.locks.hold(channel_user), one_writer(svc):
-        try:
-            return await _handle_retrying(svc, channel_user, event, known_phone, in_transaction)
-        except Exception:
-            # Never let one message crash the bot; log without its content (it may hold a NIK).
-            log.exception("failed to handle a %s from %s", type(event).__name__, channel_user)
-            return [Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))]
-
-
-def one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
-    """SQLite allows one writer at a time and every turn writes: turns take their turn in this
-    process instead of colliding in the database (see _is_busy for other processes)."""
-    return svc.locks.hold(SQLITE_WRITER) if svc.db.is_sqlite else nullcontext()
-
-
-def _is_busy(problem: OperationalError) -> bool:
-    """SQLite lets one writer at a time: a transaction that read before another one committed
-    cannot write (SQLITE_BUSY/BUSY_SNAPSHOT, "database is locked"), and busy_timeout does not
-    help. Nothing was committed, so the whole turn may simply run again."""
-    return "database is locked" in str(problem.orig)
-
-
-async def _handle_retrying(svc: Services, channel_user: str, event: Inbound, known_phone: str | None,
-                           in_transaction: InTransaction | None) -> list[Reply]:
-    for attempt in range(BUSY_RETRIES):
-        try:
-            return await _handle(svc, channel_user, event, known_phone, in_transaction)
-        except OperationalError as problem:
-            if not _is_busy(problem) or attempt == BUSY_RETRIES - 1:
-                raise
-            # Jittered back-off so that two writers that collided do not collide again.
-            await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-async def _handle(svc: Services, channel_user: str, event: Inbound, known_phone: str | None,
-                  in_transaction: InTransaction | None) -> list[Reply]:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
-        repo = Repository(session, svc.cipher)
-        person = await repo.person(channel_user, now, svc.rules.default_language)
-        state = await repo.load_state(channel_user)
-        ctx = Ctx(
-            rules=svc.rules, catalog=svc.catalog, wilayah=svc.wilayah, now=now.astimezone(LOCAL_TZ),
-            channel_user=channel_user, known_phone=known_phone or known_phone_of(channel_user),
-        )
-        outcome, replies = await Turn(svc, repo, channel_user, ctx).run(state, event)
-        if outcome.forget:
-            await repo.forget_state(channel_user)
-        else:
-            await repo.save_state(channel_user, outcome.state, now)
-        if outcome.forget and not await repo.registrations_of(channel_user):
+async def converse(turn: Turn, key: str | None = None, event: Inbound | None = None) -> list[Reply]:
+    """The registration conversation `key` (the person's own; or "assist:<operator>", the one
+    an operator fills in for a worker) takes `event` (default: the turn's); its new state is
+    written in the turn's transaction. Returns the replies, in order."""
+    svc, repo, now = turn.svc, turn.repo, turn.now
+    key = key or turn.who
+    own = key == turn.who
+    event = event or turn.event
+    if own:
+        state = turn.state()
+    else:
+        state = await repo.load_state(key)
+    ctx = Ctx(
+        rules=svc.rules, catalog=svc.catalog, wilayah=svc.wilayah, now=now.astimezone(LOCAL_TZ),
+        channel_user=key, known_phone=(turn.known_phone or known_phone_of(key)) if own else None,
+    )
+    outcome, replies = await Effects(svc, repo, key, ctx).run(state, event)
+    if outcome.forget:
+        await turn.session.execute(delete(Conversation).where(Conversation.channel_user == key))
+        if not await repo.registrations_of(key):
             # Consent refused or everything erased: "keeps nothing" (UU 27/2022) includes the
             # channel id, which on WhatsApp is the phone number. Someone whose approved
             # registration is still being withdrawn stays reachable.
-            await repo.forget_person(person)
-        else:
-            if outcome.state.lang:
-                person.lang = outcome.state.lang
-            mark_inbound(person, now)
-        if in_transaction is not None:
-            await in_transaction(session)
-        await session.commit()
-    log.info("handled %s from %s -> step %s, %d replies", type(event).__name__, channel_user,
-             outcome.state.step, len(replies))
+            await turn.session.execute(delete(Person).where(Person.channel_user == key))
+            turn.forgotten = turn.forgotten or own
+    elif own:
+        await turn.save_state(outcome.state)
+        if outcome.state.lang:
+            turn.lang = outcome.state.lang
+    else:
+        await repo.save_state(key, outcome.state, now)
+    log.debug("%s from %s -> step %s, %d replies", type(event).__name__, key, outcome.state.step, len(replies))
     return replies
 
+
+async def registration_route(turn: Turn) -> bool:
+    """The last route: everything no other route answered goes to the registration flow."""
+    turn.reply(*await converse(turn))
+    return True

@@ -1,27 +1,26 @@
 """Use-case: an update arrived from a platform webhook or poll.
 
 `accept` records it (deduplicated) and commits: only then may the webhook answer 200.
-`drain` handles one person's recorded updates strictly in order, under that person's lock; each
-update is marked handled in the same transaction that stores the conversation's new state, so an
-update is handled exactly once even across a crash. `recover` drains everyone with updates left
-unhandled by a process that died. Replies are sent after that commit: a crash in between loses
-the reply (the person writes again and is asked the same question), never their answer.
+`drain` handles one person's recorded updates strictly in order, under that person's one lock:
+each is one turn (handlers/turn.py) that marks the update handled in the same transaction as
+the conversation's new state and its replies (outbox rows), so an update is handled exactly
+once even across a crash; the replies are sent right after that commit, and a crash in between
+leaves them in the outbox, sent on restart. `recover` drains, several people at a time,
+everyone with updates left unhandled by a process that died.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from conversations.events import Inbound
-from handlers.inbound import one_writer
-from handlers.router import Outgoing, dispatch
+from handlers import router
+from handlers.outbox import one_writer, send_claimed
 from handlers.services import Services
 from storage.inbox import Inbox
 
@@ -30,10 +29,11 @@ log = logging.getLogger(__name__)
 # may be async: a channel downloads an attached document before the turn that reads it.
 Decoded = tuple[Inbound | None, str | None]
 Decoder = Callable[[dict[str, Any]], Decoded | Awaitable[Decoded]]
-# Delivers what handling produced (the channel's sender); awaited before the update is finished.
-Deliver = Callable[[list[Outgoing]], Awaitable[None]]
 # Updates that failed this many times are set aside (logged) instead of blocking the person.
 MAX_ATTEMPTS = 5
+# People whose unfinished updates are recovered at the same time after a restart: recovery
+# catches up at the platform's overall rate (the senders pace it), not one chat's.
+RECOVERY_CONCURRENCY = 16
 
 
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
@@ -47,21 +47,18 @@ async def accept(svc: Services, channel: str, update_key: str, seq: int, channel
     return fresh
 
 
-async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deliver) -> int:
-    """Handle every unhandled update of one person, oldest first. Returns how many.
+async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
+    """Handle the recorded, unhandled updates of one person, oldest first, and send their
+    replies; returns how many were handled. The caller drains again if more arrived meanwhile.
 
     Attempts are counted only when one fails, here or (for a crash) in `recover`: the usual
-    update costs no write beyond the turn's own transaction."""
+    update costs no write beyond its turn's own transaction."""
     handled = 0
-    async with svc.locks.hold(f"inbox:{channel_user}"):
-        while True:
-            async with svc.db.session() as session:
-                inbox = Inbox(session, svc.cipher)
-                row = await inbox.next_for(channel_user)
-                if row is None:
-                    return handled
-                row_id, attempts, payload = row.id, row.attempts, inbox.payload(row)
-            assert row_id is not None
+    async with svc.locks.hold(channel_user):
+        async with svc.db.session() as session:
+            inbox = Inbox(session, svc.cipher)
+            pending = [(row.id, row.attempts, inbox.payload(row)) for row in await inbox.pending_for(channel_user)]
+        for row_id, attempts, payload in pending:
             if attempts >= MAX_ATTEMPTS:
                 log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
                 await _finish_alone(svc, row_id)
@@ -76,34 +73,26 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 await _finish_alone(svc, row_id)
                 handled += 1
                 continue
-            committed = [False]
-
-            async def finish(session: AsyncSession, row_id: int = row_id) -> None:
-                await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
-                # Known only once the handler's transaction really commits (no extra query).
-                sa_event.listen(session.sync_session, "after_commit",
-                                lambda _session: committed.__setitem__(0, True), once=True)
-
-            outgoing = await dispatch(svc, channel_user, event, known_phone, finish)
-            await deliver(outgoing)
-            if not committed[0]:
+            result = await router.turn(svc, channel_user, event, known_phone, inbox_id=row_id)
+            await send_claimed(svc, result.messages)
+            if not result.committed:
                 # The turn failed and rolled back (the person was told to try again): leave the
                 # update for the next message or restart instead of retrying in a loop.
-                await _count_attempt(svc, row_id)
                 log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
                             attempts + 1)
                 return handled
             handled += 1
+    return handled
 
 
 async def _finish_alone(svc: Services, row_id: int) -> None:
-    async with svc.db.session() as session:
+    async with one_writer(svc), svc.db.session() as session:
         await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
         await session.commit()
 
 
 async def _count_attempt(svc: Services, row_id: int) -> None:
-    async with svc.db.session() as session:
+    async with one_writer(svc), svc.db.session() as session:
         await Inbox(session, svc.cipher).mark_attempt(row_id)
         await session.commit()
 
@@ -113,27 +102,46 @@ async def _decode(decode: Decoder, payload: dict[str, Any]) -> Decoded:
     return await decoded if inspect.isawaitable(decoded) else decoded
 
 
-async def recover(svc: Services, decoders: dict[str, Decoder], deliverers: dict[str, Deliver],
-                  grace: timedelta = timedelta(seconds=0)) -> int:
-    """After a restart: handle updates recorded but never finished (the process died).
+async def recover(svc: Services, decoders: dict[str, Decoder], grace: timedelta = timedelta(seconds=0)) -> int:
+    """After a restart: handle updates recorded but never finished (the process died), several
+    people at a time.
 
     Each person's oldest such update may be the one that killed the process: it counts as an
     attempt, so an update that crashes every time is set aside after MAX_ATTEMPTS restarts."""
     async with svc.db.session() as session:
         people = await Inbox(session, svc.cipher).people_with_pending(svc.clock.now() - grace)
-    total = 0
-    for channel_user in people:
-        channel = channel_user.split(":", 1)[0]
-        if channel not in decoders:
-            continue
-        async with svc.locks.hold(f"inbox:{channel_user}"):
-            async with svc.db.session() as session:
-                inbox = Inbox(session, svc.cipher)
-                oldest = await inbox.next_for(channel_user)
-                if oldest is not None and oldest.id is not None:
-                    await inbox.mark_attempt(oldest.id)
-                    await session.commit()
-        total += await drain(svc, channel_user, decoders[channel], deliverers[channel])
+    gate = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+    async def one(channel_user: str) -> int | BaseException:
+        try:
+            return await recover_one(channel_user)
+        except (SystemExit, KeyboardInterrupt) as going_down:
+            return going_down  # re-raised below, from recover itself, as a crash would be
+
+    async def recover_one(channel_user: str) -> int:
+        decode = decoders.get(channel_user.split(":", 1)[0])
+        if decode is None:
+            return 0
+        async with gate:
+            async with svc.locks.hold(channel_user):
+                async with one_writer(svc), svc.db.session() as session:
+                    inbox = Inbox(session, svc.cipher)
+                    oldest = await inbox.next_for(channel_user)
+                    if oldest is not None and oldest.id is not None:
+                        await inbox.mark_attempt(oldest.id)
+                        await session.commit()
+            total = 0
+            while handled := await drain(svc, channel_user, decode):
+                total += handled
+            return total
+
+    results = await asyncio.gather(*(one(user) for user in people), return_exceptions=True)
+    for user, result in zip(people, results):
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # the process is going down (SystemExit, cancellation): as a crash would
+        if isinstance(result, BaseException):
+            log.error("recovering the updates of %s failed: %s", user, type(result).__name__)
+    total = sum(r for r in results if isinstance(r, int))
     if total:
         log.info("recovered %d unfinished updates", total)
     return total

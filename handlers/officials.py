@@ -59,10 +59,11 @@ from handlers import quota
 from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
 from handlers.exports_bpjs import export_audit, export_registrations, purge_old_files
-from handlers.inbound import InTransaction, handle_message, known_phone_of
+from handlers.inbound import converse, known_phone_of
 from handlers.roles import Grant, allowed, grant, grants_of, scope
-from handlers.router import INTERCEPTORS, Outgoing
+from handlers.delivery import Outgoing
 from handlers.services import Services
+from handlers.turn import Turn
 from handlers.stats import statistics
 from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
@@ -130,22 +131,24 @@ Handler = Callable[[Desk, Command], Awaitable[None]]
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
-async def intercept(svc: Services, who: str, event: Inbound, in_transaction: InTransaction | None) -> list[Outgoing] | None:
-    """Answer an official's command (or an invitation code); None lets the worker flow answer."""
+async def route(turn: Turn) -> bool:
+    """Answers an official's command (or an invitation code), an operator's assisted
+    registration and an admin's uploaded file; everything else passes to the worker flow."""
+    event = turn.event
     if isinstance(event, Document):
-        return await on_document(svc, who, event, in_transaction)
+        return await on_document(turn, event)
     command = command_of(event)
     if command is None:
-        return await continue_assist(svc, who, event, in_transaction)
-    async with svc.locks.hold(who):
-        async with svc.db.session() as session:
-            grants = await grants_of(session, who)
-        if not owned(command, event, grants):
-            return None
-        if command.name == "register_for" and allowed(grants, "register_for"):
-            return await start_assist(svc, who, in_transaction)
-        handler = HANDLERS[command.name] if grants or command.name == "code" else refuse
-        return await run(svc, who, grants, lambda desk: handler(desk, command), in_transaction)
+        return await continue_assist(turn)
+    grants = await turn.grants()
+    if not owned(command, event, grants):
+        return False
+    if command.name == "register_for" and allowed(grants, "register_for"):
+        await start_assist(turn)
+        return True
+    handler = HANDLERS[command.name] if grants or command.name == "code" else refuse
+    await run(turn, grants, lambda desk: handler(desk, command))
+    return True
 
 
 def command_of(event: Inbound) -> Command | None:
@@ -169,23 +172,11 @@ def owned(command: Command, event: Inbound, grants: list[Grant]) -> bool:
     return bool(grants) or command.slash or command.button
 
 
-async def run(svc: Services, who: str, grants: list[Grant], work: Callable[[Desk], Awaitable[None]],
-              in_transaction: InTransaction | None) -> list[Outgoing]:
-    """Run one command in one transaction, committed together with `in_transaction` (the inbox
-    update being handled), then return what to send."""
-    try:
-        async with svc.db.session() as session:
-            desk = Desk(svc, session, who, grants, svc.clock.now(), Say(svc.catalog, await language_of(svc, session, who)))
-            await work(desk)
-            if in_transaction is not None:
-                await in_transaction(session)
-            await session.commit()
-        return desk.out
-    except Exception:
-        # Never crash the bot on one message; the log names no personal data.
-        log.exception("official command from %s failed", who)
-        lang = svc.rules.default_language
-        return [Outgoing(who, Reply("error.internal", svc.catalog.text(lang, "error.internal")))]
+async def run(turn: Turn, grants: list[Grant], work: Callable[[Desk], Awaitable[None]]) -> None:
+    """Run one command inside the turn's transaction; what it says joins the turn's messages."""
+    desk = Desk(turn.svc, turn.session, turn.who, grants, turn.now, Say(turn.svc.catalog, turn.language))
+    await work(desk)
+    turn.out.extend(desk.out)
 
 
 async def language_of(svc: Services, session: AsyncSession, who: str) -> str:
@@ -565,19 +556,17 @@ async def apply_import(desk: Desk, path: Path) -> None:
                 rejected=len(report.problems), problems="\n".join(lines) or "-")
 
 
-async def on_document(svc: Services, who: str, event: Document,
-                      in_transaction: InTransaction | None) -> list[Outgoing] | None:
+async def on_document(turn: Turn, event: Document) -> bool:
     """A file from an admin is an enrolment import; from anyone else the worker flow answers
     it as any other attachment. The uploaded file is deleted either way: it holds personal data
     and its rows are now in the database (or were refused)."""
     try:
-        async with svc.locks.hold(who):
-            async with svc.db.session() as session:
-                grants = await grants_of(session, who)
-            if allowed(grants, "import"):
-                return await run(svc, who, grants, lambda desk: apply_import(desk, Path(event.path)), in_transaction)
-        replies = await handle_message(svc, who, Media("document"), None, in_transaction)
-        return [Outgoing(who, reply) for reply in replies]
+        grants = await turn.grants()
+        if allowed(grants, "import"):
+            await run(turn, grants, lambda desk: apply_import(desk, Path(event.path)))
+        else:
+            turn.reply(*await converse(turn, event=Media("document")))
+        return True
     finally:
         Path(event.path).unlink(missing_ok=True)
 
@@ -674,35 +663,28 @@ async def show_help(desk: Desk, command: Command) -> None:
 # ---------------------------------------------------------------------------------------------
 # Assisted registration
 
-async def start_assist(svc: Services, who: str, in_transaction: InTransaction | None) -> list[Outgoing]:
+async def start_assist(turn: Turn) -> None:
     """`/daftarkan`: the operator walks the same registration flow for a worker, in a separate
     conversation ("assist:<operator>"); consent is recorded as given in person to the operator
     (handlers/inbound.py), and the registration's notices come back to the operator."""
-    key, now = assist_key(who), svc.clock.now()
-    async with svc.db.session() as session:
-        repo = Repository(session, svc.cipher)
-        lang = await language_of(svc, session, who)
-        person = await repo.person(key, now, lang)
-        # Campaigns and reminders never go to an assisted conversation's id.
-        person.opted_out = True
-        await repo.forget_state(key)
-        await repo.audit(who, "assist_started", now)
-        await session.commit()
-    header = Outgoing(who, Say(svc.catalog, lang).reply("official.assist.start"))
-    replies = await handle_message(svc, key, Text("daftar"), None, in_transaction)
-    return [header, *(Outgoing(who, reply) for reply in replies)]
+    key, now = assist_key(turn.who), turn.now
+    repo = turn.repo
+    person = await repo.person(key, now, turn.language)
+    # Campaigns and reminders never go to an assisted conversation's id.
+    person.opted_out = True
+    await repo.forget_state(key)
+    await repo.audit(turn.who, "assist_started", now)
+    turn.reply(Say(turn.svc.catalog, turn.language).reply("official.assist.start"))
+    turn.reply(*await converse(turn, key, Text("daftar")))
 
 
-async def continue_assist(svc: Services, who: str, event: Inbound,
-                          in_transaction: InTransaction | None) -> list[Outgoing] | None:
+async def continue_assist(turn: Turn) -> bool:
     """An official in an assisted registration: their messages answer its questions."""
-    key = assist_key(who)
-    async with svc.db.session() as session:
-        step = (await session.execute(select(Conversation.step).where(Conversation.channel_user == key))).scalar_one_or_none()
-        if step is None or step in IDLE_STEPS or not await grants_of(session, who):
-            return None
-    replies = await handle_message(svc, key, event, None, in_transaction)
-    return [Outgoing(who, reply) for reply in replies]
+    step = turn.pre.assist_step
+    if step is None or step in IDLE_STEPS or not await turn.grants():
+        return False
+    turn.reply(*await converse(turn, assist_key(turn.who)))
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -773,5 +755,3 @@ HANDLERS: dict[str, Handler] = {
     "help": show_help,
     "register_for": refuse,  # reached only without the right (see `intercept`)
 }
-
-INTERCEPTORS.append(intercept)

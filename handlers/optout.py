@@ -5,23 +5,17 @@
   about the person's own registration (transactional) still go. A registration in progress is
   untouched: "batal" cancels it, as before.
 - `mulai` / `start` (also `/start`, Telegram's first command): these also start the
-  registration, so the interceptor does not answer them. For an opted-out person it turns the
-  subscription back on *inside the registration turn's own transaction* (so both commit or
-  neither) and puts a confirmation before the flow's replies; for everyone else it does nothing.
+  registration, so the route passes them on, except from an opted-out person: then it turns
+  the subscription back on, puts a confirmation first and lets the registration flow answer,
+  all in the one turn (both commit or neither).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from conversations.events import Inbound, Reply, Text
+from conversations.events import Inbound, Text
 from conversations.validators import normalize_text
-from handlers.inbound import InTransaction, handle_message
-from handlers.router import INTERCEPTORS, Outgoing
-from handlers.services import Services
-from storage.models import Person
-from storage.repo import Repository
+from handlers.inbound import converse
+from handlers.turn import Turn
 
 STOP_WORDS = frozenset({"berhenti", "stop", "unsubscribe", "berhenti langganan"})
 START_WORDS = frozenset({"mulai", "start"})
@@ -31,56 +25,31 @@ def word_of(event: Inbound) -> str | None:
     return normalize_text(event.text.lstrip("/")) if isinstance(event, Text) else None
 
 
-async def opt_out(svc: Services, channel_user: str, in_transaction: InTransaction | None) -> list[Outgoing]:
-    """Stops campaigns and reminders for this person."""
-    async with svc.locks.hold(channel_user):
-        now = svc.clock.now()
-        async with svc.db.session() as session:
-            repo = Repository(session, svc.cipher)
-            person = await repo.person(channel_user, now, svc.rules.default_language)
-            person.opted_out = True
-            lang = person.lang
-            await repo.audit(channel_user, "opted_out", now)
-            if in_transaction is not None:
-                await in_transaction(session)
-            await session.commit()
-    return [Outgoing(channel_user, Reply("optout.done", svc.catalog.text(lang, "optout.done")))]
-
-
-async def opt_back_in(svc: Services, channel_user: str, event: Inbound,
-                      in_transaction: InTransaction | None) -> list[Outgoing]:
-    """Turns campaigns and reminders back on, then lets the registration flow answer "mulai"."""
-    async def resubscribe(session: AsyncSession) -> None:
-        await session.execute(update(Person).where(Person.channel_user == channel_user).values(opted_out=False))
-        await Repository(session, svc.cipher).audit(channel_user, "opted_in", svc.clock.now())
-        if in_transaction is not None:
-            await in_transaction(session)
-
-    replies = await handle_message(svc, channel_user, event, in_transaction=resubscribe)
-    if any(r.key == "error.internal" for r in replies):
-        return [Outgoing(channel_user, r) for r in replies]
-    async with svc.db.session() as session:
-        person = await Repository(session, svc.cipher).person(channel_user, svc.clock.now(), svc.rules.default_language)
-        lang = person.lang
-    confirm = Reply("optout.resumed", svc.catalog.text(lang, "optout.resumed"))
-    return [Outgoing(channel_user, confirm), *(Outgoing(channel_user, r) for r in replies)]
-
-
-async def is_opted_out(svc: Services, channel_user: str) -> bool:
-    async with svc.db.session() as session:
-        opted_out = await session.execute(select(Person.opted_out).where(Person.channel_user == channel_user))
-        return bool(opted_out.scalar_one_or_none())
-
-
-async def subscription_interceptor(svc: Services, channel_user: str, event: Inbound,
-                                   in_transaction: InTransaction | None) -> list[Outgoing] | None:
+async def route(turn: Turn) -> bool:
     """Answers "berhenti"/"stop"; re-subscribes an opted-out person who says "mulai"/"start"."""
-    word = word_of(event)
+    word = word_of(turn.event)
     if word in STOP_WORDS:
-        return await opt_out(svc, channel_user, in_transaction)
-    if word in START_WORDS and await is_opted_out(svc, channel_user):
-        return await opt_back_in(svc, channel_user, event, in_transaction)
-    return None
+        await opt_out(turn)
+        return True
+    if word in START_WORDS and turn.pre.opted_out:
+        await opt_back_in(turn)
+        return True
+    return False
 
 
-INTERCEPTORS.append(subscription_interceptor)
+async def opt_out(turn: Turn) -> None:
+    """Stops campaigns and reminders for this person."""
+    person = await turn.person_row()
+    person.opted_out = True
+    await turn.repo.audit(turn.who, "opted_out", turn.now)
+    turn.reply(turn.say("optout.done"))
+
+
+async def opt_back_in(turn: Turn) -> None:
+    """Turns campaigns and reminders back on, then lets the registration flow answer "mulai"."""
+    person = await turn.person_row()
+    person.opted_out = False
+    await turn.repo.audit(turn.who, "opted_in", turn.now)
+    confirm = turn.say("optout.resumed")
+    replies = await converse(turn)
+    turn.reply(confirm, *replies)

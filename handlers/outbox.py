@@ -1,6 +1,9 @@
 """Use-case: send what is waiting in the outbox, obeying the rules every message obeys.
 
-A worker (bot/worker.py: embedded in the bot, or `python -m bot worker` processes) repeats:
+A turn's messages (replies, and notices to officials or workers) are inserted by the turn's own
+transaction already claimed by the process that handles it, and sent by that process right
+after the commit (`claim_new`, `send_claimed`); if it dies in between, they are put back in the
+queue after `reply_lease_seconds` and any worker sends them, replies first. A worker (bot/worker.py: embedded in the bot, or `python -m bot worker` processes) repeats:
 claim a batch (queued -> sending, committed *before* anything is handed to a platform), send
 each message through `svc.senders[channel]` at the channel's rate, then record sent / failed /
 skipped with a reason in one transaction. A worker killed between the two commits leaves its
@@ -23,26 +26,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, time as clock_time, timedelta
 from typing import Any
 
+import json
+
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Button, Reply
 from handlers.clock import LOCAL_TZ
-from handlers.delivery import DeliveryResult, Priority, channel_of
+from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
 from handlers.services import Services
+from storage.crypto import NikCipher
 from storage.models import Conversation, Person
 from storage.outbox import Campaign, OutboxMessage
 
 log = logging.getLogger(__name__)
 OUTBOX = OutboxMessage.__table__
+# The lock key under which this process's writes to an SQLite database take turns.
+SQLITE_WRITER = "sqlite:writer"
 # Steps at which a person is not in the middle of anything (handlers/maintenance.NOT_DRAFT_STEPS
 # plus the language question, which is one tap).
 IDLE_STEPS = ("idle", "done", "ended", "language")
@@ -67,6 +75,9 @@ class DeliveryRules(BaseModel):
     # A batch still "sending" after this long belongs to a dead worker and is queued again.
     # Must exceed the time one batch takes (batch_size / rate).
     lease_seconds: float = Field(default=120, gt=0)
+    # A turn's messages are claimed by the process that handled the turn, which sends them
+    # within a few seconds (per-chat pacing); after this long its process is taken for dead.
+    reply_lease_seconds: float = Field(default=15, gt=0)
     batch_size: int = Field(default=50, ge=1, le=1000)
     concurrency: int = Field(default=32, ge=1)
     # Campaigns and reminders wait while the person's conversation moved this recently.
@@ -167,6 +178,7 @@ class Claimed:
     created_at: datetime
     buttons: list[dict[str, str]] | None
     replaces: str | None
+    body_enc: str | None = None
 
 
 CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
@@ -174,13 +186,47 @@ CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
 HELD_CAMPAIGNS = ("paused", "cancelled")
 
 
-async def claim(session: AsyncSession, worker: str, now: datetime, limit: int) -> list[Claimed]:
-    """Atomically take up to `limit` due messages (STACK.md: SKIP LOCKED on PostgreSQL, so two
-    workers get disjoint rows; SQLite runs the statement atomically). Commits."""
+def body_of(reply: Reply) -> str:
+    return json.dumps({"key": reply.key, **reply.to_json()}, ensure_ascii=False, separators=(",", ":"))
+
+
+def reply_from_body(body: str) -> Reply:
+    data = json.loads(body)
+    return Reply(data["key"], data["text"], tuple(Button(b["id"], b["title"]) for b in data.get("buttons") or ()),
+                 request_contact=bool(data.get("request_contact")), document=data.get("document"),
+                 image=data.get("image"))
+
+
+async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer: str, lang: str, worker: str,
+                    now: datetime, cipher: NikCipher) -> list[Claimed]:
+    """A turn's messages as outbox rows already claimed by `worker` (this process), in one
+    INSERT (caller commits). Messages to the person who wrote go at REPLY priority, notices to
+    others at NOTIFY; their order is the order of the ids."""
+    if not outgoing:
+        return []
+    rows = [{
+        "kind": "reply", "campaign_id": None, "channel_user": o.to, "lang": lang if o.to == writer else "id",
+        "key": o.reply.key[:60], "text": None, "image": None, "buttons": None, "replaces": None, "template": None,
+        "body_enc": cipher.encrypt(body_of(o.reply)),
+        "priority": int(Priority.REPLY if o.to == writer else Priority.NOTIFY), "state": "sending", "attempts": 1,
+        "not_before": now, "dedupe_key": None, "created_at": now, "claimed_at": now, "claimed_by": worker,
+    } for o in outgoing]
+    # One multi-row VALUES (not executemany): one statement on both databases; ids are given in
+    # the order of the rows.
+    inserted = (await session.execute(insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS))).all()
+    return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
+
+
+async def claim(session: AsyncSession, worker: str, now: datetime, limit: int,
+                replies_only: bool = False) -> list[Claimed]:
+    """Atomically take up to `limit` due messages (SKIP LOCKED on PostgreSQL, so two workers
+    get disjoint rows; SQLite runs the statement atomically). Commits. `replies_only`: during
+    quiet hours, only replies to people who wrote are sent."""
     held = select(Campaign.id).where(Campaign.state.in_(HELD_CAMPAIGNS))
     due = (select(OUTBOX.c.id)
            .where(OUTBOX.c.state == "queued", OUTBOX.c.not_before <= now,
-                  (OUTBOX.c.campaign_id.is_(None)) | OUTBOX.c.campaign_id.not_in(held))
+                  (OUTBOX.c.campaign_id.is_(None)) | OUTBOX.c.campaign_id.not_in(held),
+                  *((OUTBOX.c.priority == int(Priority.REPLY),) if replies_only else ()))
            .order_by(OUTBOX.c.priority, OUTBOX.c.id).limit(limit)
            .with_for_update(skip_locked=True))
     statement = (update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
@@ -192,35 +238,17 @@ async def claim(session: AsyncSession, worker: str, now: datetime, limit: int) -
 
 
 async def requeue_stale(session: AsyncSession, now: datetime, rules: DeliveryRules) -> int:
-    """Put back batches whose worker died while sending (lease expired). Commits."""
+    """Put back messages whose process died while sending them (lease expired). Commits."""
+    expired = or_(OUTBOX.c.claimed_at < now - timedelta(seconds=rules.lease_seconds),
+                  and_(OUTBOX.c.kind == "reply",
+                       OUTBOX.c.claimed_at < now - timedelta(seconds=rules.reply_lease_seconds)))
     result = await session.execute(
-        update(OUTBOX).where(OUTBOX.c.state == "sending",
-                             OUTBOX.c.claimed_at < now - timedelta(seconds=rules.lease_seconds))
-        .values(state="queued", claimed_by=None))
+        update(OUTBOX).where(OUTBOX.c.state == "sending", expired).values(state="queued", claimed_by=None))
     await session.commit()
     count = result.rowcount or 0
     if count:
         log.warning("requeued %d messages left in flight by a stopped worker", count)
     return count
-
-
-# -- pacing -----------------------------------------------------------------------------------
-class RateLimiter:
-    """Evenly spaced send slots per channel (no bursts: the platform counts per second)."""
-
-    def __init__(self, rates: dict[str, float | None]) -> None:
-        self._interval = {channel: 1.0 / rate for channel, rate in rates.items() if rate}
-        self._next: dict[str, float] = {}
-
-    async def acquire(self, channel: str) -> None:
-        interval = self._interval.get(channel)
-        if interval is None:
-            return
-        now = time.monotonic()
-        slot = max(now, self._next.get(channel, now))
-        self._next[channel] = slot + interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
 
 
 # -- one batch --------------------------------------------------------------------------------
@@ -281,7 +309,7 @@ class Batch:
     def verdict(self, message: Claimed) -> Outcome | None:
         """Why this message must not go now (skip or wait), or None to send it."""
         person = self.people.get(message.channel_user)
-        optional = message.kind != "transactional"
+        optional = message.kind in ("campaign", "reminder")
         if optional and person is not None and person.opted_out:
             return Outcome(message, "skipped", "opted_out")
         if person is not None and person.failed_deliveries >= self.rules.max_consecutive_failures:
@@ -299,6 +327,8 @@ class Batch:
         return None
 
     def reply_of(self, message: Claimed) -> Reply:
+        if message.body_enc is not None:
+            return reply_from_body(self.svc.cipher.decrypt(message.body_enc))
         if message.text is not None:
             buttons = tuple(Button(b["id"], b["title"]) for b in message.buttons or ())
             return Reply(message.key, message.text, buttons, image=message.image)
@@ -325,22 +355,20 @@ class Batch:
                        not_before=deliverable_at(self.now + timedelta(seconds=delay), self.rules))
 
 
-async def send_one(batch: Batch, message: Claimed, limiter: RateLimiter | None,
-                   gate: asyncio.Semaphore) -> Outcome:
+async def send_one(batch: Batch, message: Claimed) -> Outcome:
+    """One message through its channel's sender, which keeps to the platform's rates (one
+    pacing per channel: bot/ratelimit.py)."""
     waiting = batch.verdict(message)
     if waiting is not None:
         return waiting
     channel = channel_of(message.channel_user)
-    async with gate:
-        if limiter is not None:
-            await limiter.acquire(channel)
-        try:
-            result = await batch.svc.senders[channel].send(
-                message.channel_user, batch.reply_of(message), Priority(message.priority), message.template,
-                replace=message.replaces)
-        except Exception as problem:  # noqa: BLE001 - a sender bug must not lose the batch
-            log.exception("sender %s raised for outbox message %d", channel, message.id)
-            result = DeliveryResult(ok=False, error=type(problem).__name__)
+    try:
+        result = await batch.svc.senders[channel].send(
+            message.channel_user, batch.reply_of(message), Priority(message.priority), message.template,
+            replace=message.replaces)
+    except Exception as problem:  # noqa: BLE001 - a sender bug must not lose the batch
+        log.exception("sender %s raised for outbox message %d", channel, message.id)
+        result = DeliveryResult(ok=False, error=type(problem).__name__)
     return batch.judge(message, result)
 
 
@@ -352,11 +380,13 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
                         OUTBOX.c.claimed_by == worker)
                  .values(state=bindparam("_state"), reason=bindparam("_reason"),
                          not_before=bindparam("_not_before"), sent_at=bindparam("_sent_at"),
-                         message_id=bindparam("_message_id"), attempts=bindparam("_attempts")))
+                         message_id=bindparam("_message_id"), attempts=bindparam("_attempts"),
+                         # A turn's message body is erased once it is sent or given up.
+                         body_enc=case((bindparam("_final"), null()), else_=OUTBOX.c.body_enc)))
     params = [{
         "_id": o.message.id, "_state": o.state, "_reason": o.reason,
         "_not_before": o.not_before or now, "_sent_at": now if o.state == "sent" else None,
-        "_message_id": o.message_id,
+        "_message_id": o.message_id, "_final": o.state != "queued",
         # Waiting for a busy person is not an attempt.
         "_attempts": o.message.attempts - (1 if o.reason == "busy" else 0),
     } for o in outcomes]
@@ -381,37 +411,75 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
         await session.commit()
 
 
-async def deliver_batch(svc: Services, worker: str, messages: Sequence[Claimed],
-                        limiter: RateLimiter | None) -> list[Outcome]:
+async def send_in_order(batch: Batch, messages: Sequence[Claimed]) -> list[Outcome]:
+    """Each person's messages one after the other, in order (their replies arrive in the order
+    written); different people at the same time, at most `concurrency` of them."""
+    gate = asyncio.Semaphore(batch.rules.concurrency)
+    by_person: dict[str, list[Claimed]] = {}
+    for message in messages:
+        by_person.setdefault(message.channel_user, []).append(message)
+
+    async def one_person(queue: list[Claimed]) -> list[Outcome]:
+        async with gate:
+            return [await send_one(batch, message) for message in queue]
+
+    results = await asyncio.gather(*(one_person(queue) for queue in by_person.values()))
+    return [outcome for outcomes in results for outcome in outcomes]
+
+
+async def deliver_batch(svc: Services, worker: str, messages: Sequence[Claimed]) -> list[Outcome]:
     now = svc.clock.now()
     batch = await Batch.load(svc, messages, now)
-    gate = asyncio.Semaphore(batch.rules.concurrency)
-    outcomes = await asyncio.gather(*(send_one(batch, m, limiter, gate) for m in messages))
+    outcomes = await send_in_order(batch, messages)
     await record(svc, worker, outcomes, svc.clock.now())
-    return list(outcomes)
+    return outcomes
 
 
-async def send_due(svc: Services, worker: str, limiter: RateLimiter | None = None,
-                   limit: int | None = None) -> list[Outcome]:
+async def send_claimed(svc: Services, messages: Sequence[Claimed]) -> list[Outcome]:
+    """Send a committed turn's messages now (this process claimed them in the turn) and record
+    what became of them in one transaction. The rules of `Batch.verdict` that concern bulk sends
+    (opt-out, busy, failing) do not hold back a reply, so no recipient data is loaded."""
+    if not messages:
+        return []
+    now = svc.clock.now()
+    batch = Batch(svc, delivery_rules(svc), now, {}, {}, {})
+    outcomes = await send_in_order(batch, messages)
+    for outcome in outcomes:
+        if outcome.person == "reset" and outcome.message.priority == Priority.REPLY:
+            outcome.person = None  # the turn of the person who wrote already reset their counter
+    try:
+        async with one_writer(svc):
+            await record(svc, svc.process, outcomes, svc.clock.now())
+    except Exception:  # noqa: BLE001 - sent is sent: the rows are re-sent after their lease at worst
+        log.exception("recording %d sent messages failed", len(outcomes))
+    return outcomes
+
+
+def one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
+    """SQLite allows one writer at a time: this process's writes take their turn here instead of
+    colliding in the database (busy retries are for other processes)."""
+    return svc.locks.hold(SQLITE_WRITER) if svc.db.is_sqlite else nullcontext()
+
+
+async def send_due(svc: Services, worker: str, limit: int | None = None) -> list[Outcome]:
     """One round: requeue dead workers' batches, claim what is due, send it, record it.
     Returns the outcomes (empty: nothing due, or quiet hours)."""
     rules = delivery_rules(svc)
     now = svc.clock.now()
-    async with svc.db.session() as session:
+    async with one_writer(svc), svc.db.session() as session:
         await requeue_stale(session, now, rules)
-        if quiet_until(now, rules) is not None:
-            return []
-        messages = await claim(session, worker, now, limit or rules.batch_size)
+        quiet = quiet_until(now, rules) is not None
+        messages = await claim(session, worker, now, limit or rules.batch_size, replies_only=quiet)
     if not messages:
         return []
-    return await deliver_batch(svc, worker, messages, limiter)
+    return await deliver_batch(svc, worker, messages)
 
 
-async def drain(svc: Services, worker: str = "inline", limiter: RateLimiter | None = None) -> list[Outcome]:
+async def drain(svc: Services, worker: str = "inline") -> list[Outcome]:
     """Send everything due now (simulator, tests): rounds until a round sends nothing new."""
     outcomes: list[Outcome] = []
     while True:
-        round_ = await send_due(svc, worker, limiter)
+        round_ = await send_due(svc, worker)
         outcomes.extend(round_)
         if not round_ or all(o.state == "queued" for o in round_):
             return outcomes

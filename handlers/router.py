@@ -1,49 +1,50 @@
-"""Where an inbound message goes: official commands first (for people who hold a role), then the
-worker's registration conversation. Every channel adapter calls `dispatch` and nothing else."""
+"""Where an inbound message goes: the routes, in order, and the one way to run a turn.
+
+Each route answers the message or passes it on (handlers/turn.py, `Route`): it decides from the
+turn's preloaded context and writes through the turn's session without committing. The first
+that answers wins:
+
+1. opt-out: "berhenti"/"stop", and "mulai"/"start" from someone who stopped messages;
+2. the broadcast composer: an admin's `/siaran` and the dialogue that follows;
+3. officials' commands (and an operator's assisted registration, an admin's uploaded file);
+4. the registration conversation, which answers everything else.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Awaitable, Callable
 
-from conversations.events import Inbound, Reply
-from handlers.inbound import InTransaction, handle_message, record_inbound
+from conversations.events import Inbound
+from handlers import campaigns, officials, optout
+from handlers.delivery import Outgoing
+from handlers.inbound import registration_route
+from handlers.outbox import send_claimed
 from handlers.services import Services
+from handlers.turn import Route, TurnResult, take_turn
 
 log = logging.getLogger(__name__)
 
+ROUTES: tuple[Route, ...] = (
+    optout.route,
+    campaigns.route,
+    officials.route,
+    registration_route,
+)
 
-@dataclass(frozen=True)
-class Outgoing:
-    """A message to send to one person (the sender, or someone told about it, e.g. an operator)."""
-
-    to: str
-    reply: Reply
-
-
-# An interceptor answers a message it owns (e.g. an official's command) or returns None. When it
-# answers, it must run `in_transaction` (if given) inside the transaction that commits its work.
-Interceptor = Callable[[Services, str, Inbound, InTransaction | None], Awaitable[list[Outgoing] | None]]
-INTERCEPTORS: list[Interceptor] = []
+__all__ = ["ROUTES", "Outgoing", "dispatch", "turn"]
 
 
-async def dispatch(svc: Services, channel_user: str, event: Inbound, known_phone: str | None = None,
-                   in_transaction: InTransaction | None = None) -> list[Outgoing]:
-    for interceptor in INTERCEPTORS:
-        try:
-            handled = await interceptor(svc, channel_user, event, in_transaction)
-        except Exception:
-            # As in the registration handler: no input may crash the bot; nothing was committed
-            # (the update stays in the inbox for later), and the person is told to try again.
-            log.exception("failed to handle a %s from %s (%s)", type(event).__name__, channel_user,
-                          interceptor.__module__)
-            reply = Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))
-            return [Outgoing(channel_user, reply)]
-        if handled is not None:
-            # The registration handler records this for its own messages; commands answered
-            # here must count too (WhatsApp's 24-hour window, delivery failures, blocked bot).
-            await record_inbound(svc, channel_user)
-            return handled
-    replies = await handle_message(svc, channel_user, event, known_phone, in_transaction)
-    return [Outgoing(channel_user, reply) for reply in replies]
+async def turn(svc: Services, who: str, event: Inbound, known_phone: str | None = None,
+               inbox_id: int | None = None) -> TurnResult:
+    """One committed turn through the routes; the caller holds the person's lock and sends."""
+    return await take_turn(svc, ROUTES, who, event, known_phone, inbox_id)
+
+
+async def dispatch(svc: Services, who: str, event: Inbound, known_phone: str | None = None) -> list[Outgoing]:
+    """Handle one message from `who` and send what it produced (the simulator, the terminal
+    chat, tests): under the person's lock, one turn, then its messages through the channels'
+    senders. Returns what was sent (or, for a channel without a sender, what would have been)."""
+    async with svc.locks.hold(who):
+        result = await turn(svc, who, event, known_phone)
+        await send_claimed(svc, result.messages)
+    return result.outgoing

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +15,14 @@ from handlers.clock import Clock
 from handlers.locks import PersonLocks
 from storage.crypto import NikCipher
 from storage.db import Database
+
+
+
+def process_name() -> str:
+    """Who claims outbox rows: host, pid and a token, unique even when a container restarts
+    with the same pid (at most 40 characters: OutboxMessage.claimed_by)."""
+    return f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(3)}"
+
 
 if TYPE_CHECKING:
     from bot.config import AppConfig
@@ -31,3 +42,5 @@ class Services:
     due_jobs: list[Any] = field(default_factory=list)
     # One sender per channel ("tg", "wa"): see handlers/delivery.py.
     senders: dict[str, Any] = field(default_factory=dict)
+    # This process's name on the outbox rows it claims (a turn's replies, a worker's batch).
+    process: str = field(default_factory=process_name)

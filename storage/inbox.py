@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -41,6 +41,9 @@ class InboundUpdate(SQLModel, table=True):
     attempts: int = 0
 
 
+INBOX = InboundUpdate.__table__
+
+
 class Inbox:
     def __init__(self, session: AsyncSession, cipher: NikCipher) -> None:
         self.session = session
@@ -49,16 +52,14 @@ class Inbox:
     async def record(self, channel: str, update_key: str, seq: int, channel_user: str,
                      payload: dict[str, Any], now: datetime) -> bool:
         """Store an update; False if it was already recorded (a redelivery). Caller commits."""
-        row = InboundUpdate(
+        # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
+        dialect = self.session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(INBOX).values(
             channel=channel, update_key=update_key, seq=seq, channel_user=channel_user,
-            payload_enc=self.cipher.encrypt(json.dumps(payload, ensure_ascii=False)), received_at=now,
-        )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            return False
-        return True
+            payload_enc=self.cipher.encrypt(json.dumps(payload, ensure_ascii=False)), received_at=now, attempts=0,
+        ).on_conflict_do_nothing(index_elements=["channel", "update_key"]).returning(INBOX.c.id)
+        return (await self.session.execute(statement)).first() is not None
 
     def payload(self, row: InboundUpdate) -> dict[str, Any]:
         return json.loads(self.cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
@@ -69,6 +70,13 @@ class Inbox:
                  .where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None))
                  .order_by(InboundUpdate.seq, InboundUpdate.id).limit(1))
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def pending_for(self, channel_user: str, limit: int = 100) -> Sequence[InboundUpdate]:
+        """One person's unhandled updates, in the order they are handled."""
+        query = (select(InboundUpdate)
+                 .where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None))
+                 .order_by(InboundUpdate.seq, InboundUpdate.id).limit(limit))
+        return (await self.session.execute(query)).scalars().all()
 
     async def people_with_pending(self, received_before: datetime | None = None) -> Sequence[str]:
         query = select(InboundUpdate.channel_user).where(InboundUpdate.handled_at.is_(None)).distinct()

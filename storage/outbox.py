@@ -1,8 +1,10 @@
 """The outbox: one row per message the bot sends on its own initiative, and the campaigns.
 
-Replies to a person who just wrote go out directly (handlers/ingest.py). Everything else --
-campaign broadcasts, reminders, notifications -- is written here first and sent by a worker
-(bot/worker.py), so that a crash repeats at most the messages in flight and never skips one:
+Every message goes through here. A reply (and any notice a turn produces) is inserted by the
+turn's own transaction already claimed ("sending") by the process that handles the turn, which
+sends it right after the commit (handlers/turn.py); campaign broadcasts, reminders and digests
+are queued and claimed by a worker (bot/worker.py). Either way a crash repeats at most the
+messages in flight and never skips one:
 
     queued --claim--> sending --platform--> sent | failed | skipped
        ^                 |
@@ -23,7 +25,7 @@ from sqlmodel import Field, SQLModel
 from storage.models import _utc_column
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "skipped")
-KINDS = ("campaign", "reminder", "transactional")
+KINDS = ("reply", "campaign", "reminder", "transactional")
 CAMPAIGN_STATES = ("draft", "scheduled", "running", "paused", "cancelled", "done")
 
 
@@ -65,7 +67,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=13)  # campaign | reminder | transactional
+    kind: str = Field(max_length=13)  # reply | campaign | reminder | transactional
     campaign_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("campaign.id", ondelete="CASCADE"), nullable=True))
     channel_user: str = Field(max_length=80, index=True)
@@ -77,6 +79,9 @@ class OutboxMessage(SQLModel, table=True):
     image: str | None = Field(default=None, max_length=500)
     # [{"id": ..., "title": ...}]: the message's buttons (a campaign's pause/resume/cancel).
     buttons: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # A turn's message (kind "reply"): the whole Reply as JSON, encrypted (it may show a name, a
+    # phone or, to an operator who asked, a NIK), erased once the message is sent or given up.
+    body_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # The platform message id of an earlier message to the same person that this one updates
     # (handlers.delivery.Sender `replace`).
     replaces: str | None = Field(default=None, max_length=100)

@@ -44,18 +44,25 @@ class Repository:
             await self.session.flush()
         return person
 
-    async def load_state(self, channel_user: str) -> State:
-        row = await self.session.get(Conversation, channel_user)
-        if row is None:
-            return State()
-        data = json.loads(row.state)
+    def decode_state(self, stored: str) -> State:
+        """A conversation's stored JSON back into its State (the NIK decrypted)."""
+        data = json.loads(stored)
         self._crypt_nik(data, decrypt=True)
         return State.from_dict(data)
 
-    async def save_state(self, channel_user: str, state: State, now: datetime) -> None:
+    def encode_state(self, state: State) -> str:
+        """A State as stored: JSON with every NIK in it encrypted."""
         data = state.to_dict()
         self._crypt_nik(data, decrypt=False)
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    async def load_state(self, channel_user: str) -> State:
+        stored = (await self.session.execute(
+            select(Conversation.state).where(Conversation.channel_user == channel_user))).scalar_one_or_none()
+        return State() if stored is None else self.decode_state(stored)
+
+    async def save_state(self, channel_user: str, state: State, now: datetime) -> None:
+        payload = self.encode_state(state)
         row = await self.session.get(Conversation, channel_user)
         if row is None:
             self.session.add(Conversation(channel_user=channel_user, step=state.step, state=payload, updated_at=now))

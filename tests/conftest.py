@@ -231,3 +231,19 @@ async def register(chat: Chat, nik: str = GOOD_NIK, lang: str = "id", submit: bo
 
 
 __all__ = ["Chat", "register", "GOOD_NIK", "START", "asyncio"]
+
+
+class RecordingSender:
+    """A channel's sender that keeps what it was given (tests of the turn path without a
+    platform): every message sent, in order, as Outgoing."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.sent: list[Any] = []
+
+    async def send(self, to: str, reply: Reply, priority: Any = None, template: str | None = None,
+                   replace: str | None = None) -> Any:
+        from handlers.delivery import DeliveryResult, Outgoing
+
+        self.sent.append(Outgoing(to, reply))
+        return DeliveryResult(ok=True, message_id=f"rec-{len(self.sent)}")

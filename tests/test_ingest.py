@@ -10,13 +10,24 @@ from sqlalchemy import select, text
 
 from conversations.events import Inbound, Text
 from handlers import ingest
-from handlers.router import Outgoing
+from handlers.delivery import Outgoing
 from handlers.services import Services
 from storage.inbox import InboundUpdate
+from tests.conftest import RecordingSender
 
 
 def decode(payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
     return Text(payload["text"]), None
+
+
+def recorded(svc: Services) -> list[Outgoing]:
+    """Every message the turns send, through a recording sender on both channels."""
+    sent: list[Outgoing] = []
+    for channel in ("tg", "wa"):
+        sender = RecordingSender(channel)
+        sender.sent = sent
+        svc.senders[channel] = sender
+    return sent
 
 
 async def rows(svc: Services) -> list[InboundUpdate]:
@@ -25,32 +36,26 @@ async def rows(svc: Services) -> list[InboundUpdate]:
 
 
 async def test_updates_are_handled_once_and_in_order(svc: Services) -> None:
-    sent: list[Outgoing] = []
-
-    async def deliver(outgoing: list[Outgoing]) -> None:
-        sent.extend(outgoing)
+    sent = recorded(svc)
 
     # Recorded out of order, as concurrent webhook requests may be; handled by update order.
     assert await ingest.accept(svc, "tg", "11", 11, "tg:7", {"text": "halo"})
     assert await ingest.accept(svc, "tg", "12", 12, "tg:7", {"text": "English"})
     assert not await ingest.accept(svc, "tg", "11", 11, "tg:7", {"text": "halo"})  # redelivery
-    assert await ingest.drain(svc, "tg:7", decode, deliver) == 2
+    assert await ingest.drain(svc, "tg:7", decode) == 2
     assert [o.reply.key for o in sent] == ["welcome", "consent.prompt"]
     assert all(r.handled_at is not None and r.payload_enc is None for r in await rows(svc))
-    assert await ingest.drain(svc, "tg:7", decode, deliver) == 0
+    assert await ingest.drain(svc, "tg:7", decode) == 0
 
 
 async def test_a_failed_turn_is_left_for_later_not_retried_in_a_loop(svc: Services) -> None:
-    sent: list[Outgoing] = []
-
-    async def deliver(outgoing: list[Outgoing]) -> None:
-        sent.extend(outgoing)
+    sent = recorded(svc)
 
     await ingest.accept(svc, "tg", "21", 21, "tg:8", {"text": "halo"})
     async with svc.db.session() as session:  # the turn cannot store its state
         await session.execute(text("ALTER TABLE conversation RENAME TO conversation_away"))
         await session.commit()
-    assert await ingest.drain(svc, "tg:8", decode, deliver) == 0
+    assert await ingest.drain(svc, "tg:8", decode) == 0
     assert [o.reply.key for o in sent] == ["error.internal"]  # told once, not five times
     [row] = await rows(svc)
     assert row.handled_at is None and row.attempts == 1 and row.payload_enc is not None
@@ -58,17 +63,14 @@ async def test_a_failed_turn_is_left_for_later_not_retried_in_a_loop(svc: Servic
     async with svc.db.session() as session:  # fixed: the next drain (next message) handles it
         await session.execute(text("ALTER TABLE conversation_away RENAME TO conversation"))
         await session.commit()
-    assert await ingest.drain(svc, "tg:8", decode, deliver) == 1
+    assert await ingest.drain(svc, "tg:8", decode) == 1
     assert sent[-1].reply.key == "welcome"
 
 
 async def test_an_update_that_kills_the_process_every_time_is_set_aside(svc: Services) -> None:
     """Each restart's recovery counts an attempt on the update that was in flight; after
     MAX_ATTEMPTS the update is set aside and the person's next updates flow again."""
-    sent: list[Outgoing] = []
-
-    async def deliver(outgoing: list[Outgoing]) -> None:
-        sent.extend(outgoing)
+    sent = recorded(svc)
 
     def crashing(payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
         if payload["text"] == "poison":
@@ -80,11 +82,11 @@ async def test_an_update_that_kills_the_process_every_time_is_set_aside(svc: Ser
     svc.clock.advance(timedelta(seconds=1))  # recovery looks at updates received before now
     for _restart in range(ingest.MAX_ATTEMPTS - 1):
         try:
-            await ingest.recover(svc, {"wa": crashing}, {"wa": deliver})
+            await ingest.recover(svc, {"wa": crashing})
         except SystemExit:
             continue
         raise AssertionError("the poison update should have been tried again")
-    assert await ingest.recover(svc, {"wa": crashing}, {"wa": deliver}) == 2
+    assert await ingest.recover(svc, {"wa": crashing}) == 2
     assert [o.reply.key for o in sent] == ["welcome"]
     assert all(r.handled_at is not None for r in await rows(svc))
 
@@ -92,11 +94,8 @@ async def test_an_update_that_kills_the_process_every_time_is_set_aside(svc: Ser
 async def test_handled_updates_are_forgotten_after_the_redelivery_window(svc: Services) -> None:
     from handlers.maintenance import INBOX_DEDUPE_WINDOW, run_due
 
-    async def deliver(outgoing: list[Outgoing]) -> None:
-        del outgoing
-
     await ingest.accept(svc, "wa", "w1", 1, "wa:628222", {"text": "halo"})
-    await ingest.drain(svc, "wa:628222", decode, deliver)
+    await ingest.drain(svc, "wa:628222", decode)
     svc.clock.advance(INBOX_DEDUPE_WINDOW - timedelta(minutes=1))
     await run_due(svc)
     assert not await ingest.accept(svc, "wa", "w1", 1, "wa:628222", {"text": "halo"})  # still a duplicate

@@ -18,10 +18,9 @@ import storage.all_models  # noqa: F401  (every table, for the raw scan)
 from bot.logging_setup import setup_logging
 from conversations.events import Inbound, Text
 from handlers.ingest import accept, drain
-from handlers.inbound import handle_message
-from handlers.router import Outgoing
+from handlers.router import dispatch
 from handlers.services import Services
-from tests.conftest import GOOD_NIK, Chat, register
+from tests.conftest import GOOD_NIK, Chat, RecordingSender, register
 from tests.test_flow_registration import state_of, walk_to
 
 OTHER_NIK = "1303050102900002"
@@ -101,12 +100,14 @@ async def test_a_crash_inside_handling_logs_no_nik_and_loses_nothing(svc: Servic
     chat = Chat(svc, "tg:1")
     await walk_to(chat, "nik")
 
-    async def crash(session: Any) -> None:
+    async def crash(turn: Any) -> None:
         # A library error quoting what the person typed, as int("...") or a driver might.
         raise ValueError(f"invalid literal for int() with base 10: '{GOOD_NIK}'")
 
-    replies = await handle_message(svc, chat.user, Text(GOOD_NIK), in_transaction=crash)
-    assert [r.key for r in replies] == ["error.internal"]
+    with pytest.MonkeyPatch.context() as patch:  # the turn fails after the flow ran, before commit
+        patch.setattr("handlers.turn.Turn.finish", crash)
+        outgoing = await dispatch(svc, chat.user, Text(GOOD_NIK))
+    assert [o.reply.key for o in outgoing] == ["error.internal"]
     output = app_log.getvalue()
     assert "failed to handle a Text from tg:1" in output
     assert not leaks(output), output
@@ -137,19 +138,15 @@ async def test_nik_is_encrypted_at_rest_everywhere(any_svc: Services) -> None:
     draft = Chat(any_svc, "tg:9")
     await walk_to(draft, "birth_confirm", nik=OTHER_NIK)  # a draft waiting at its birth date
 
-    delivered: list[Outgoing] = []
-
     def decode(data: dict[str, Any]) -> tuple[Inbound | None, str | None]:
         return Text(data["text"]), None
 
-    async def deliver(outgoing: list[Outgoing]) -> None:
-        delivered.extend(outgoing)
-
-    assert await drain(any_svc, "tg:8", decode, deliver) == 1
-    assert delivered
+    any_svc.senders["tg"] = sender = RecordingSender("tg")
+    assert await drain(any_svc, "tg:8", decode) == 1
+    assert sender.sent
 
     tables_seen = set()
     for name, row in await raw_rows(any_svc):
         tables_seen.add(name)
         assert not leaks(repr(row)), (name, row)
-    assert {"registration", "conversation", "auditevent", "inbound_update", "consent"} <= tables_seen
+    assert {"registration", "conversation", "auditevent", "inbound_update", "consent", "outbox"} <= tables_seen

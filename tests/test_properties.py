@@ -49,7 +49,8 @@ from conversations.form import Ctx
 from conversations.i18n import Catalog
 from conversations.state import State
 from handlers.clock import LOCAL_TZ, FixedClock
-from handlers.inbound import MAX_EFFECT_ROUNDS, handle_message
+from handlers.inbound import MAX_EFFECT_ROUNDS
+from handlers.router import dispatch
 from handlers.services import Services
 from tests.conftest import GOOD_NIK, REGISTRATION
 
@@ -193,7 +194,7 @@ class Harness:
         self.users = itertools.count()
 
     def send(self, user: str, event: Inbound) -> list[Reply]:
-        return self.runner.run(handle_message(self.svc, user, event))
+        return [o.reply for o in self.runner.run(dispatch(self.svc, user, event))]
 
     def close(self) -> None:
         self.runner.run(self.svc.db.dispose())

@@ -39,8 +39,6 @@ from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
 from conversations.events import Document, Inbound
 from handlers import ingest
-from handlers.delivery import deliver
-from handlers.router import Outgoing
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -82,7 +80,7 @@ class TelegramIntake:
             while True:
                 self._again.discard(channel_user)
                 try:
-                    await ingest.drain(self.svc, channel_user, self.decode, self.deliver)
+                    await ingest.drain(self.svc, channel_user, self.decode)
                 except Exception:  # noqa: BLE001 - the update stays recorded; keep_recovering retries
                     log.exception("draining the Telegram updates of %s failed", channel_user)
                     return
@@ -130,10 +128,6 @@ class TelegramIntake:
         folder = self.svc.config.resolve(self.svc.config.officials.import_dir)
         return await documents.save(folder, attachment,
                                     lambda handle: self.bot.download_file(file_path, handle, seek=False))
-
-    async def deliver(self, outgoing: list[Outgoing]) -> None:
-        """Send what handling produced through each recipient's channel sender."""
-        await deliver(self.svc.senders, outgoing)
 
     # -- polling ------------------------------------------------------------------------------
     async def poll(self, dispatcher: Dispatcher) -> None:
@@ -213,8 +207,7 @@ class TelegramIntake:
         grace = 0.0
         while True:
             try:
-                await ingest.recover(self.svc, {"tg": self.decode}, {"tg": self.deliver},
-                                     grace=timedelta(seconds=grace))
+                await ingest.recover(self.svc, {"tg": self.decode}, grace=timedelta(seconds=grace))
             except Exception:  # noqa: BLE001 - the database may be down; try again later
                 log.exception("recovering unfinished Telegram updates failed")
             grace = self.config.recover_every_seconds

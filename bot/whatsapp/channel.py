@@ -37,8 +37,6 @@ from bot.whatsapp.config import WhatsAppConfig
 from bot.whatsapp.sender import WhatsAppSender
 from conversations.events import Document, Inbound
 from handlers import ingest
-from handlers.delivery import deliver
-from handlers.router import Outgoing
 from handlers.services import Services
 from storage.whatsapp import Outbox
 
@@ -193,16 +191,11 @@ class WhatsAppWebhook:
         folder = self.svc.config.resolve(self.svc.config.officials.import_dir)
         return await documents.save(folder, attachment, fetch)
 
-    async def deliver(self, outgoing: list[Outgoing]) -> None:
-        """Sends what handling produced; other people (e.g. an official on Telegram) through
-        their own channel's sender."""
-        await deliver(self.svc.senders, outgoing)
-
     async def handle(self, channel_user: str) -> None:
         """Handles one person's recorded messages, then anything held for their open window."""
         try:
             async with self._handling:
-                if await ingest.drain(self.svc, channel_user, self.decode, self.deliver):
+                if await ingest.drain(self.svc, channel_user, self.decode):
                     await self.sender.flush_waiting(channel_user)
         except Exception:  # noqa: BLE001 - the inbox keeps the update; the sweep retries it
             log.exception("handling WhatsApp messages of %s failed", channel_user)
@@ -218,7 +211,7 @@ class WhatsAppWebhook:
         grace = timedelta(0)
         while True:
             try:
-                await ingest.recover(self.svc, {"wa": self.decode}, {"wa": self.deliver}, grace=grace)
+                await ingest.recover(self.svc, {"wa": self.decode}, grace=grace)
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("WhatsApp inbox sweep failed")
             grace = timedelta(seconds=SWEEP_SECONDS)

@@ -1,0 +1,245 @@
+"""Use-case: one inbound update from one person is ONE turn.
+
+    adapter -> record (handlers/ingest.accept) -> turn (route -> conversation -> storage and
+    outbox) -> commit -> send (handlers/outbox.send_claimed)
+
+A turn runs under the person's lock (held by the caller: handlers/ingest.drain or
+handlers/router.dispatch), in one session, and commits once. That commit holds the
+conversation's new state, the person's "wrote at" and delivery counters, the inbox row marked
+handled, whatever the route changed (a registration, an official's decision, a broadcast draft),
+and every outgoing message as an outbox row already claimed by this process. Everything a route
+decides from is loaded in one query (`preload`): the person, their conversation, whether they
+are an official, compose a broadcast or assist a registration; an official's grants are a second
+query, only for officials.
+
+A route (handlers/router.ROUTES) answers the message or passes it on; it reads the preloaded
+context, writes through `turn.session` without committing, and appends what to send to
+`turn.out`. A turn that fails is rolled back whole: the update stays in the inbox for later, the
+failure is counted on it, and the person is told to try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, insert, literal, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.events import Inbound, Reply
+from conversations.officials import ASSIST_PREFIX
+from conversations.state import State
+from handlers.delivery import Outgoing
+from handlers.outbox import Claimed, claim_new, one_writer
+from handlers.roles import Grant, grants_of
+from handlers.services import Services
+from storage.inbox import Inbox
+from storage.models import Conversation, Person
+from storage.officials import Official
+from storage.outbox import Campaign
+from storage.repo import Repository
+
+log = logging.getLogger(__name__)
+PERSON = Person.__table__
+CONVERSATION = Conversation.__table__
+# Attempts at one turn when SQLite reports a write conflict with another process (see _is_busy).
+BUSY_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    """What every route decides from, read in one query at the start of the turn."""
+
+    person_exists: bool
+    lang: str | None
+    opted_out: bool
+    # The person's own registration conversation, as stored (NIK encrypted inside).
+    step: str | None
+    state_json: str | None
+    is_official: bool
+    composing_broadcast: bool
+    # The step of the registration an operator is filling in for a worker ("assist:<operator>").
+    assist_step: str | None
+
+
+def preload_query(who: str) -> Any:
+    me = select(cast(literal(who), String).label("who")).subquery("me")
+    official = select(Official.__table__.c.id).where(
+        Official.__table__.c.channel_user == me.c.who, Official.__table__.c.revoked_at.is_(None))
+    campaign = Campaign.__table__
+    draft = select(campaign.c.id).where(campaign.c.created_by == me.c.who, campaign.c.state == "draft")
+    assist = CONVERSATION.alias("assist")
+    assist_step = select(assist.c.step).where(assist.c.channel_user == ASSIST_PREFIX + who).scalar_subquery()
+    return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
+                   official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"))
+            .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
+                         .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
+
+
+async def preload(session: AsyncSession, who: str) -> Preloaded:
+    row = (await session.execute(preload_query(who))).one()
+    return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
+                     step=row.step, state_json=row.state, is_official=bool(row.official),
+                     composing_broadcast=bool(row.draft), assist_step=row.assist)
+
+
+@dataclass
+class Turn:
+    """One inbound update's work: the routes' shared context and what they produce."""
+
+    svc: Services
+    session: AsyncSession
+    who: str
+    event: Inbound
+    known_phone: str | None
+    now: datetime
+    pre: Preloaded
+    out: list[Outgoing] = field(default_factory=list)
+    # The language the person chose during this turn (stored on their Person row).
+    lang: str | None = None
+    # The person asked to be forgotten and nothing of theirs remains: no Person row is written.
+    forgotten: bool = False
+    # A route loaded (or created) the ORM Person: the epilogue updates that object.
+    person: Person | None = None
+    _grants: list[Grant] | None = None
+
+    @property
+    def repo(self) -> Repository:
+        return Repository(self.session, self.svc.cipher)
+
+    @property
+    def language(self) -> str:
+        return self.lang or self.pre.lang or self.svc.rules.default_language
+
+    async def grants(self) -> list[Grant]:
+        """The person's roles (a second query, only for officials)."""
+        if self._grants is None:
+            self._grants = await grants_of(self.session, self.who) if self.pre.is_official else []
+        return self._grants
+
+    async def person_row(self) -> Person:
+        """The ORM Person (created if new), for routes that change more than the epilogue does."""
+        if self.person is None:
+            self.person = await self.repo.person(self.who, self.now, self.language)
+        return self.person
+
+    def reply(self, *replies: Reply, to: str | None = None) -> None:
+        self.out.extend(Outgoing(to or self.who, reply) for reply in replies)
+
+    def say(self, key: str, **params: Any) -> Reply:
+        return Reply(key, self.svc.catalog.text(self.language, key, **params))
+
+    def state(self) -> State:
+        """The person's own registration conversation (new if none)."""
+        if self.pre.state_json is None:
+            return State()
+        return self.repo.decode_state(self.pre.state_json)
+
+    async def save_state(self, state: State) -> None:
+        """Store the person's conversation: one UPDATE, or an INSERT for a new one."""
+        values = {"step": state.step, "state": self.repo.encode_state(state), "updated_at": self.now}
+        if self.pre.step is not None:
+            await self.session.execute(update(CONVERSATION).where(CONVERSATION.c.channel_user == self.who)
+                                       .values(**values))
+        else:
+            await self.session.execute(insert(CONVERSATION).values(channel_user=self.who, **values))
+
+    async def finish(self) -> None:
+        """The epilogue of every turn: the person wrote (WhatsApp's 24-hour window, delivery
+        failures: someone who writes can be reached again) and their language."""
+        if self.forgotten:
+            return
+        values: dict[str, Any] = {"last_inbound_at": self.now, "failed_deliveries": 0, "unreachable": False}
+        if self.lang:
+            values["lang"] = self.lang
+        if self.person is not None:
+            for name, value in values.items():
+                setattr(self.person, name, value)
+        elif self.pre.person_exists:
+            await self.session.execute(update(PERSON).where(PERSON.c.channel_user == self.who).values(**values))
+        else:
+            await self.session.execute(insert(PERSON).values(
+                channel_user=self.who, lang=self.language, created_at=self.now, opted_out=False, **values))
+
+
+Route = Callable[[Turn], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The committed turn's messages (claimed by this process), and whether it committed."""
+
+    messages: list[Claimed]
+    committed: bool
+    outgoing: list[Outgoing]
+
+
+async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
+                    known_phone: str | None = None, inbox_id: int | None = None) -> TurnResult:
+    """Run one turn and commit it; the caller holds the person's lock and then sends
+    `messages` (handlers/outbox.send_claimed). Never raises for a bad input or a bug: the
+    turn is rolled back, and the person is told to try again."""
+    for attempt in range(BUSY_RETRIES):
+        try:
+            async with one_writer(svc):
+                return await _run(svc, routes, who, event, known_phone, inbox_id)
+        except OperationalError as problem:
+            if _is_busy(problem) and attempt < BUSY_RETRIES - 1:
+                # Jittered back-off so that two writers that collided do not collide again.
+                await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+                continue
+            log.exception("failed to handle a %s from %s", type(event).__name__, who)
+            break
+        except Exception:  # noqa: BLE001 - no input may crash the bot; the log holds no content
+            log.exception("failed to handle a %s from %s", type(event).__name__, who)
+            break
+    return await _failed(svc, who, inbox_id)
+
+
+async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound, known_phone: str | None,
+               inbox_id: int | None) -> TurnResult:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        turn = Turn(svc, session, who, event, known_phone, now, await preload(session, who))
+        for route in routes:
+            if await route(turn):
+                break
+        await turn.finish()
+        if inbox_id is not None:
+            await Inbox(session, svc.cipher).finish(inbox_id, now)
+        messages = await claim_new(session, turn.out, who, turn.language, svc.process, now, svc.cipher)
+        await session.commit()
+    return TurnResult(messages, True, turn.out)
+
+
+async def _failed(svc: Services, who: str, inbox_id: int | None) -> TurnResult:
+    """Nothing of the turn was kept: count the failure on the update (set aside after a few)
+    and tell the person, through the outbox like any message."""
+    reply = Reply("error.internal", svc.catalog.text(svc.rules.default_language, "error.internal"))
+    outgoing = [Outgoing(who, reply)]
+    try:
+        async with one_writer(svc), svc.db.session() as session:
+            if inbox_id is not None:
+                await Inbox(session, svc.cipher).mark_attempt(inbox_id)
+            now = svc.clock.now()
+            messages = await claim_new(session, outgoing, who, svc.rules.default_language, svc.process, now,
+                                       svc.cipher)
+            await session.commit()
+    except Exception:  # noqa: BLE001 - the database itself is away: nothing more can be done now
+        log.exception("could not record a failed turn of %s", who)
+        return TurnResult([], False, outgoing)
+    return TurnResult(messages, False, outgoing)
+
+
+def _is_busy(problem: OperationalError) -> bool:
+    """SQLite lets one writer at a time: a transaction that read before another process
+    committed cannot write (SQLITE_BUSY/BUSY_SNAPSHOT, "database is locked"), and busy_timeout
+    does not help. Nothing was committed, so the whole turn may simply run again."""
+    return "database is locked" in str(problem.orig)
+
