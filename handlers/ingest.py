@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from conversations.events import Inbound
-from handlers import router
+from handlers import outbox, router
 from handlers.outbox import one_writer, send_claimed
 from handlers.services import Services
 from storage.inbox import Inbox
@@ -108,8 +108,10 @@ async def recover(svc: Services, decoders: dict[str, Decoder], grace: timedelta 
 
     Each person's oldest such update may be the one that killed the process: it counts as an
     attempt, so an update that crashes every time is set aside after MAX_ATTEMPTS restarts."""
+    before = svc.clock.now() - grace
     async with svc.db.session() as session:
-        people = await Inbox(session, svc.cipher).people_with_pending(svc.clock.now() - grace)
+        people = list(await Inbox(session, svc.cipher).people_with_pending(before))
+        people += [p for p in await outbox.people_with_stranded(session, before) if p not in people]
     gate = asyncio.Semaphore(RECOVERY_CONCURRENCY)
 
     async def one(channel_user: str) -> int | BaseException:
@@ -129,7 +131,10 @@ async def recover(svc: Services, decoders: dict[str, Decoder], grace: timedelta 
                     oldest = await inbox.next_for(channel_user)
                     if oldest is not None and oldest.id is not None:
                         await inbox.mark_attempt(oldest.id)
-                        await session.commit()
+                    # Replies of committed turns that never went out go first, in order.
+                    stranded = await outbox.take_over(session, channel_user, svc.turn_claimer, svc.clock.now())
+                    await session.commit()
+                await send_claimed(svc, stranded)
             total = 0
             while handled := await drain(svc, channel_user, decode):
                 total += handled

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import Button, Reply
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
-from handlers.services import Services
+from handlers.services import TURN_CLAIM, Services
 from storage.crypto import NikCipher
 from storage.models import Conversation, Person
 from storage.outbox import Campaign, OutboxMessage
@@ -215,6 +215,29 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
     # the order of the rows.
     inserted = (await session.execute(insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS))).all()
     return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
+
+
+async def take_over(session: AsyncSession, channel_user: str, me: str, now: datetime) -> list[Claimed]:
+    """The messages of earlier turns that never went out to this person: claimed by a turn of a
+    process that died before sending them (a live process sends its turns' messages under the
+    person's lock, which the caller holds now), or put back in the queue. Claimed for `me`, to
+    be sent before anything newer (caller commits)."""
+    stranded = and_(OUTBOX.c.channel_user == channel_user, OUTBOX.c.kind == "reply",
+                    or_(OUTBOX.c.state == "queued",
+                        and_(OUTBOX.c.state == "sending", OUTBOX.c.claimed_by.like(TURN_CLAIM + "%"),
+                             OUTBOX.c.claimed_by != me)))
+    rows = (await session.execute(
+        update(OUTBOX).where(stranded).values(state="sending", claimed_at=now, claimed_by=me)
+        .returning(*CLAIMED_COLUMNS))).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+async def people_with_stranded(session: AsyncSession, claimed_before: datetime) -> list[str]:
+    """People with turn messages left claimed by a process that may have died."""
+    query = (select(OUTBOX.c.channel_user).distinct()
+             .where(OUTBOX.c.state == "sending", OUTBOX.c.kind == "reply",
+                    OUTBOX.c.claimed_by.like(TURN_CLAIM + "%"), OUTBOX.c.claimed_at < claimed_before))
+    return list((await session.execute(query)).scalars().all())
 
 
 async def claim(session: AsyncSession, worker: str, now: datetime, limit: int,
@@ -449,7 +472,7 @@ async def send_claimed(svc: Services, messages: Sequence[Claimed]) -> list[Outco
             outcome.person = None  # the turn of the person who wrote already reset their counter
     try:
         async with one_writer(svc):
-            await record(svc, svc.process, outcomes, svc.clock.now())
+            await record(svc, svc.turn_claimer, outcomes, svc.clock.now())
     except Exception:  # noqa: BLE001 - sent is sent: the rows are re-sent after their lease at worst
         log.exception("recording %d sent messages failed", len(outcomes))
     return outcomes

@@ -18,10 +18,13 @@ from storage.db import Database
 
 
 
+TURN_CLAIM = "turn:"
+
+
 def process_name() -> str:
     """Who claims outbox rows: host, pid and a token, unique even when a container restarts
-    with the same pid (at most 40 characters: OutboxMessage.claimed_by)."""
-    return f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(3)}"
+    with the same pid (with the "turn:" prefix at most 40 characters: OutboxMessage.claimed_by)."""
+    return f"{socket.gethostname()[:16]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 if TYPE_CHECKING:
@@ -44,3 +47,9 @@ class Services:
     senders: dict[str, Any] = field(default_factory=dict)
     # This process's name on the outbox rows it claims (a turn's replies, a worker's batch).
     process: str = field(default_factory=process_name)
+
+    @property
+    def turn_claimer(self) -> str:
+        """The name on a turn's own messages, which this process sends under the person's lock
+        (handlers/outbox.take_over tells them from a worker's claims)."""
+        return TURN_CLAIM + self.process

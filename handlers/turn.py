@@ -213,7 +213,7 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
         await turn.finish()
         if inbox_id is not None:
             await Inbox(session, svc.cipher).finish(inbox_id, now)
-        messages = await claim_new(session, turn.out, who, turn.language, svc.process, now, svc.cipher)
+        messages = await claim_new(session, turn.out, who, turn.language, svc.turn_claimer, now, svc.cipher)
         await session.commit()
     return TurnResult(messages, True, turn.out)
 
@@ -228,7 +228,7 @@ async def _failed(svc: Services, who: str, inbox_id: int | None) -> TurnResult:
             if inbox_id is not None:
                 await Inbox(session, svc.cipher).mark_attempt(inbox_id)
             now = svc.clock.now()
-            messages = await claim_new(session, outgoing, who, svc.rules.default_language, svc.process, now,
+            messages = await claim_new(session, outgoing, who, svc.rules.default_language, svc.turn_claimer, now,
                                        svc.cipher)
             await session.commit()
     except Exception:  # noqa: BLE001 - the database itself is away: nothing more can be done now
