@@ -51,7 +51,8 @@ class SimSender:
         self.sent = 0
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult:
         """Printed as a new message; `replace` shows as "replaces": the id it updates."""
         self.simulator.emit_messages([Outgoing(to, reply)], replaces=replace)
         self.sent += 1

@@ -51,12 +51,14 @@ class Sender(Protocol):
     to the same person that this one supersedes -- a campaign's progress, updated in place.
     Where the platform can edit (Telegram), that message is edited; where it cannot (WhatsApp
     business messages) or the edit fails, a new message is sent. The result's message_id is the
-    message now showing the content."""
+    message now showing the content. `lang`: the recipient's language where the caller knows it
+    (a reply to someone who just wrote), so the sender need not look it up."""
 
     channel: str
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult: ...
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult: ...
 
 
 def channel_of(channel_user: str) -> str:

@@ -388,7 +388,7 @@ async def send_one(batch: Batch, message: Claimed) -> Outcome:
     try:
         result = await batch.svc.senders[channel].send(
             message.channel_user, batch.reply_of(message), Priority(message.priority), message.template,
-            replace=message.replaces)
+            replace=message.replaces, lang=message.lang if message.priority == Priority.REPLY else None)
     except Exception as problem:  # noqa: BLE001 - a sender bug must not lose the batch
         log.exception("sender %s raised for outbox message %d", channel, message.id)
         result = DeliveryResult(ok=False, error=type(problem).__name__)

@@ -94,6 +94,10 @@ class Outbox:
             row.error_code, row.error_title = error_code, (error_title or "")[:200] or None
         return True
 
+    async def people_waiting(self) -> Sequence[str]:
+        query = select(OutboundMessage.channel_user).where(OutboundMessage.status == "waiting").distinct()
+        return (await self.session.execute(query)).scalars().all()
+
     async def waiting_for(self, channel_user: str) -> Sequence[OutboundMessage]:
         query = (select(OutboundMessage)
                  .where(OutboundMessage.channel_user == channel_user, OutboundMessage.status == "waiting")

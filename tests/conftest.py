@@ -242,7 +242,7 @@ class RecordingSender:
         self.sent: list[Any] = []
 
     async def send(self, to: str, reply: Reply, priority: Any = None, template: str | None = None,
-                   replace: str | None = None) -> Any:
+                   replace: str | None = None, lang: str | None = None) -> Any:
         from handlers.delivery import DeliveryResult, Outgoing
 
         self.sent.append(Outgoing(to, reply))

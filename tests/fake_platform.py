@@ -85,7 +85,8 @@ class HttpSender:
         self.session: aiohttp.ClientSession | None = None
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult:
         # `replace` is ignored: the fake platform only counts messages, each one a new message.
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))

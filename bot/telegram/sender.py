@@ -70,7 +70,8 @@ class TelegramSender:
         self._contact_keyboard: set[int] = set()
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult:
         """Show one Reply to one person (one or more Bot API messages, in order), or edit the
         message `replace` to show it."""
         chat_id = chat_id_of(to)

@@ -211,6 +211,7 @@ class WhatsAppWebhook:
         grace = timedelta(0)
         while True:
             try:
+                await self.sender.refresh_held()
                 await ingest.recover(self.svc, {"wa": self.decode}, grace=grace)
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("WhatsApp inbox sweep failed")

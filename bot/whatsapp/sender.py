@@ -76,9 +76,12 @@ class WhatsAppSender:
         self.bulk_paused_until: datetime | None = None
         # Set by whoever tells administrators (the campaign feature); called on 131048.
         self.on_spam_flag: SpamHook | None = None
+        # People with messages held until they write (None: not read from the database yet).
+        self._held: set[str] | None = None
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult:
         """Send one reply. `template` names the kind of message ("reminder", "approval_notice",
         "campaign") whose configured template replaces it outside the 24-hour window.
         ok with no message_id: held until the person writes again (window policy "wait").
@@ -86,10 +89,13 @@ class WhatsAppSender:
         update (a campaign's progress) always arrives as a new message."""
         if priority >= Priority.BULK and self.bulk_paused():
             return DeliveryResult(ok=False, error="bulk sending paused after a spam flag (131048)")
-        lang, last_inbound = await self._person(to)
         kind = template or self._kind_of(reply)
-        if not self._in_window(last_inbound):
-            return await self._outside_window(to, reply, priority, kind)
+        # A reply to someone who just wrote comes with their language, and their window is open
+        # (should Meta disagree, 131047 is handled below): no lookup.
+        if priority != Priority.REPLY or lang is None:
+            lang, last_inbound = await self._person(to)
+            if not self._in_window(last_inbound):
+                return await self._outside_window(to, reply, priority, kind)
         result = await self._send_reply(to, reply, priority, lang)
         if result.needs_template:  # the window closed between our check and Meta's
             return await self._outside_window(to, reply, priority, kind)
@@ -98,9 +104,20 @@ class WhatsAppSender:
     def bulk_paused(self) -> bool:
         return self.bulk_paused_until is not None and self.svc.clock.now() < self.bulk_paused_until
 
+    async def refresh_held(self) -> None:
+        """Who has messages held for their window (at start, and at every inbox sweep: another
+        process may have held some)."""
+        async with self.svc.db.session() as session:
+            self._held = set(await Outbox(session, self.svc.cipher).people_waiting())
+
     async def flush_waiting(self, channel_user: str) -> int:
         """The person wrote, so their window is open: send what was held for them (oldest
         first), or drop what waited longer than `wait_max_hours`."""
+        if self._held is None:
+            await self.refresh_held()
+        if channel_user not in (self._held or ()):
+            return 0  # the usual case: nothing held, no query
+        self._held.discard(channel_user)
         now = self.svc.clock.now()
         async with self.svc.db.session() as session:
             outbox = Outbox(session, self.svc.cipher)
@@ -148,6 +165,8 @@ class WhatsAppSender:
         return await self._send_template(to, reply, priority, kind or "", spec)
 
     async def _hold(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> None:
+        if self._held is not None:
+            self._held.add(to)
         async with self.svc.db.session() as session:
             Outbox(session, self.svc.cipher).record(to, "held", "waiting", self.svc.clock.now(), template=kind,
                                                     priority=int(priority), body={"key": reply.key, **reply.to_json()})
