@@ -66,8 +66,11 @@ async def new_campaign(svc: Services, channel: str) -> tuple[int, float]:
 async def send_window(svc: Services, platform: FakePlatform, channel: str, limit: int, window: float) -> tuple[float, int]:
     """Run the worker for `window` seconds of sending; (achieved rate, peak RSS bytes)."""
     svc.config.delivery = DeliveryRules(
-        rate_per_second={channel: limit}, quiet_start=clock_time(0), quiet_end=clock_time(0),
+        quiet_start=clock_time(0), quiet_end=clock_time(0),
         batch_size=min(1000, limit * 2), concurrency=64, poll_seconds=0.05)
+    # The channel's one pacing is its sender's, as with the real Telegram and WhatsApp senders.
+    previous = svc.senders[channel]
+    svc.senders[channel] = HttpSender(channel, platform.url, svc.config.delivery.share(limit))
     platform.received.clear()
     stop = asyncio.Event()
     with PeakMemory() as memory:
@@ -77,6 +80,8 @@ async def send_window(svc: Services, platform: FakePlatform, channel: str, limit
         await asyncio.sleep(window)
         stop.set()
         await worker
+    await svc.senders[channel].close()
+    svc.senders[channel] = previous
     first = platform.received[0][0]
     in_window = sum(1 for t, _, _ in platform.received if t - first < window)
     return in_window / window, memory.peak

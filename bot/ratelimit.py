@@ -54,9 +54,14 @@ class PriorityGate:
     """Lets sends through at the number's throughput; waiting sends leave in priority order
     (lower number first, then first come)."""
 
+    BURST_SHARE = 0.05
+
     def __init__(self, per_second: float, now: Now = time.monotonic) -> None:
         self._now = now
-        self._bucket = Bucket(capacity=per_second, rate=per_second, tokens=per_second, stamp=now())
+        # A small burst only: with the sender's headroom (delivery.rate_headroom) no window of
+        # one second ever holds more than the platform's limit (the platforms count per second).
+        burst = max(1.0, per_second * self.BURST_SHARE)
+        self._bucket = Bucket(capacity=burst, rate=per_second, tokens=burst, stamp=now())
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None

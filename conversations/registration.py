@@ -51,7 +51,7 @@ from conversations.form import (
     format_date,
 )
 from conversations.i18n import rupiah
-from conversations.state import State
+from conversations.state import IDLE_STEPS, State
 from conversations.validators import InvalidInput, format_phone, mask_nik, normalize_text
 
 # Typed commands, in both languages, recognised at every step (with or without a leading "/").
@@ -177,7 +177,7 @@ class _Flow:
             return self.language_buttons()
         if step == "summary":
             return self.summary_buttons()
-        if step in ("done", "idle", "ended"):
+        if step in IDLE_STEPS:
             return self.menu_buttons()
         if step == "correct_pick":
             return []

@@ -9,6 +9,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+# Steps at which the conversation collects nothing: not begun, finished, or cancelled. The one
+# definition for everything that asks "is this person in the middle of a registration?" (draft
+# expiry, reminders, campaigns waiting for busy people, the "unfinished" audience, assisted
+# registrations).
+IDLE_STEPS = ("idle", "done", "ended")
+
+
 @dataclass
 class State:
     lang: str | None = None
@@ -46,4 +53,5 @@ class State:
 
     @property
     def in_form(self) -> bool:
-        return self.step not in ("idle", "done", "language", "ended")
+        # The language question is the threshold of the form, not a step in it.
+        return self.step not in IDLE_STEPS and self.step != "language"

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import campaign_compose as compose
 from conversations.events import ButtonPress, Inbound, Reply, Text
+from conversations.state import IDLE_STEPS
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority
 from handlers.outbox import (
-    IDLE_STEPS,
     OUTBOX,
     NewMessage,
     counts_by_state,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
+from conversations.state import IDLE_STEPS
 from handlers.services import Services
 from storage.inbox import Inbox
 from storage.models import Conversation
@@ -15,8 +16,6 @@ log = logging.getLogger(__name__)
 # Handled updates are kept only to recognise redeliveries: Meta redelivers a webhook for up to
 # 7 days, Telegram keeps updates for 24 hours (DOMAIN.md, platform limits).
 INBOX_DEDUPE_WINDOW = timedelta(days=8)
-# Steps at which nothing is being collected: such rows are not drafts.
-NOT_DRAFT_STEPS = ("idle", "done", "ended")
 
 
 async def purge_expired_drafts(svc: Services, now: datetime) -> int:
@@ -25,7 +24,7 @@ async def purge_expired_drafts(svc: Services, now: datetime) -> int:
     cutoff = now - timedelta(days=svc.rules.conversation.draft_expiry_days)
     async with svc.db.session() as session:
         result = await session.execute(
-            delete(Conversation).where(Conversation.updated_at < cutoff, Conversation.step.not_in(NOT_DRAFT_STEPS))
+            delete(Conversation).where(Conversation.updated_at < cutoff, Conversation.step.not_in(IDLE_STEPS))
         )
         await session.commit()
     purged = result.rowcount or 0

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations import registration as flow
 from conversations.events import Button, ButtonPress, Document, Inbound, Media, Reply, Text
 from conversations.form import SUMMARY_LINES, Ctx
+from conversations.state import IDLE_STEPS
 from conversations.i18n import rupiah
 from conversations.officials import (
     FIX_FIELDS,
@@ -65,7 +66,7 @@ from handlers.delivery import Outgoing
 from handlers.services import Services
 from handlers.turn import Turn
 from handlers.stats import statistics
-from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
+from storage.models import AuditEvent, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
 from storage.repo import REFERENCE_ALPHABET, Repository
@@ -73,8 +74,6 @@ from storage.repo import REFERENCE_ALPHABET, Repository
 log = logging.getLogger(__name__)
 NAGARI_CODE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
 INVITATION_CODE_LENGTH = 8
-# Steps at which an assisted conversation is not collecting anything.
-IDLE_STEPS = ("idle", "done", "ended")
 # Problems listed one per line in an import report (Telegram: 4096 characters per message).
 MAX_PROBLEM_LINES = 30
 

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Button, Reply
+from conversations.state import IDLE_STEPS
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
 from handlers.services import TURN_CLAIM, Services
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 OUTBOX = OutboxMessage.__table__
 # The lock key under which this process's writes to an SQLite database take turns.
 SQLITE_WRITER = "sqlite:writer"
-# Steps at which a person is not in the middle of anything (handlers/maintenance.NOT_DRAFT_STEPS
-# plus the language question, which is one tap).
-IDLE_STEPS = ("idle", "done", "ended", "language")
 
 
 class DeliveryRules(BaseModel):
@@ -63,9 +61,9 @@ class DeliveryRules(BaseModel):
     # Equal start and end: no quiet hours.
     quiet_start: clock_time = clock_time(21, 0)
     quiet_end: clock_time = clock_time(7, 0)
-    # Platform limits (DOMAIN.md): Telegram ~30 messages/s; WhatsApp 80/s per number (1,000/s
-    # after upgrade). The worker paces at limit x headroom, shared by `worker_processes`.
-    rate_per_second: dict[str, float] = Field(default_factory=lambda: {"tg": 30.0, "wa": 80.0})
+    # Each channel's sender paces every message (replies, notices, campaigns) at the platform's
+    # limit (telegram.messages_per_second, whatsapp.throughput_per_second) x headroom, shared by
+    # the `worker_processes` processes that send at the same time: one pacing per channel.
     rate_headroom: float = Field(default=0.95, gt=0, le=1)
     worker_processes: int = Field(default=1, ge=1)
     max_consecutive_failures: int = Field(default=5, ge=1)
@@ -88,9 +86,9 @@ class DeliveryRules(BaseModel):
     poll_seconds: float = Field(default=1.0, gt=0)
     scheduler_seconds: float = Field(default=60.0, gt=0)
 
-    def rate(self, channel: str) -> float | None:
-        limit = self.rate_per_second.get(channel)
-        return None if limit is None else limit * self.rate_headroom / self.worker_processes
+    def share(self, limit: float) -> float:
+        """This process's part of a platform's rate limit (messages per second)."""
+        return limit * self.rate_headroom / self.worker_processes
 
 
 def delivery_rules(svc: Services) -> DeliveryRules:

@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.i18n import rupiah
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority
-from handlers.outbox import IDLE_STEPS, NewMessage, delivery_rules, enqueue
+from conversations.state import IDLE_STEPS
+from handlers.outbox import NewMessage, delivery_rules, enqueue
 from handlers.roles import officials_of_nagari
 from handlers.services import Services
 from storage.models import Conversation, Nagari, Person, Registration

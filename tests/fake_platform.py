@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from conversations.events import Reply
+from bot.ratelimit import PriorityGate
 from handlers.delivery import DeliveryResult, Priority
 
 
@@ -79,15 +80,19 @@ class FakePlatform:
 class HttpSender:
     """Posts each message to the fake platform; maps HTTP statuses like a real sender would."""
 
-    def __init__(self, channel: str, base_url: str) -> None:
+    def __init__(self, channel: str, base_url: str, per_second: float | None = None) -> None:
         self.channel = channel
         self.base_url = base_url
         self.session: aiohttp.ClientSession | None = None
+        # Paced like a real sender (bot/ratelimit.py): every send passes the channel's one gate.
+        self.gate = PriorityGate(per_second) if per_second else None
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
                    template: str | None = None, replace: str | None = None,
                    lang: str | None = None) -> DeliveryResult:
         # `replace` is ignored: the fake platform only counts messages, each one a new message.
+        if self.gate is not None:
+            await self.gate.acquire(int(priority))
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         async with self.session.post(f"{self.base_url}/send", json={"to": to, "text": reply.text, "key": reply.key}) as response:
@@ -112,7 +117,9 @@ def register_as_channels() -> None:
 
     for name in ("tg", "wa"):
         async def setup(app: web.Application, svc: Any, environ: Mapping[str, str], name: str = name) -> Channel:
-            sender = HttpSender(name, environ["FAKE_PLATFORM_URL"])
+            rate = float(environ.get("FAKE_PLATFORM_RATE") or 0) or None
+            sender = HttpSender(name, environ["FAKE_PLATFORM_URL"],
+                                svc.config.delivery.share(rate) if rate else None)
             return Channel(name, sender=sender, close=sender.close)
 
         register_channel(name, configured, setup)

@@ -34,11 +34,11 @@ BATCH = 25
 KEY = secrets.token_urlsafe(48)
 
 
-def worker_config(tmp_path: Path, rate: int, processes: int = 1) -> Path:
+def worker_config(tmp_path: Path, processes: int = 1) -> Path:
     config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     config["delivery"].update({
         # Equal start and end: no quiet hours, so the test does not depend on the time of day.
-        "quiet_start": "00:00", "quiet_end": "00:00", "rate_per_second": {"tg": rate},
+        "quiet_start": "00:00", "quiet_end": "00:00",
         "worker_processes": processes, "lease_seconds": 3, "batch_size": BATCH, "poll_seconds": 0.1,
     })
     path = tmp_path / "config.yaml"
@@ -76,8 +76,12 @@ async def services(tmp_path: Path, url: str, config: Path) -> Services:
     return await build_services(config, url, clock=SystemClock(), env=env)
 
 
-async def start_worker(url: str, config: Path, platform: FakePlatform, name: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "BOT_SECRET_KEY": KEY, "FAKE_PLATFORM_URL": platform.url, "LOG_LEVEL": "WARNING"}
+async def start_worker(url: str, config: Path, platform: FakePlatform, name: str,
+                       rate: int) -> asyncio.subprocess.Process:
+    """A `python -m bot worker` whose channel "tg" sends to the fake platform, its sender paced at
+    the platform's limit `rate` (shared by `delivery.worker_processes`)."""
+    env = {**os.environ, "BOT_SECRET_KEY": KEY, "FAKE_PLATFORM_URL": platform.url, "LOG_LEVEL": "WARNING",
+           "FAKE_PLATFORM_RATE": str(rate)}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "worker", "--plugin", "tests.fake_platform", "--no-scheduler",
@@ -101,13 +105,13 @@ async def wait_until_done(svc: Services, timeout: float = 180) -> None:
 async def test_killed_workers_miss_nobody_and_repeat_at_most_what_was_in_flight(
         tmp_path: Path, postgres_url: str, platform: FakePlatform) -> None:
     people, kills = 5000, 3
-    config = worker_config(tmp_path, rate=400)
+    config = worker_config(tmp_path)
     svc = await services(tmp_path, postgres_url, config)
     try:
         await broadcast_to(svc, people)
         rng = random.Random(6)
         for round_ in range(kills):
-            worker = await start_worker(postgres_url, config, platform, f"w{round_}")
+            worker = await start_worker(postgres_url, config, platform, f"w{round_}", rate=400)
             target = len(platform.received) + rng.randint(50, 1200)
             for _ in range(600):
                 if len(platform.received) >= target or worker.returncode is not None:
@@ -115,7 +119,7 @@ async def test_killed_workers_miss_nobody_and_repeat_at_most_what_was_in_flight(
                 await asyncio.sleep(0.05)
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
-        last = await start_worker(postgres_url, config, platform, "last")
+        last = await start_worker(postgres_url, config, platform, "last", rate=400)
         await wait_until_done(svc)
         last.send_signal(signal.SIGTERM)
         assert await last.wait() == 0
@@ -134,11 +138,11 @@ async def test_killed_workers_miss_nobody_and_repeat_at_most_what_was_in_flight(
 async def test_two_workers_on_postgresql_never_send_the_same_message_twice(
         tmp_path: Path, postgres_url: str, platform: FakePlatform) -> None:
     people, limit = 2000, 300
-    config = worker_config(tmp_path, rate=limit, processes=2)
+    config = worker_config(tmp_path, processes=2)
     svc = await services(tmp_path, postgres_url, config)
     try:
         await broadcast_to(svc, people)
-        workers = [await start_worker(postgres_url, config, platform, f"pair{n}") for n in range(2)]
+        workers = [await start_worker(postgres_url, config, platform, f"pair{n}", rate=limit) for n in range(2)]
         await wait_until_done(svc)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)

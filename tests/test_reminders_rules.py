@@ -27,7 +27,8 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 async def sent_keys(svc: Services, user: str) -> list[str]:
     async with svc.db.session() as session:
         rows = await session.execute(select(OutboxMessage.key).where(
-            OutboxMessage.channel_user == user, OutboxMessage.state == "sent").order_by(OutboxMessage.sent_at))
+            OutboxMessage.channel_user == user, OutboxMessage.state == "sent", OutboxMessage.kind != "reply")
+            .order_by(OutboxMessage.sent_at))
         return list(rows.scalars().all())
 
 

@@ -38,6 +38,7 @@ from bot.telegram.settings import TelegramConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
 from handlers.delivery import DeliveryResult, Priority
+from handlers.outbox import delivery_rules
 from handlers.services import Services
 from storage.models import Person
 
@@ -63,7 +64,7 @@ class TelegramSender:
         self.bot = bot
         self.svc = svc
         self.config = config
-        self._gate = PriorityGate(config.messages_per_second)
+        self._gate = PriorityGate(delivery_rules(svc).share(config.messages_per_second))
         self._per_chat = PairLimiter(config.per_chat_interval_seconds, config.per_chat_burst)
         # Chats where our "share my phone number" keyboard may still show; the next message
         # removes it. Kept per process: at worst a one-time keyboard lingers until tapped.

@@ -39,6 +39,7 @@ from bot.whatsapp.config import TemplateSpec, WhatsAppConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Button, Reply
 from handlers.delivery import DeliveryResult, Priority
+from handlers.outbox import delivery_rules
 from handlers.services import Services
 from storage.whatsapp import Outbox
 
@@ -71,7 +72,7 @@ class WhatsAppSender:
 
     def __init__(self, wa: WhatsApp, svc: Services, config: WhatsAppConfig) -> None:
         self.wa, self.svc, self.config = wa, svc, config
-        self.gate = PriorityGate(config.throughput_per_second)
+        self.gate = PriorityGate(delivery_rules(svc).share(config.throughput_per_second))
         self.pairs = PairLimiter(config.pair_interval_seconds, config.pair_burst)
         self.bulk_paused_until: datetime | None = None
         # Set by whoever tells administrators (the campaign feature); called on 131048.
