@@ -6,6 +6,10 @@ update is marked handled in the same transaction that stores the conversation's 
 update is handled exactly once even across a crash. `recover` drains everyone with updates left
 unhandled by a process that died. Replies are sent after that commit: a crash in between loses
 the reply (the person writes again and is asked the same question), never their answer.
+
+What is recorded is the platform's JSON as it arrived; the channel's decoder turns it into an
+event only when it is handled. A decoder that cannot read a payload raises `Undecodable`: the
+update is set aside (kept in the inbox, one WARNING line) instead of being retried for ever.
 """
 
 from __future__ import annotations
@@ -36,6 +40,15 @@ Deliver = Callable[[list[Outgoing]], Awaitable[None]]
 MAX_ATTEMPTS = 5
 
 
+class Undecodable(Exception):
+    """A recorded payload the channel cannot read: `kind` is the update's kind as far as it can
+    tell ("message", "callback_query", ...), `why` a short reason without the payload's values."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(f"{kind}: {why}")
+        self.kind, self.why = kind, why
+
+
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
                  payload: dict[str, Any]) -> bool:
     """Record one update; False for a duplicate. Committed when this returns."""
@@ -61,14 +74,21 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 if row is None:
                     return handled
                 row_id, attempts, payload = row.id, row.attempts, inbox.payload(row)
+                update_key = row.update_key
             assert row_id is not None
             if attempts >= MAX_ATTEMPTS:
                 log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
-                await _finish_alone(svc, row_id)
+                await _set_aside(svc, row_id, f"failed {attempts} times")
                 handled += 1
                 continue
             try:
                 event, known_phone = await _decode(decode, payload)
+            except Undecodable as problem:
+                log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
+                            problem.kind, channel_user, problem.why)
+                await _set_aside(svc, row_id, str(problem))
+                handled += 1
+                continue
             except Exception:
                 await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
                 raise
@@ -99,6 +119,12 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
 async def _finish_alone(svc: Services, row_id: int) -> None:
     async with svc.db.session() as session:
         await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+        await session.commit()
+
+
+async def _set_aside(svc: Services, row_id: int, reason: str) -> None:
+    async with svc.db.session() as session:
+        await Inbox(session, svc.cipher).set_aside(row_id, reason, svc.clock.now())
         await session.commit()
 
 

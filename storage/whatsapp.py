@@ -94,6 +94,11 @@ class Outbox:
             row.error_code, row.error_title = error_code, (error_title or "")[:200] or None
         return True
 
+    async def knows(self, message_id: str) -> bool:
+        """Whether a message id is one of the messages this bot sent."""
+        query = select(OutboundMessage.id).where(OutboundMessage.message_id == message_id).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
     async def waiting_for(self, channel_user: str) -> Sequence[OutboundMessage]:
         query = (select(OutboundMessage)
                  .where(OutboundMessage.channel_user == channel_user, OutboundMessage.status == "waiting")

@@ -174,7 +174,11 @@ async def test_group_messages_and_edits_are_ignored(svc: Services, fake: FakeTel
         for name in ("group_message", "edited_message"):
             assert await person.post(fixture(name), SECRET) == 200
         await bot.settle()
-        assert await inbox_rows(svc) == 0
+        # Recorded as every authenticated update is, then handled without an answer.
+        async with svc.db.session() as session:
+            rows = (await session.execute(select(InboundUpdate))).scalars().all()
+        assert len(rows) == 2
+        assert all(row.handled_at is not None and row.set_aside_reason is None for row in rows)
         assert fake.sent() == []
 
 

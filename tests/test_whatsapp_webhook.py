@@ -93,12 +93,22 @@ async def test_messages_of_one_person_are_handled_in_order(wa: Harness) -> None:
     assert wa.said(sent[:1], "welcome") and wa.said(sent, "consent.prompt")
 
 
-@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "reaction", "unsupported"])
+@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "unsupported"])
 async def test_non_text_messages_get_the_kind_answer(wa: Harness, kind: str) -> None:
     await wa.send(message(text="halo"))
     sent = await wa.send(message(kind))
     assert wa.said(sent, "media.unsupported")
     assert sent[-1].choice_ids == ["lang:id", "lang:en"]  # and the question again
+
+
+async def test_a_reaction_gets_no_answer_but_is_recorded(wa: Harness, svc) -> None:
+    """A reaction (also removing one) is not a question to the bot: no answer, which on WhatsApp
+    would also spend the person's message allowance."""
+    await wa.send(message(text="halo"))
+    assert await wa.send(message("reaction")) == []
+    async with svc.db.session() as session:
+        rows = (await session.execute(select(InboundUpdate))).scalars().all()
+    assert len(rows) == 2 and all(row.handled_at is not None and row.set_aside_reason is None for row in rows)
 
 
 async def test_list_reply_and_button_reply_are_taps(wa: Harness) -> None:
