@@ -102,18 +102,38 @@ def update_kind(update: dict[str, Any]) -> str:
 
 def recording_user(update: dict[str, Any]) -> str:
     """Whose queue an update is recorded in: the user it is from ("tg:<id>", whatever the kind,
-    so one person's updates stay in order), else its chat ("tg:chat:<id>"), else "tg:unknown"."""
+    so one person's updates stay in order; in a private chat the chat is the person), else its
+    chat ("tg:chat:<id>"), else "tg:unknown"."""
     inner = update.get(update_kind(update))
-    if isinstance(inner, dict):
-        for field in ("from", "user", "actor_chat"):
-            sender = inner.get(field)
-            if isinstance(sender, dict) and _is_id(sender.get("id")):
-                return f"tg:{sender['id']}" if field != "actor_chat" else f"tg:chat:{sender['id']}"
-        for holder in (inner, inner.get("message")):
-            chat = holder.get("chat") if isinstance(holder, dict) else None
-            if isinstance(chat, dict) and _is_id(chat.get("id")):
-                return f"tg:chat:{chat['id']}"
+    if not isinstance(inner, dict):
+        return "tg:unknown"
+    for field in ("from", "user"):
+        sender = inner.get(field)
+        if isinstance(sender, dict) and _is_id(sender.get("id")):
+            return f"tg:{sender['id']}"
+    for holder in (inner, inner.get("message")):
+        chat = holder.get("chat") if isinstance(holder, dict) else None
+        if isinstance(chat, dict) and _is_id(chat.get("id")):
+            return f"tg:{chat['id']}" if chat.get("type") == "private" else f"tg:chat:{chat['id']}"
+    actor = inner.get("actor_chat")
+    if isinstance(actor, dict) and _is_id(actor.get("id")):
+        return f"tg:chat:{actor['id']}"
     return "tg:unknown"
+
+
+def needs_reading(update: dict[str, Any]) -> bool:
+    """Whether an update may need an answer, so that aiogram's model must read it: a message in
+    a private chat (or one that does not say its chat type) or a button tap. Everything else
+    (groups, channels, edits, reactions, polls, payments...) is answered by silence, whatever
+    its shape, without reading it."""
+    kind = update_kind(update)
+    if kind == "callback_query":
+        return True
+    if kind != "message":
+        return False
+    chat = update["message"].get("chat") if isinstance(update["message"], dict) else None
+    chat_type = chat.get("type") if isinstance(chat, dict) else None
+    return not isinstance(chat_type, str) or chat_type == "private"
 
 
 def _is_id(value: Any) -> bool:
@@ -149,9 +169,10 @@ def channel_user_of(update: Update) -> str | None:
     a registration holds a NIK, so it happens only in a private chat."""
     if update.message is not None:
         message = update.message
-        if message.chat.type == ChatType.PRIVATE and message.from_user is not None:
-            return f"tg:{message.from_user.id}"
-        return None
+        if message.chat.type != ChatType.PRIVATE:
+            return None
+        # In a private chat the chat is the person (`from` is optional in the Bot API).
+        return f"tg:{message.from_user.id if message.from_user is not None else message.chat.id}"
     if update.callback_query is not None:
         return f"tg:{update.callback_query.from_user.id}"
     return None
@@ -173,7 +194,8 @@ def _message_event(message: Message) -> Inbound | None:
         # DOMAIN.md: accept a phone only from the person's own contact (same user id); the
         # flow refuses the rest. Telegram sends the number without "+".
         phone = message.contact.phone_number
-        own = message.contact.user_id is not None and message.contact.user_id == message.from_user.id  # type: ignore[union-attr]
+        sender = message.from_user.id if message.from_user is not None else message.chat.id
+        own = message.contact.user_id is not None and message.contact.user_id == sender
         return ContactShared(phone=f"+{phone}" if phone.isdigit() else phone, is_own=own)
     if message.text is not None:
         return Text(command_text(message.text))

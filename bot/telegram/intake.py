@@ -152,9 +152,9 @@ class TelegramIntake:
         """A recorded update back into the conversation's event (Telegram knows no phone); None
         for updates that get no answer; Undecodable for a shape aiogram's model cannot read. An
         attached spreadsheet is downloaded first and becomes a Document."""
-        update = adapter.decode(payload)
-        event = adapter.inbound_of(update)
-        if event is None:
+        update = adapter.decode(payload) if adapter.needs_reading(payload) else None
+        event = adapter.inbound_of(update) if update is not None else None
+        if update is None or event is None:
             log.debug("Telegram update %s (%s) needs no answer", payload.get("update_id"),
                       adapter.update_kind(payload))
             return None, None

@@ -199,17 +199,30 @@ def is_ignored(payload: dict[str, Any]) -> bool:
     return message.get("type") in IGNORED_TYPES or bool(message.get("group_id"))
 
 
+def _readable(payload: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """The payload as pywa can read it. pywa reads the sender from the contacts list and wants a
+    `user_id` there; WhatsApp gives none for a contact from before business-scoped ids, and no
+    contact at all for some messages. The message's own ids stand in -- only for reading: the
+    record stays as it came, and the person stays keyed by `sender_of`."""
+    value = payload["entry"][0]["changes"][0]["value"]
+    contacts = value.get("contacts") or []
+    contact = dict(contacts[0]) if contacts and isinstance(contacts[0], dict) else {"profile": {"name": ""}}
+    wa_id = _text(contact.get("wa_id")) or _text(message.get("from"))
+    user_id = _text(contact.get("user_id")) or _text(message.get("from_user_id")) or wa_id
+    if contact.get("user_id") == user_id and contact.get("wa_id", wa_id) == wa_id:
+        return payload
+    contact["user_id"] = user_id
+    if wa_id:
+        contact["wa_id"] = wa_id
+    return {**payload, "entry": [{**payload["entry"][0], "changes": [
+        {"field": "messages", "value": {**value, "contacts": [contact]}}]}]}
+
+
 def decode(wa: WhatsApp, payload: dict[str, Any]) -> Message | CallbackButton | CallbackSelection:
     """pywa's type for a recorded message; Undecodable when pywa cannot read it."""
     message = message_of(payload)
     kind = str(message.get("type"))[:40]
-    value = payload["entry"][0]["changes"][0]["value"]
-    if not value.get("contacts"):
-        # pywa reads the sender from the contacts list; when WhatsApp gave none, the message's
-        # own from / from_user_id stand in (only for reading: the record stays as it came).
-        contact = {k: message[f] for k, f in (("wa_id", "from"), ("user_id", "from_user_id")) if _text(message.get(f))}
-        payload = {**payload, "entry": [{**payload["entry"][0], "changes": [
-            {"field": "messages", "value": {**value, "contacts": [{"profile": {"name": ""}, **contact}]}}]}]}
+    payload = _readable(payload, message)
     try:
         update = parse(wa, payload)
         event_of(update)  # every attribute the handling reads is readable
