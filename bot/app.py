@@ -14,7 +14,7 @@ from conversations.wilayah import Wilayah
 from handlers.clock import Clock, SystemClock
 from handlers.locks import build_locks
 from handlers.services import Services
-from storage.crypto import NikCipher, load_master_key
+from storage.crypto import NikCipher, load_master_key, use_for_logs
 from storage.db import Database
 from storage.models import Nagari
 from storage.repo import Repository
@@ -43,7 +43,9 @@ async def build_services(
     config = load_config(config_path)
     rules = config.flow_rules()
     wilayah = load_wilayah(config)
-    cipher = NikCipher(load_master_key(env.secret_key, env.secret_key_file))
+    master_key = load_master_key(env.secret_key, env.secret_key_file)
+    cipher = NikCipher(master_key)
+    use_for_logs(master_key)
     url = database_url(db_url, env)
     try:
         # One person at a time across processes: LOCK_BACKEND=memory|redis|postgres (handlers/locks.py).

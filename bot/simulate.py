@@ -2,14 +2,20 @@
 
 stdin: one JSON object per line; stdout: one JSON object per message the bot sends, then
 {"ack": N} after all output caused by input line N (flushed). See README for the format.
+
+No line can stop it: a line that is not JSON (also absurd numbers or nesting), a value of the
+wrong type, text that is not valid Unicode or a clock outside the years 2000-2999 gets
+{"error": ..., "line": N}; anything else that goes wrong while handling a line is logged to
+stderr and reported the same way; then the ack, and the next line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any
 
 from bot.worker import install_outreach
@@ -21,8 +27,12 @@ from handlers.outbox import drain
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
 
+log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^(tg|wa):[A-Za-z0-9_.\-]{1,64}$")
 MEDIA_KINDS = {"photo", "sticker", "voice", "audio", "video", "location", "document", "reaction", "unsupported"}
+# The simulated clock stays where dates can still be computed (reminders add days and years).
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
 
 
 class InputError(ValueError):
@@ -38,7 +48,24 @@ def parse_time(value: Any) -> datetime:
         raise InputError(f"clock is not ISO 8601: {value!r}") from None
     if moment.tzinfo is None:
         raise InputError("clock needs a UTC offset, e.g. 2026-12-01T09:00:00+07:00")
+    try:
+        inside = EARLIEST <= moment <= LATEST
+    except OverflowError:  # an offset that pushes it past year 1 or 9999
+        inside = False
+    if not inside:
+        raise InputError("clock must be between the years 2000 and 2999")
     return moment
+
+
+def _string(obj: dict[str, Any], key: str, what: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise InputError(f'"{key}" must be {what}')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text anyone can type
+        raise InputError(f'"{key}" is not valid Unicode') from None
+    return value
 
 
 class SimSender:
@@ -72,7 +99,10 @@ class Simulator:
         install_outreach(svc)
 
     def emit(self, obj: dict[str, Any]) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        try:
+            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        except UnicodeEncodeError:  # an output stream that cannot show every character
+            self.out.write(json.dumps(obj) + "\n")
 
     def emit_messages(self, messages: list[Outgoing], replaces: str | None = None) -> None:
         for message in messages:
@@ -85,13 +115,9 @@ class Simulator:
         if not isinstance(sender, str) or not USER_ID.match(sender):
             raise InputError('"from" must be "tg:<id>" or "wa:<id>"')
         if "text" in obj:
-            if not isinstance(obj["text"], str):
-                raise InputError('"text" must be a string')
-            return sender, Text(obj["text"])
+            return sender, Text(_string(obj, "text", "a string"))
         if "button" in obj:
-            wanted = obj["button"]
-            if not isinstance(wanted, str):
-                raise InputError('"button" must be a string')
+            wanted = _string(obj, "button", "a string")
             buttons = self.last_buttons.get(sender, [])
             match = next((b for b in buttons if b["id"] == wanted), None) or next(
                 (b for b in buttons if b["title"].casefold() == wanted.casefold()), None)
@@ -99,20 +125,21 @@ class Simulator:
             # it as a stale button, as it would a tap on an old message.
             return sender, ButtonPress(match["id"] if match else wanted)
         if "contact" in obj:
-            phone = obj["contact"]
-            if not isinstance(phone, str):
-                raise InputError('"contact" must be a phone number string')
+            phone = _string(obj, "contact", "a phone number string")
             return sender, ContactShared(phone=phone, is_own=obj.get("contact_user") == sender)
         if "media" in obj:
             kind = obj["media"]
-            if kind not in MEDIA_KINDS:
+            if not isinstance(kind, str) or kind not in MEDIA_KINDS:
                 raise InputError(f'"media" must be one of {sorted(MEDIA_KINDS)}')
             return sender, Media(kind)
         raise InputError('expected one of "text", "button", "contact", "media" or "clock"')
 
     async def line(self, number: int, raw: str) -> None:
         try:
-            obj = json.loads(raw)
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError) as problem:  # also 5,000-digit numbers, deep nesting
+                raise InputError(f"not a JSON object ({type(problem).__name__})") from None
             if not isinstance(obj, dict):
                 raise InputError("each line must be a JSON object")
             if "clock" in obj:
@@ -127,8 +154,11 @@ class Simulator:
                 # The turn's messages go out through the simulator's senders (printed there).
                 await dispatch(self.svc, sender, event)
             await drain(self.svc)
-        except (json.JSONDecodeError, InputError) as problem:
+        except InputError as problem:
             self.emit({"error": str(problem), "line": number})
+        except Exception as problem:  # noqa: BLE001 - a line must never stop the simulator
+            log.exception("simulator line %d failed", number)
+            self.emit({"error": f"internal error ({type(problem).__name__})", "line": number})
         self.emit({"ack": number})
         self.out.flush()
 

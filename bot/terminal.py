@@ -2,11 +2,14 @@
 
 Buttons are shown numbered; typing a number picks that button. Everything else is sent as text.
 Special inputs: `/foto` (send a photo), `/kontak +62...` (share your own contact), `/keluar` (quit).
+No input stops it: a number that is not a button's is sent as text, and bytes that are not text
+(a terminal in another encoding) are replaced before anything reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import IO
 
@@ -14,6 +17,8 @@ from conversations.events import ButtonPress, ContactShared, Inbound, Media, Rep
 from conversations.i18n import Catalog
 from handlers.router import dispatch
 from handlers.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def render(reply: Reply, out: IO[str], catalog: Catalog, lang: str) -> None:
@@ -29,8 +34,11 @@ def render(reply: Reply, out: IO[str], catalog: Catalog, lang: str) -> None:
 
 
 def event_from(line: str, buttons: tuple) -> Inbound:
+    # Undecodable input arrives as lone surrogates: nothing downstream can store or print them.
+    line = line.encode("utf-8", "replace").decode("utf-8")
     text = line.strip()
-    if text.isdigit() and buttons and 1 <= int(text) <= len(buttons):
+    # ASCII digits only ("²" is a digit too), and few of them (int() refuses 5,000 digits).
+    if text.isascii() and text.isdigit() and len(text) <= 4 and buttons and 1 <= int(text) <= len(buttons):
         return ButtonPress(buttons[int(text) - 1].id)
     if text.lower() in ("/foto", "/photo"):
         return Media("photo")
@@ -59,7 +67,14 @@ async def chat(svc: Services, user: str, source: IO[str] | None = None, out: IO[
             return
         if not line.strip():
             continue
-        for message in await dispatch(svc, user, event_from(line, buttons)):
+        try:
+            messages = await dispatch(svc, user, event_from(line, buttons))
+        except Exception:  # noqa: BLE001 - the chat goes on; the log says what failed
+            log.exception("terminal chat: the message could not be handled")
+            out.write("\n" + catalog.text(lang, "error.internal") + "\n")
+            out.flush()
+            continue
+        for message in messages:
             if message.to != user:  # a notice to someone else (e.g. an official's decision)
                 out.write("\n" + catalog.text(lang, "terminal.to_other", to=message.to))
             render(message.reply, out, catalog, lang)

@@ -7,6 +7,10 @@ the conversation's new state and its replies (outbox rows), so an update is hand
 once even across a crash; the replies are sent right after that commit, and a crash in between
 leaves them in the outbox, sent on restart. `recover` drains, several people at a time,
 everyone with updates left unhandled by a process that died.
+
+What is recorded is the platform's JSON as it arrived; the channel's decoder turns it into an
+event only when it is handled. A decoder that cannot read a payload raises `Undecodable`: the
+update is set aside (kept in the inbox, one WARNING line) instead of being retried for ever.
 """
 
 from __future__ import annotations
@@ -36,6 +40,15 @@ MAX_ATTEMPTS = 5
 RECOVERY_CONCURRENCY = 16
 
 
+class Undecodable(Exception):
+    """A recorded payload the channel cannot read: `kind` is the update's kind as far as it can
+    tell ("message", "callback_query", ...), `why` a short reason without the payload's values."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(f"{kind}: {why}")
+        self.kind, self.why = kind, why
+
+
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
                  payload: dict[str, Any]) -> bool:
     """Record one update; False for a duplicate. Committed when this returns."""
@@ -57,15 +70,23 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
     async with svc.locks.hold(channel_user):
         async with svc.db.session() as session:
             inbox = Inbox(session, svc.cipher)
-            pending = [(row.id, row.attempts, inbox.payload(row)) for row in await inbox.pending_for(channel_user)]
-        for row_id, attempts, payload in pending:
+            pending = [(row.id, row.update_key, row.attempts, inbox.payload(row))
+                       for row in await inbox.pending_for(channel_user)]
+        for row_id, update_key, attempts, payload in pending:
+            assert row_id is not None
             if attempts >= MAX_ATTEMPTS:
                 log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
-                await _finish_alone(svc, row_id)
+                await _set_aside(svc, row_id, f"failed {attempts} times")
                 handled += 1
                 continue
             try:
                 event, known_phone = await _decode(decode, payload)
+            except Undecodable as problem:
+                log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
+                            problem.kind, channel_user, problem.why)
+                await _set_aside(svc, row_id, str(problem))
+                handled += 1
+                continue
             except Exception:
                 await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
                 raise
@@ -88,6 +109,12 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
 async def _finish_alone(svc: Services, row_id: int) -> None:
     async with one_writer(svc), svc.db.session() as session:
         await Inbox(session, svc.cipher).finish(row_id, svc.clock.now())
+        await session.commit()
+
+
+async def _set_aside(svc: Services, row_id: int, reason: str) -> None:
+    async with one_writer(svc), svc.db.session() as session:
+        await Inbox(session, svc.cipher).set_aside(row_id, reason, svc.clock.now())
         await session.commit()
 
 

@@ -4,6 +4,11 @@ One master key (BOT_SECRET_KEY, or a key file generated on first run for the emb
 is stretched with HKDF into two independent keys: a Fernet key (AES-128-CBC + HMAC-SHA256) for
 encryption and an HMAC-SHA256 key for lookup. Losing the master key makes stored NIKs unreadable,
 so the key file's creation is logged as a warning telling the operator to back it up.
+
+Log lines name people with `who(channel_user)`: a short keyed hash ("wa#1f3a9c0b2e"), stable for
+one master key, so one person's lines can be followed without their phone number or platform id
+ever reaching a log. Its key is a third HKDF derivation (`use_for_logs`, at start); before that a
+random per-process key is used.
 """
 
 from __future__ import annotations
@@ -25,6 +30,25 @@ log = logging.getLogger(__name__)
 
 def _derive(master: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sijunjung-bot/" + purpose).derive(master)
+
+
+_log_key = secrets.token_bytes(32)
+PSEUDONYM_HEX = 10
+
+
+def use_for_logs(master_key: bytes) -> None:
+    """Make `who` stable for this master key (called once at start)."""
+    global _log_key
+    _log_key = _derive(master_key, b"log-pseudonym")
+
+
+def who(channel_user: object) -> str:
+    """How a log line names a person: the channel and a keyed hash of the id ("tg#9b1e0c44d2");
+    the same person gives the same name, and the name gives away neither number nor id."""
+    text = str(channel_user)
+    channel, _, rest = text.partition(":") if ":" in text else ("?", "", text)
+    digest = hmac.new(_log_key, text.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+    return f"{channel[:4] if rest else '?'}#{digest}"
 
 
 class NikCipher:

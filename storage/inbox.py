@@ -2,8 +2,15 @@
 
 A webhook answers 200 only after its update is committed here, so nothing acknowledged is lost;
 the unique (channel, update_key) makes redeliveries (Telegram retries, Meta's 7 days of
-redelivery) no-ops. The payload may hold a NIK the person typed: it is encrypted, and erased
-once the update is handled (the row stays, for deduplication, until purged).
+redelivery) no-ops. The payload is the platform's JSON as it arrived (parsed as JSON only, never
+through a model), so whatever shape a platform sends can be stored. It may hold a NIK the person
+typed: it is encrypted, and erased once the update is handled (the row stays, for deduplication,
+until purged).
+
+An update that cannot be decoded (a shape the adapter does not understand) or that failed too
+often is *set aside*: it counts as handled, so it neither blocks the person nor is retried, but
+it keeps its (encrypted) payload and the reason, for `python -m bot inbox list|show`, until the
+row is purged with the handled ones.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class InboundUpdate(SQLModel, table=True):
     received_at: datetime = _utc_column(nullable=False)
     handled_at: datetime | None = _utc_column(nullable=True, index=True)
     attempts: int = 0
+    # Why the update was set aside instead of handled (None: not set aside).
+    set_aside_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 INBOX = InboundUpdate.__table__
@@ -91,6 +100,21 @@ class Inbox:
     async def finish(self, row_id: int, now: datetime) -> None:
         await self.session.execute(
             update(InboundUpdate).where(InboundUpdate.id == row_id).values(handled_at=now, payload_enc=None))
+
+    async def set_aside(self, row_id: int, reason: str, now: datetime) -> None:
+        """Done with, but kept (payload included) for an operator to inspect."""
+        await self.session.execute(
+            update(InboundUpdate).where(InboundUpdate.id == row_id).values(handled_at=now,
+                                                                          set_aside_reason=reason[:1000]))
+
+    async def set_aside_rows(self, limit: int = 100) -> Sequence[InboundUpdate]:
+        """The set-aside updates still kept, newest first."""
+        query = (select(InboundUpdate).where(InboundUpdate.set_aside_reason.is_not(None))
+                 .order_by(InboundUpdate.id.desc()).limit(limit))
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get(self, row_id: int) -> InboundUpdate | None:
+        return await self.session.get(InboundUpdate, row_id)
 
     async def purge(self, handled_before: datetime) -> int:
         result = await self.session.execute(

@@ -98,6 +98,11 @@ class Outbox:
         query = select(OutboundMessage.channel_user).where(OutboundMessage.status == "waiting").distinct()
         return (await self.session.execute(query)).scalars().all()
 
+    async def knows(self, message_id: str) -> bool:
+        """Whether a message id is one of the messages this bot sent."""
+        query = select(OutboundMessage.id).where(OutboundMessage.message_id == message_id).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
     async def waiting_for(self, channel_user: str) -> Sequence[OutboundMessage]:
         query = (select(OutboundMessage)
                  .where(OutboundMessage.channel_user == channel_user, OutboundMessage.status == "waiting")

@@ -93,12 +93,22 @@ async def test_messages_of_one_person_are_handled_in_order(wa: Harness) -> None:
     assert wa.said(sent[:1], "welcome") and wa.said(sent, "consent.prompt")
 
 
-@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "reaction", "unsupported"])
+@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "unsupported"])
 async def test_non_text_messages_get_the_kind_answer(wa: Harness, kind: str) -> None:
     await wa.send(message(text="halo"))
     sent = await wa.send(message(kind))
     assert wa.said(sent, "media.unsupported")
     assert sent[-1].choice_ids == ["lang:id", "lang:en"]  # and the question again
+
+
+async def test_a_reaction_gets_no_answer_but_is_recorded(wa: Harness, svc) -> None:
+    """A reaction (also removing one) is not a question to the bot: no answer, which on WhatsApp
+    would also spend the person's message allowance."""
+    await wa.send(message(text="halo"))
+    assert await wa.send(message("reaction")) == []
+    async with svc.db.session() as session:
+        rows = (await session.execute(select(InboundUpdate))).scalars().all()
+    assert len(rows) == 2 and all(row.handled_at is not None and row.set_aside_reason is None for row in rows)
 
 
 async def test_list_reply_and_button_reply_are_taps(wa: Harness) -> None:
@@ -173,3 +183,58 @@ def test_the_channel_refuses_to_start_without_an_app_secret() -> None:
     environ = {"WHATSAPP_PHONE_NUMBER_ID": "1", "WHATSAPP_ACCESS_TOKEN": "t", "WHATSAPP_VERIFY_TOKEN": "v"}
     with pytest.raises(ConfigError, match="WHATSAPP_APP_SECRET"):
         Settings.from_environ(environ)
+
+
+async def test_another_phone_number_id_is_logged_once_with_the_hint(wa: Harness, svc, caplog) -> None:
+    caplog.set_level("INFO", logger="bot")
+    for _ in range(3):
+        body = message(text="halo")
+        body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999999999"
+        assert await wa.send(body) == []
+    other = message(text="halo")
+    other["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "888888888888888"
+    await wa.send(other)
+    hints = [r.getMessage() for r in caplog.records if "WHATSAPP_PHONE_NUMBER_ID" in r.getMessage()]
+    assert len(hints) == 2 and "999999999999999" in hints[0] and "888888888888888" in hints[1]
+    assert await inbox_rows(svc) == 0
+
+
+async def test_a_message_naming_no_sender_is_logged_not_dropped_in_silence(wa: Harness, svc, caplog) -> None:
+    body = message(text="halo")
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["contacts"]
+    for key in ("from", "from_user_id"):
+        value["messages"][0].pop(key, None)
+    assert await wa.send(body) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("names no sender" in w and value["messages"][0]["id"] in w for w in warnings), warnings
+    assert await inbox_rows(svc) == 0
+
+
+@pytest.mark.parametrize("variant", ["wa_id_only", "user_id_only", "both", "no_contacts"])
+async def test_senders_are_keyed_by_wa_id_else_user_id_else_from(wa: Harness, svc, variant: str) -> None:
+    body = message(text="halo")
+    value = body["entry"][0]["changes"][0]["value"]
+    contact, msg = value["contacts"][0], value["messages"][0]
+    if variant == "wa_id_only":
+        contact.pop("user_id"), msg.pop("from_user_id")
+    elif variant == "user_id_only":
+        contact.pop("wa_id"), msg.pop("from")
+    elif variant == "no_contacts":
+        del value["contacts"]
+    sent = await wa.send(body)
+    assert wa.said(sent, "welcome")
+    expected = f"wa:ID.{WA_ID[::-1]}" if variant == "user_id_only" else f"wa:{WA_ID}"
+    async with svc.db.session() as session:
+        people = (await session.execute(select(Person.channel_user))).scalars().all()
+    assert people == [expected]
+
+
+async def test_a_status_for_a_message_the_bot_never_sent_is_debug_only(wa: Harness, caplog) -> None:
+    caplog.set_level("DEBUG", logger="bot")
+    body = fixture("statuses")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["statuses"] = [{**value["statuses"][1], "id": "wamid.NOT-OURS"}]  # a "failed" one
+    await wa.send(body)
+    about = [r for r in caplog.records if "wamid.NOT-OURS" in r.getMessage()]
+    assert about and all(r.levelname == "DEBUG" for r in about)

@@ -1,8 +1,13 @@
 """Translation between Telegram and the conversation, both ways; nothing here decides anything.
 
-Inbound: an aiogram `Update` becomes the person it comes from (`tg:<user id>`) and one of the
-conversation's events (Text, ButtonPress, ContactShared, Media), or the `Attachment` the intake
-downloads into a Document (bot/documents.py). Outbound: a `Reply` becomes the
+Inbound: a request body is first read as JSON only (`read_update`: a JSON object with an
+integer update_id, else refused) and recorded as it came, under the person it is from
+(`recording_user`). When it is handled, aiogram's `Update` model reads it (`decode`): a private
+message or a button tap becomes the person (`tg:<user id>`) and one of the conversation's events
+(Text, ButtonPress, ContactShared, Media), or the `Attachment` the intake downloads into a
+Document (bot/documents.py). Everything else gets no answer: groups, channels, edits, reactions,
+membership changes, inline queries, service messages. A payload the model cannot read raises
+`Undecodable` (the inbox sets it aside). Outbound: a `Reply` becomes the
 Bot API messages that show it (`Outbound`), within Telegram's limits: 4,096 characters of text
 (1,024 of caption), 64 bytes of callback data.
 """
@@ -10,8 +15,10 @@ Bot API messages that show it (`Outbound`), within Telegram's limits: 4,096 char
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram.enums import ChatType
 from aiogram.types import (
@@ -25,7 +32,10 @@ from aiogram.types import (
     Update,
 )
 
+from pydantic import ValidationError
+
 from bot import documents
+from handlers.ingest import Undecodable
 from conversations.events import Button, ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from conversations.i18n import Catalog
 
@@ -48,44 +58,153 @@ COMMANDS = {
     "en": ("start", "status", "help", "back", "cancel", "mydata", "language"),
 }
 BOLD = re.compile(r"\*([^*\n]+)\*")
+# Telegram's ids fit in 52 bits (Bot API); anything larger is not an update of Telegram's.
+MAX_ID = 2**52
+# Service messages: something happened in the chat, nobody said anything to the bot.
+SERVICE_FIELDS = frozenset({
+    "new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo", "delete_chat_photo",
+    "group_chat_created", "supergroup_chat_created", "channel_chat_created", "message_auto_delete_timer_changed",
+    "migrate_to_chat_id", "migrate_from_chat_id", "pinned_message", "write_access_allowed", "users_shared",
+    "chat_shared", "connected_website", "proximity_alert_triggered", "boost_added", "chat_background_set",
+    "forum_topic_created", "forum_topic_edited", "forum_topic_closed", "forum_topic_reopened",
+    "general_forum_topic_hidden", "general_forum_topic_unhidden", "giveaway_created", "giveaway_completed",
+    "giveaway_winners", "video_chat_scheduled", "video_chat_started", "video_chat_ended",
+    "video_chat_participants_invited", "web_app_data", "passport_data", "successful_payment", "refunded_payment",
+    "gift", "unique_gift", "paid_message_price_changed", "checklist_tasks_done", "checklist_tasks_added",
+    "direct_message_price_changed",
+})
 
 
-# -- inbound ------------------------------------------------------------------------------------
+# -- inbound: the raw request ---------------------------------------------------------------------
+def read_update(body: bytes) -> tuple[dict[str, Any] | None, str]:
+    """A webhook body as JSON only: (the update, "") or (None, why it is refused)."""
+    try:
+        update = json.loads(body)
+    except (ValueError, RecursionError) as problem:  # not JSON, bad UTF-8, absurd numbers or nesting
+        return None, f"not JSON ({type(problem).__name__})" if body.strip() else "empty body"
+    return check_update(update)
+
+
+def check_update(update: Any) -> tuple[dict[str, Any] | None, str]:
+    if not isinstance(update, dict):
+        return None, f"a JSON {type(update).__name__}, not an object"
+    update_id = update.get("update_id")
+    if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < MAX_ID:
+        return None, "no integer update_id"
+    return update, ""
+
+
+def update_kind(update: dict[str, Any]) -> str:
+    """The update's kind: its one field besides update_id ("message", "message_reaction", ...)."""
+    kinds = [key for key in update if key != "update_id"]
+    return str(kinds[0])[:40] if kinds else "empty"
+
+
+def recording_user(update: dict[str, Any]) -> str:
+    """Whose queue an update is recorded in: the user it is from ("tg:<id>", whatever the kind,
+    so one person's updates stay in order; in a private chat the chat is the person), else its
+    chat ("tg:chat:<id>"), else "tg:unknown"."""
+    inner = update.get(update_kind(update))
+    if not isinstance(inner, dict):
+        return "tg:unknown"
+    for field in ("from", "user"):
+        sender = inner.get(field)
+        if isinstance(sender, dict) and _is_id(sender.get("id")):
+            return f"tg:{sender['id']}"
+    for holder in (inner, inner.get("message")):
+        chat = holder.get("chat") if isinstance(holder, dict) else None
+        if isinstance(chat, dict) and _is_id(chat.get("id")):
+            return f"tg:{chat['id']}" if chat.get("type") == "private" else f"tg:chat:{chat['id']}"
+    actor = inner.get("actor_chat")
+    if isinstance(actor, dict) and _is_id(actor.get("id")):
+        return f"tg:chat:{actor['id']}"
+    return "tg:unknown"
+
+
+def needs_reading(update: dict[str, Any]) -> bool:
+    """Whether an update may need an answer, so that aiogram's model must read it: a message in
+    a private chat (or one that does not say its chat type) or a button tap. Everything else
+    (groups, channels, edits, reactions, polls, payments...) is answered by silence, whatever
+    its shape, without reading it."""
+    kind = update_kind(update)
+    if kind == "callback_query":
+        return True
+    if kind != "message":
+        return False
+    chat = update["message"].get("chat") if isinstance(update["message"], dict) else None
+    chat_type = chat.get("type") if isinstance(chat, dict) else None
+    return not isinstance(chat_type, str) or chat_type == "private"
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID < value < MAX_ID
+
+
+def callback_query_id(update: dict[str, Any]) -> str | None:
+    """The id to answer a button tap with (Telegram shows a spinner until it is answered)."""
+    query = update.get("callback_query")
+    query_id = query.get("id") if isinstance(query, dict) else None
+    return query_id if isinstance(query_id, str) and query_id else None
+
+
+def decode(payload: dict[str, Any]) -> Update:
+    """A recorded update read by aiogram's model; Undecodable when it does not fit."""
+    try:
+        return Update.model_validate(payload)
+    except ValidationError as problem:
+        raise Undecodable(update_kind(payload), describe(problem)) from None
+
+
+def describe(problem: ValidationError) -> str:
+    """Where and why validation failed, without the values (they may be personal data)."""
+    errors = problem.errors(include_input=False, include_url=False, include_context=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3]]
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+# -- inbound: the decoded update -------------------------------------------------------------------
 def channel_user_of(update: Update) -> str | None:
     """Who an update is from, or None for updates the bot does not serve (groups, channels):
     a registration holds a NIK, so it happens only in a private chat."""
     if update.message is not None:
         message = update.message
-        if message.chat.type == ChatType.PRIVATE and message.from_user is not None:
-            return f"tg:{message.from_user.id}"
-        return None
+        if message.chat.type != ChatType.PRIVATE:
+            return None
+        # In a private chat the chat is the person (`from` is optional in the Bot API).
+        return f"tg:{message.from_user.id if message.from_user is not None else message.chat.id}"
     if update.callback_query is not None:
         return f"tg:{update.callback_query.from_user.id}"
     return None
 
 
 def inbound_of(update: Update) -> Inbound | None:
-    """The conversation's event for an update (None: nothing the conversation can use)."""
+    """The conversation's event for an update (None: nothing to answer -- not a private message
+    or a button tap, or a service message)."""
     if update.callback_query is not None:
         data = update.callback_query.data
         return ButtonPress(data) if data is not None else None
-    if update.message is None or update.message.from_user is None:
+    if channel_user_of(update) is None or update.message is None:
         return None
     return _message_event(update.message)
 
 
-def _message_event(message: Message) -> Inbound:
+def _message_event(message: Message) -> Inbound | None:
     if message.contact is not None:
         # DOMAIN.md: accept a phone only from the person's own contact (same user id); the
         # flow refuses the rest. Telegram sends the number without "+".
         phone = message.contact.phone_number
-        own = message.contact.user_id is not None and message.contact.user_id == message.from_user.id  # type: ignore[union-attr]
+        sender = message.from_user.id if message.from_user is not None else message.chat.id
+        own = message.contact.user_id is not None and message.contact.user_id == sender
         return ContactShared(phone=f"+{phone}" if phone.isdigit() else phone, is_own=own)
     if message.text is not None:
         return Text(command_text(message.text))
     for field, kind in MEDIA_FIELDS:
         if getattr(message, field, None):
             return Media(kind)
+    fields = message.model_fields_set | set(message.model_extra or {})
+    if fields & SERVICE_FIELDS:
+        return None
     return Media("unsupported")
 
 

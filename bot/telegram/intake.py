@@ -1,34 +1,38 @@
-"""Telegram intake: updates in by long polling or webhook, one aiogram dispatcher for both.
+"""Telegram intake: updates in by long polling or webhook, recorded as Telegram sent them.
 
 Every update is recorded in the inbox (handlers/ingest.accept, deduplicated by update_id within
-Telegram's 24 h) before Telegram is told it arrived: the webhook answers 200 only after the
-record is committed (a failure answers 500 and Telegram sends it again); polling asks for the
-next offset only after every update of the batch is recorded. Each person's recorded updates are
-then handled strictly in order by `ingest.drain` in a background task per person (different
-people concurrently); `keep_recovering` picks up updates left unfinished by a dead process.
+Telegram's 24 h) before Telegram is told it arrived, as the JSON it came in -- no model reads it
+first, so no shape (new fields, examples without `chat.type`) can stop it from being recorded.
+The webhook answers 200 only after the record is committed; polling asks for the next offset only
+after every update of the batch is recorded. After authentication (the secret token header), a
+body that is not a JSON object with an integer update_id is refused with 400 and one log line.
 
-The dispatcher only records and answers callback queries; the conversation decides everything,
-and its state lives in our storage (never aiogram's FSM storage), so a second process or a
+Each person's recorded updates are then decoded by aiogram's model and handled strictly in order
+by `ingest.drain` in a background task per person (different people concurrently);
+`keep_recovering` picks up updates left unfinished by a dead process. An update the model cannot
+read is set aside in the inbox with one WARNING line (`python -m bot inbox list`), never retried
+for ever and never lost. Button taps are answered (the spinner stops) as soon as they are
+recorded: in the webhook's response, or by a call when polling.
+
+Conversation state lives in our storage (never aiogram's FSM storage), so a second process or a
 restart continues every conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
-from aiogram.types import CallbackQuery, Message, Update
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -44,6 +48,20 @@ from handlers.services import Services
 log = logging.getLogger(__name__)
 # On shutdown, turns in progress get this long to finish and send their replies.
 SHUTDOWN_GRACE_SECONDS = 10.0
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class GetRawUpdates(TelegramMethod[list[Any]]):
+    """getUpdates with the updates left as JSON: aiogram's own GetUpdates validates every update
+    of a batch into its model, and one it cannot read would fail the whole batch."""
+
+    __returning__ = list[Any]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
 
 
 class TelegramIntake:
@@ -57,17 +75,40 @@ class TelegramIntake:
         # People whose drain must look again: an update was recorded while it was finishing.
         self._again: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self.webhook_secret: str | None = None
 
     # -- recording ----------------------------------------------------------------------------
-    async def record(self, update: Update) -> None:
-        """Commit one update to the inbox, then make sure its person's drain runs."""
-        channel_user = adapter.channel_user_of(update)
-        if channel_user is None:
-            return
-        payload = update.model_dump(mode="json", by_alias=True, exclude_none=True)
-        await ingest.accept(self.svc, "tg", str(update.update_id), update.update_id, channel_user, payload)
+    async def record(self, update: dict[str, Any]) -> None:
+        """Commit one update (already checked by `adapter.check_update`) to the inbox as it came,
+        then make sure its person's drain runs."""
+        channel_user = adapter.recording_user(update)
+        update_id = update["update_id"]
+        await ingest.accept(self.svc, "tg", str(update_id), update_id, channel_user, update)
         # Also for a redelivered duplicate: if its first copy was left unfinished, this finishes it.
         self.schedule(channel_user)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """POST /telegram/webhook: the secret token (401 without it), then the body as JSON (400
+        when malformed), recorded and committed, then 200 -- answering a button tap in the
+        response itself, as the Bot API allows, so the tap costs no extra call."""
+        secret = self.webhook_secret or ""
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+            return web.Response(status=401, text="Unauthorized")
+        update, problem = adapter.read_update(await request.read())
+        if update is None:
+            log.warning("Telegram webhook: refused a malformed update: %s", problem)
+            return web.Response(status=400, text="Bad Request")
+        try:
+            await self.record(update)
+        except (SQLAlchemyError, OSError) as failure:
+            # Telegram sends it again later: nothing is lost, and the log gets one line.
+            log.warning("cannot record Telegram update %d (%s): answered 503", update["update_id"],
+                        type(failure).__name__)
+            return web.Response(status=503, text="Service Unavailable")
+        query_id = adapter.callback_query_id(update)
+        if query_id is not None:
+            return web.json_response({"method": AnswerCallbackQuery.__api_method__, "callback_query_id": query_id})
+        return web.json_response({})
 
     def schedule(self, channel_user: str) -> None:
         if channel_user in self._drains:
@@ -106,12 +147,18 @@ class TelegramIntake:
 
     # -- handling (called by ingest.drain) -------------------------------------------------------
     async def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
-        """A recorded update back into the conversation's event (Telegram knows no phone); an
+        """A recorded update back into the conversation's event (Telegram knows no phone); None
+        for updates that get no answer; Undecodable for a shape aiogram's model cannot read. An
         attached spreadsheet is downloaded first and becomes a Document."""
-        update = Update.model_validate(payload)
+        update = adapter.decode(payload) if adapter.needs_reading(payload) else None
+        event = adapter.inbound_of(update) if update is not None else None
+        if update is None or event is None:
+            log.debug("Telegram update %s (%s) needs no answer", payload.get("update_id"),
+                      adapter.update_kind(payload))
+            return None, None
         attachment = adapter.attachment_of(update)
         document = await self.download(attachment) if attachment is not None else None
-        return document or adapter.inbound_of(update), None
+        return document or event, None
 
     async def download(self, attachment: documents.Attachment) -> Document | None:
         """getFile, then the file through the Bot API server (at most 20 MB there); None when
@@ -130,7 +177,7 @@ class TelegramIntake:
                                     lambda handle: self.bot.download_file(file_path, handle, seek=False))
 
     # -- polling ------------------------------------------------------------------------------
-    async def poll(self, dispatcher: Dispatcher) -> None:
+    async def poll(self) -> None:
         """Long polling. The offset that confirms a batch to Telegram is sent only after every
         update in it is recorded."""
         await self.call_retrying(partial(self.bot.delete_webhook, drop_pending_updates=False))
@@ -138,8 +185,8 @@ class TelegramIntake:
         backoff = self.config.backoff_seconds
         while True:
             try:
-                updates = await self.bot.get_updates(offset=offset, timeout=self.config.poll_timeout_seconds,
-                                                     allowed_updates=adapter.ALLOWED_UPDATES)
+                updates = await self.bot(GetRawUpdates(offset=offset, timeout=self.config.poll_timeout_seconds,
+                                                       allowed_updates=adapter.ALLOWED_UPDATES))
             except TelegramUnauthorizedError:
                 log.error("Telegram refused the bot token (401): polling stopped")
                 raise
@@ -150,28 +197,31 @@ class TelegramIntake:
                 backoff = min(backoff * 2, self.config.backoff_max_seconds)
                 continue
             backoff = self.config.backoff_seconds
-            for update in updates:
-                await self.feed(dispatcher, update)
-                offset = update.update_id + 1
+            for raw in updates:
+                update, problem = adapter.check_update(raw)
+                if update is None:
+                    # Without an update_id it cannot be recorded, nor confirmed on its own.
+                    log.warning("getUpdates: refused a malformed update: %s", problem)
+                    continue
+                await self.feed(update)
+                offset = max(offset or 0, update["update_id"] + 1)
 
-    async def feed(self, dispatcher: Dispatcher, update: Update) -> None:
-        """Run one polled update through the dispatcher. While the database is unavailable the
-        same update is retried (polling stalls rather than confirming what was not recorded)."""
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Record one polled update. While the database is unavailable the same update is retried
+        (polling stalls rather than confirming what was not recorded)."""
         delay = self.config.backoff_seconds
         while True:
             try:
-                result = await dispatcher.feed_update(self.bot, update)
+                await self.record(update)
                 break
             except (SQLAlchemyError, OSError) as problem:
-                log.warning("cannot record update %d (%s); retrying in %.1f s", update.update_id,
+                log.warning("cannot record update %d (%s); retrying in %.1f s", update["update_id"],
                             type(problem).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.backoff_max_seconds)
-            except Exception:  # noqa: BLE001 - a malformed update must not stop polling for everyone
-                log.exception("update %d cannot be recorded: skipped", update.update_id)
-                return
-        if isinstance(result, TelegramMethod):
-            self._in_background(self._call_quietly(result))
+        query_id = adapter.callback_query_id(update)
+        if query_id is not None:
+            self._in_background(self._call_quietly(AnswerCallbackQuery(callback_query_id=query_id)))
 
     def _in_background(self, job: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(job)
@@ -215,31 +265,6 @@ class TelegramIntake:
 
 
 
-# -- the dispatcher: one factory for polling and webhook -----------------------------------------
-async def record_message(message: Message, event_update: Update, intake: TelegramIntake) -> None:
-    """Records a private message (text, command, shared contact, media) before it is acknowledged."""
-    await intake.record(event_update)
-
-
-async def record_button(query: CallbackQuery, event_update: Update, intake: TelegramIntake) -> AnswerCallbackQuery:
-    """Records a button tap, and answers the callback query: Telegram shows a spinner on the
-    button until it is answered. The flow's reply (or "button.stale" for a button of an earlier
-    question) follows as a message."""
-    await intake.record(event_update)
-    return query.answer()
-
-
-def build_dispatcher(intake: TelegramIntake) -> Dispatcher:
-    """The dispatcher both intakes feed: polling (`TelegramIntake.feed`) and the webhook
-    (`SimpleRequestHandler`). No FSM: conversation state lives in our storage."""
-    router = Router(name="telegram-intake")
-    router.message.register(record_message, F.chat.type == ChatType.PRIVATE)
-    router.callback_query.register(record_button)
-    dispatcher = Dispatcher(disable_fsm=True, intake=intake)
-    dispatcher.include_router(router)
-    return dispatcher
-
-
 def make_bot(env: TelegramEnv) -> Bot:
     """A Bot on the configured API server (TELEGRAM_API_BASE: a local Bot API server, or the
     tests' fake)."""
@@ -275,17 +300,16 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
     config: TelegramConfig = svc.config.telegram
     bot = make_bot(env)
     intake = TelegramIntake(svc, bot, config)
-    dispatcher = build_dispatcher(intake)
     app[INTAKE] = intake
     tasks: list[Callable[[], Awaitable[None]]] = [partial(announce, intake, env), intake.keep_recovering]
     if env.webhook_mode:
-        # handle_in_background=False: the 200 goes out only after the update is recorded; the
-        # handler checks X-Telegram-Bot-Api-Secret-Token (401 when missing or wrong).
-        SimpleRequestHandler(dispatcher, bot, secret_token=env.webhook_secret,
-                             handle_in_background=False).register(app, path=WEBHOOK_PATH)
+        # The 200 goes out only after the update is recorded; X-Telegram-Bot-Api-Secret-Token is
+        # checked first (401 when missing or wrong).
+        intake.webhook_secret = env.webhook_secret
+        app.router.add_post(WEBHOOK_PATH, intake.webhook)
         log.info("Telegram: webhook at %s", WEBHOOK_PATH)
     else:
-        tasks.append(partial(intake.poll, dispatcher))
+        tasks.append(intake.poll)
         log.info("Telegram: long polling")
 
     async def close() -> None:

@@ -1,9 +1,14 @@
 """Translation only: WhatsApp webhook payloads -> channel-neutral events, and Reply -> WhatsApp
 messages. Nothing here decides anything about the conversation.
 
-Inbound: a webhook body may carry several messages (and statuses) for several people; each
-message is cut out into its own single-message payload, the shape pywa parses, so that it can be
-recorded in the inbox on its own and parsed again (by pywa's types) when it is handled. A
+Inbound: a webhook body (JSON only, never a model) may carry several messages (and statuses) for
+several people; `read_body` cuts each message out, unchanged, into its own single-message
+payload, the shape pywa parses, so that it can be recorded in the inbox on its own and parsed
+again (by pywa's types) when it is handled. A sender is keyed on `wa_id` when WhatsApp gives it,
+else on the business-scoped `user_id`, else on the message's own `from` / `from_user_id`. What
+cannot be used is reported, never dropped in silence: messages for another phone_number_id,
+messages without a sender, statuses or fields the bot does not use. Reactions, edits,
+deletions, system notices and group messages are recorded but get no answer (`is_ignored`). A
 spreadsheet document is announced as an `Attachment`, which the channel downloads into a Document
 (bot/documents.py).
 Outbound: Cloud API limits shape the rendering -- at most 3 reply buttons (title up to 20
@@ -13,6 +18,7 @@ interactive bodies up to 1024 characters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -26,26 +32,32 @@ from bot import documents
 from bot.whatsapp.config import RenderLimits
 from conversations.events import Button, ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from handlers.inbound import known_phone_of
+from handlers.ingest import Undecodable
 
 # Message types that get the conversation's kind "please type or tap" answer.
 MEDIA_KINDS = {"image": "photo", "video": "video", "sticker": "sticker", "location": "location",
-               "document": "document", "reaction": "reaction", "unsupported": "unsupported"}
-# Types that are not something the person said to us: edits, deletions, system notices, orders.
-IGNORED_TYPES = {"system", "edit", "revoke", "request_welcome", "ephemeral"}
+               "document": "document", "unsupported": "unsupported"}
+# Types that are not a question to the bot: reactions (also removing one), edits, deletions,
+# system notices (a changed number or identity), welcome requests.
+IGNORED_TYPES = {"reaction", "system", "edit", "revoke", "request_welcome", "ephemeral", "deleted"}
+# Statuses the sender knows; anything else is reported and skipped.
+STATUSES = {"sent", "delivered", "read", "failed", "played", "deleted", "warning"}
+# Seconds since the epoch beyond which a timestamp is not one (the inbox orders on it).
+MAX_TIMESTAMP = 2**40
 
 
 @dataclass(frozen=True)
 class InboundMessage:
     """One message cut out of a webhook body, ready for the inbox."""
 
-    message_id: str  # wamid: the inbox's deduplication key (Meta redelivers for up to 7 days)
-    timestamp: int  # seconds since the epoch: the order of handling within one person
+    message_id: str  # wamid (a digest of the message if it has none): the inbox's deduplication key
+    timestamp: int | None  # seconds since the epoch (None: missing): the order within one person
     channel_user: str
     payload: dict[str, Any]  # a single-message webhook body
 
     @property
-    def sent_at(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp, timezone.utc)
+    def sent_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.timestamp, timezone.utc) if self.timestamp is not None else None
 
 
 @dataclass(frozen=True)
@@ -57,53 +69,166 @@ class StatusUpdate:
     error_title: str | None = None
 
 
-def channel_user_of(contact: dict[str, Any]) -> str:
-    """People are keyed on the number WhatsApp gives, or on the business-scoped user id (BSUID)
-    when the person hides their number."""
-    return f"wa:{contact.get('wa_id') or contact['user_id']}"
+@dataclass
+class Body:
+    """What one webhook body holds, sorted into what the channel records, applies and reports."""
+
+    messages: list[InboundMessage]
+    statuses: list[StatusUpdate]
+    foreign_numbers: list[str]  # phone_number_ids, not ours, that messages were addressed to
+    without_sender: list[str]  # ids of messages that name nobody
+    unreadable: list[str]  # short descriptions of statuses/changes that could not be read
+    other_fields: list[str]  # webhook fields the bot does not use (templates, account, calls...)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def sender_of(message: dict[str, Any], contacts: list[Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """("wa:<id>", the message's contact entry): the id is the contact's wa_id, else its
+    business-scoped user_id, else the message's own from / from_user_id; None when none is given."""
+    contact = _contact_of(message, [c for c in contacts if isinstance(c, dict)])
+    candidates = [contact.get("wa_id"), contact.get("user_id")] if contact else []
+    candidates += [message.get("from"), message.get("from_user_id")]
+    ident = next((text for text in map(_text, candidates) if text), None)
+    return (f"wa:{ident}"[:80] if ident else None), contact
 
 
 def _contact_of(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any] | None:
     for contact in contacts:
-        if (message.get("from") and contact.get("wa_id") == message["from"]) or (
-                message.get("from_user_id") and contact.get("user_id") == message["from_user_id"]):
+        if (_text(message.get("from")) and contact.get("wa_id") == message["from"]) or (
+                _text(message.get("from_user_id")) and contact.get("user_id") == message["from_user_id"]):
             return contact
     return contacts[0] if len(contacts) == 1 else None
 
 
-def split_messages(body: dict[str, Any], phone_number_id: str) -> list[InboundMessage]:
-    """The messages of a webhook body addressed to our number, one payload each."""
-    found: list[InboundMessage] = []
-    for entry in body.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            if change.get("field") != "messages" or (value.get("metadata") or {}).get("phone_number_id") != phone_number_id:
+def _key_of(message: dict[str, Any]) -> str:
+    wamid = _text(message.get("id"))
+    if wamid and len(wamid) <= 128:
+        return wamid
+    # No usable id: the same body redelivered still gives the same key.
+    digest = hashlib.sha256(json.dumps(message, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+def _timestamp(value: Any) -> int | None:
+    try:
+        stamp = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return stamp if 0 <= stamp < MAX_TIMESTAMP else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def read_body(body: dict[str, Any], phone_number_id: str) -> Body:
+    """Sort a webhook body: the messages addressed to our number (one payload each), the
+    statuses, and what is reported instead of used."""
+    found = Body([], [], [], [], [], [])
+    for entry in _dicts(body.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            field = str(change.get("field"))[:60]
+            if not isinstance(value, dict):
+                found.unreadable.append(f"a {field} change without a value")
                 continue
-            for message in value.get("messages") or []:
-                contact = _contact_of(message, value.get("contacts") or [])
-                if contact is None or not contact.get("user_id") or message.get("type") in IGNORED_TYPES:
+            if field != "messages":
+                found.other_fields.append(field)
+                continue
+            found.statuses += _statuses(value, found.unreadable)
+            messages = _dicts(value.get("messages"))
+            number = (value.get("metadata") or {}).get("phone_number_id") if isinstance(
+                value.get("metadata"), dict) else None
+            if messages and number != phone_number_id:
+                found.foreign_numbers.append(str(number)[:40])
+                continue
+            for message in messages:
+                channel_user, contact = sender_of(message, value.get("contacts") or [])
+                if channel_user is None:
+                    found.without_sender.append(_key_of(message))
                     continue
                 single = {key: value[key] for key in ("messaging_product", "metadata") if key in value}
-                single |= {"contacts": [contact], "messages": [message]}
+                single |= {"contacts": [contact] if contact else [], "messages": [message]}
                 payload = {"object": body.get("object", "whatsapp_business_account"),
                            "entry": [{"id": entry.get("id", ""), "changes": [{"field": "messages", "value": single}]}]}
-                found.append(InboundMessage(message["id"], int(message["timestamp"]), channel_user_of(contact), payload))
+                found.messages.append(InboundMessage(_key_of(message), _timestamp(message.get("timestamp")),
+                                                     channel_user, payload))
+    return found
+
+
+def split_messages(body: dict[str, Any], phone_number_id: str) -> list[InboundMessage]:
+    """The messages of a webhook body addressed to our number, one payload each."""
+    return read_body(body, phone_number_id).messages
+
+
+def _statuses(value: dict[str, Any], unreadable: list[str]) -> list[StatusUpdate]:
+    """Status webhooks, read straight from the body: pywa's MessageStatus wants a contacts list
+    that status payloads do not always carry, and only four fields are needed here."""
+    found: list[StatusUpdate] = []
+    for status in _dicts(value.get("statuses")):
+        message_id, kind, at = _text(status.get("id")), status.get("status"), _timestamp(status.get("timestamp"))
+        if message_id is None or kind not in STATUSES or at is None:
+            unreadable.append(f"a status without id, known status or timestamp ({str(kind)[:20]})")
+            continue
+        error = (_dicts(status.get("errors")) or [{}])[0]
+        code = error.get("code")
+        found.append(StatusUpdate(
+            message_id=message_id[:128], status=kind, at=datetime.fromtimestamp(at, timezone.utc),
+            error_code=code if isinstance(code, int) and not isinstance(code, bool) and abs(code) < 2**31 else None,
+            error_title=_text(error.get("title"))))
     return found
 
 
 def split_statuses(body: dict[str, Any]) -> list[StatusUpdate]:
-    """Status webhooks, read straight from the body: pywa's MessageStatus wants a contacts list
-    that status payloads do not always carry, and only four fields are needed here."""
-    found: list[StatusUpdate] = []
-    for entry in body.get("entry") or []:
-        for change in entry.get("changes") or []:
-            for status in (change.get("value") or {}).get("statuses") or []:
-                error = (status.get("errors") or [{}])[0]
-                found.append(StatusUpdate(
-                    message_id=status["id"], status=status["status"],
-                    at=datetime.fromtimestamp(int(status["timestamp"]), timezone.utc),
-                    error_code=int(error["code"]) if "code" in error else None, error_title=error.get("title")))
-    return found
+    """Every status of a webhook body (whichever number it is for)."""
+    return read_body(body, "").statuses
+
+
+def message_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The one message of a recorded single-message payload."""
+    return payload["entry"][0]["changes"][0]["value"]["messages"][0]
+
+
+def is_ignored(payload: dict[str, Any]) -> bool:
+    """Recorded, but not something to answer: a reaction, edit, deletion, system notice, or a
+    message in a group."""
+    message = message_of(payload)
+    return message.get("type") in IGNORED_TYPES or bool(message.get("group_id"))
+
+
+def _readable(payload: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """The payload as pywa can read it. pywa reads the sender from the contacts list and wants a
+    `user_id` there; WhatsApp gives none for a contact from before business-scoped ids, and no
+    contact at all for some messages. The message's own ids stand in -- only for reading: the
+    record stays as it came, and the person stays keyed by `sender_of`."""
+    value = payload["entry"][0]["changes"][0]["value"]
+    contacts = value.get("contacts") or []
+    contact = dict(contacts[0]) if contacts and isinstance(contacts[0], dict) else {"profile": {"name": ""}}
+    wa_id = _text(contact.get("wa_id")) or _text(message.get("from"))
+    user_id = _text(contact.get("user_id")) or _text(message.get("from_user_id")) or wa_id
+    if contact.get("user_id") == user_id and contact.get("wa_id", wa_id) == wa_id:
+        return payload
+    contact["user_id"] = user_id
+    if wa_id:
+        contact["wa_id"] = wa_id
+    return {**payload, "entry": [{**payload["entry"][0], "changes": [
+        {"field": "messages", "value": {**value, "contacts": [contact]}}]}]}
+
+
+def decode(wa: WhatsApp, payload: dict[str, Any]) -> Message | CallbackButton | CallbackSelection:
+    """pywa's type for a recorded message; Undecodable when pywa cannot read it."""
+    message = message_of(payload)
+    kind = str(message.get("type"))[:40]
+    payload = _readable(payload, message)
+    try:
+        update = parse(wa, payload)
+        event_of(update)  # every attribute the handling reads is readable
+    except Exception as problem:  # noqa: BLE001 - pywa raises KeyError, TypeError, ValueError... on odd shapes
+        raise Undecodable(kind, f"{type(problem).__name__} reading the message") from None
+    return update
 
 
 def parse(wa: WhatsApp, payload: dict[str, Any]) -> Message | CallbackButton | CallbackSelection:

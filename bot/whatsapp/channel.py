@@ -3,10 +3,15 @@
 GET: Meta's verification challenge (hub.mode=subscribe and our verify token: echo
 hub.challenge; anything else 403).
 POST: the raw body is checked against X-Hub-Signature-256 (HMAC-SHA256 with the app secret, by
-pywa) before anything is read: missing -> 401, wrong -> 403, nothing processed. Each message is
-then recorded in the inbox (deduplicated by its wamid: Meta redelivers for up to 7 days) and
-committed; only then does the webhook answer 200, and the people concerned are handled in the
-background, in order, once each (handlers/ingest.py). Statuses update whatsapp_outbound.
+pywa) before anything is read: missing -> 401, wrong -> 403, nothing processed. A signed body
+that is not a JSON object with an `entry` list is refused with 400 and one log line. Each message
+is then recorded in the inbox as it came (deduplicated by its wamid: Meta redelivers for up to 7
+days) and committed; only then does the webhook answer 200, and the people concerned are handled
+in the background, in order, once each (handlers/ingest.py). A recorded message pywa cannot read
+is set aside there with one WARNING line. Statuses update whatsapp_outbound; a status for a
+message this bot did not send is logged at debug level. Messages for another phone_number_id are
+logged once per id (WHATSAPP_PHONE_NUMBER_ID is probably wrong), messages naming no sender each
+time.
 
 "Stale": a signature that does not match the body it came with -- an old signature replayed with
 a new body, or a body altered after signing -- is refused (403). A validly signed message older
@@ -32,7 +37,8 @@ from pywa_async import WhatsApp
 from bot import documents
 from bot.config import ConfigError
 from bot.server import Channel, register_channel
-from bot.whatsapp.adapter import attachment_of, event_of, known_phone, parse, split_messages, split_statuses
+from bot.whatsapp import adapter
+from bot.whatsapp.adapter import attachment_of, event_of, known_phone
 from bot.whatsapp.config import WhatsAppConfig
 from bot.whatsapp.sender import WhatsAppSender
 from conversations.events import Document, Inbound
@@ -114,6 +120,8 @@ class WhatsAppWebhook:
         # Handling shares the event loop with the webhook, which must answer fast (Meta: median
         # under 250 ms): a burst of messages is handled a few people at a time, not all at once.
         self._handling = asyncio.Semaphore(config.handling_concurrency)
+        # phone_number_ids of other numbers already reported (once each per process).
+        self._foreign_reported: set[str] = set()
 
     async def verify(self, request: web.Request) -> web.Response:
         """Answers Meta's subscription challenge; anything else is refused."""
@@ -133,37 +141,64 @@ class WhatsAppWebhook:
             return web.Response(status=status, text=text)
         try:
             update = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError) as problem:  # not JSON, bad UTF-8, absurd numbers or nesting
+            log.warning("WhatsApp webhook: refused a signed body that is not JSON (%s)", type(problem).__name__)
             return web.Response(status=400, text="Bad Request")
-        fresh = await self.record(update)
-        await self.record_statuses(update)
+        if not isinstance(update, dict) or not isinstance(update.get("entry"), list):
+            what = "an object without an entry list" if isinstance(update, dict) else f"a JSON {type(update).__name__}"
+            log.warning("WhatsApp webhook: refused a signed body that is %s", what)
+            return web.Response(status=400, text="Bad Request")
+        contents = adapter.read_body(update, self.settings.phone_number_id)
+        self.report(contents)
+        fresh = await self.record(contents.messages)
+        await self.record_statuses(contents.statuses)
         for channel_user in fresh:
             self._spawn(channel_user)
         return web.Response(text="ok")
 
-    async def record(self, update: dict[str, Any]) -> list[str]:
+    def report(self, contents: adapter.Body) -> None:
+        """One log line for each thing in a body that is not recorded or applied."""
+        for number in contents.foreign_numbers:
+            if number not in self._foreign_reported:
+                self._foreign_reported.add(number)
+                log.warning("WhatsApp messages for phone_number_id %s, not ours (%s), are ignored: check "
+                            "WHATSAPP_PHONE_NUMBER_ID (logged once per id)", number, self.settings.phone_number_id)
+        for message_id in contents.without_sender:
+            log.warning("ignored WhatsApp message %s: it names no sender (no wa_id, user_id or from)", message_id)
+        for what in contents.unreadable:
+            log.warning("ignored %s in a WhatsApp webhook", what)
+        for field in contents.other_fields:
+            log.info("WhatsApp webhook field %s is not used by this bot: ignored", field)
+
+    async def record(self, messages: list[adapter.InboundMessage]) -> list[str]:
         """Inbox every new message; returns the people with something new to handle."""
-        oldest = self.svc.clock.now() - timedelta(hours=self.config.max_message_age_hours)
+        now = self.svc.clock.now()
+        oldest = now - timedelta(hours=self.config.max_message_age_hours)
         people: list[str] = []
-        for message in split_messages(update, self.settings.phone_number_id):
-            if message.sent_at < oldest:
+        for message in messages:
+            sent_at = message.sent_at
+            if sent_at is not None and sent_at < oldest:
                 log.warning("ignored a replayed WhatsApp message from %s (sent %s)", message.channel_user,
-                            message.sent_at.isoformat())
+                            sent_at.isoformat())
                 continue
-            if await ingest.accept(self.svc, "wa", message.message_id, message.timestamp, message.channel_user,
+            seq = message.timestamp if message.timestamp is not None else int(now.timestamp())
+            if await ingest.accept(self.svc, "wa", message.message_id, seq, message.channel_user,
                                    message.payload) and message.channel_user not in people:
                 people.append(message.channel_user)
         return people
 
-    async def record_statuses(self, update: dict[str, Any]) -> None:
-        statuses = split_statuses(update)
+    async def record_statuses(self, statuses: list[adapter.StatusUpdate]) -> None:
         if not statuses:
             return
         async with self.svc.db.session() as session:
             outbox = Outbox(session, self.svc.cipher)
             for status in statuses:
-                await outbox.apply_status(status.message_id, status.status, status.at, status.error_code,
-                                          status.error_title)
+                applied = await outbox.apply_status(status.message_id, status.status, status.at, status.error_code,
+                                                    status.error_title)
+                if not applied and not await outbox.knows(status.message_id):
+                    log.debug("WhatsApp status %s for message %s, which this bot did not send: ignored",
+                              status.status, status.message_id)
+                    continue
                 if status.status == "failed":
                     log.warning("WhatsApp message %s failed: %s %s", status.message_id, status.error_code,
                                 status.error_title)
@@ -172,7 +207,9 @@ class WhatsAppWebhook:
     async def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
         """A recorded message -> (event, the sender's number when WhatsApp shows it); an attached
         spreadsheet is downloaded first and becomes a Document."""
-        update = parse(self.wa, payload)
+        if adapter.is_ignored(payload):
+            return None, None
+        update = adapter.decode(self.wa, payload)
         attachment = attachment_of(update)
         document = await self.download(attachment) if attachment is not None else None
         return document or event_of(update), known_phone(update)

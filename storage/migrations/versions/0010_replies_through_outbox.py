@@ -1,7 +1,7 @@
 """replies through the outbox: the encrypted body of a turn's messages
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010_replies_through_outbox
+Revises: 0009_inbox_set_aside
 Create Date: 2026-12-01 23:00:00
 """
 from typing import Sequence, Union
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = '0008'
+revision: str = '0010_replies_through_outbox'
+down_revision: Union[str, Sequence[str], None] = '0009_inbox_set_aside'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
