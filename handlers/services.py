@@ -14,7 +14,7 @@ from storage.crypto import NikCipher
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from bot.config import AppConfig
+    from handlers.settings import AppConfig
 
 
 @dataclass
