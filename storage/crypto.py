@@ -92,9 +92,20 @@ def load_master_key(secret: str, key_file: Path) -> bytes:
         return key
     private_dir(key_file.parent)
     key = new_master_key()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written aside, then linked into place: processes starting at once never read half a key,
+    # and the first one's key wins.
+    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        return key_file.read_bytes().strip()
+    finally:
+        draft.unlink()
     log.warning(
         "No BOT_SECRET_KEY set: generated a new NIK encryption key in %s. %s", key_file,
         KEY_ADVICE.format(path=key_file))
