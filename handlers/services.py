@@ -9,6 +9,7 @@ from conversations.i18n import Catalog
 from conversations.rules import FlowRules
 from conversations.wilayah import Wilayah
 from handlers.clock import Clock
+from handlers.health import ContactLog
 from handlers.locks import PersonLocks
 from storage.crypto import NikCipher
 from storage.db import Database
@@ -31,3 +32,5 @@ class Services:
     due_jobs: list[Any] = field(default_factory=list)
     # One sender per channel ("tg", "wa"): see handlers/delivery.py.
     senders: dict[str, Any] = field(default_factory=dict)
+    # Each channel's last contact with its platform (/healthz).
+    contacts: ContactLog = field(default_factory=ContactLog)
