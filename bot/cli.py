@@ -12,13 +12,19 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.app import build_services, database_url
-from bot.config import ConfigError, Environment, load_dotenv_file
+from bot.app import build_services, database_error, database_url, master_key, open_database, startup_summary
+from bot.config import PROJECT_ROOT, ConfigError, Environment, load_dotenv_file
 from bot.logging_setup import setup_logging
-from handlers.clock import FixedClock
+from handlers.clock import FixedClock, SystemClock
+
+log = logging.getLogger("bot")
 
 # Extra subcommands registered by channel/feature modules: name -> (configure(parser), run(args)).
 EXTRA_COMMANDS: dict[str, tuple] = {}
+EXTRA_HELP = {
+    "worker": "send campaigns, reminders and notifications from the outbox (extra processes, PostgreSQL)",
+    "officials": "add, list and remove nagari officials (the first admin is added here)",
+}
 
 
 def database_arg(value: str) -> str:
@@ -29,17 +35,21 @@ def database_arg(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Satu Nagari 100 Pekerja Rentan: registration bot")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Satu Nagari 100 Pekerja Rentan: registration bot",
+        epilog="Settings come from config.yaml and the environment (.env is read): see .env.example.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=database_arg,
                        help="database URL or SQLite file (default: DATABASE_URL or the SQLite file in var/)")
         p.add_argument("--config", help="path to config.yaml (default: BOT_CONFIG or ./config.yaml)")
 
-    run = sub.add_parser("run", help="run the bot: channels with tokens configured, else a terminal chat")
+    run = sub.add_parser("run", help="run the bot: channels with tokens configured, else a terminal chat",
+                         description="Serve the configured channels (webhooks on HOST:PORT, Telegram polling) "
+                                     "and the embedded outbox worker; with no channel token, a terminal chat.")
     common(run)
-    run.add_argument("--as", dest="user", default="tg:1", help="terminal chat: channel user id")
+    run.add_argument("--as", dest="user", default="tg:1", help="terminal chat: channel user id (default tg:1)")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal as one person")
     common(chat)
@@ -49,19 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
     common(sim)
     sim.add_argument("--now", help="fix the clock at this ISO 8601 time")
 
-    export = sub.add_parser("export", help="export registrations")
+    export = sub.add_parser("export", help="export registrations (full NIK: an operator's tool on the server)")
     common(export)
-    export.add_argument("--format", choices=["csv"], default="csv")
-    export.add_argument("--out", help="file to write (default: stdout)")
+    export.add_argument("--format", choices=["csv"], default="csv", help="file format (csv)")
+    export.add_argument("--out", help="file to write, created readable by this user only (default: stdout)")
     export.add_argument("--nagari", help="only this nagari (Kemendagri code)")
 
-    db = sub.add_parser("db", help="database maintenance")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_sub.add_parser("upgrade", help="apply migrations")
-    upgrade.add_argument("--db", type=database_arg, help="database URL or SQLite file")
+    db = sub.add_parser("db", help="database maintenance: migrations, backup, restore")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+
+    def db_common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", type=database_arg, help="database URL or SQLite file (default: DATABASE_URL "
+                                                       "or the SQLite file in var/)")
+
+    db_common(db_sub.add_parser("upgrade", help="apply migrations (also done on every start; a SQLite "
+                                                "database is backed up first when its schema changes)"))
+    db_common(db_sub.add_parser("current", help="print the migration revision the database is at"))
+    db_common(db_sub.add_parser("history", help="list every migration, marking those applied"))
+    backup = db_sub.add_parser("backup", help="write a consistent backup (SQLite: online backup API; "
+                                              "PostgreSQL: pg_dump custom format)")
+    db_common(backup)
+    backup.add_argument("--out", help="backup file (default: var/backups/bot-<UTC time>.sqlite3 or .dump)")
+    restore = db_sub.add_parser("restore", help="replace the database's contents by a backup "
+                                                "(stop the bot first)")
+    db_common(restore)
+    restore.add_argument("backup_file", metavar="FILE", help="a file written by `db backup`")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    keys = sub.add_parser("keys", help="the NIK encryption key: fingerprint, a new key, rotation")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    fingerprint = keys_sub.add_parser("fingerprint", help="print the fingerprint of the configured key and "
+                                                          "of the database's key")
+    db_common(fingerprint)
+    new = keys_sub.add_parser("new", help="write a new random key to a file (0600)")
+    new.add_argument("--out", required=True, help="file to create (refused if it exists)")
+    rotate = keys_sub.add_parser(
+        "rotate", help="re-encrypt every NIK under a new key (resumable: run it again after a stop)",
+        description="Stop every bot and worker process first. The current key comes from BOT_SECRET_KEY "
+                    "(or BOT_SECRET_KEY_FILE); the new one from --new-key-file. Afterwards start the bot "
+                    "with the new key.")
+    db_common(rotate)
+    rotate.add_argument("--new-key-file", required=True, help="file holding the new key (see `keys new`)")
+    rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction (default 200)")
 
     for name, (configure, _run) in EXTRA_COMMANDS.items():
-        extra = sub.add_parser(name)
+        summary = EXTRA_HELP.get(name) or (sys.modules[configure.__module__].__doc__ or name).strip().splitlines()[0]
+        extra = sub.add_parser(name, help=summary)
         common(extra)
         configure(extra)
     return parser
@@ -99,8 +142,9 @@ async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
 
     env = Environment.from_env()
     svc = await build_services(args.config, args.db, env=env)
+    log.info(startup_summary(svc, names))
     try:
-        await serve(svc, os.environ, names, env.port)
+        await serve(svc, os.environ, names, env.port, env.host)
     finally:
         await svc.db.dispose()
 
@@ -131,7 +175,9 @@ async def run_export(args: argparse.Namespace) -> None:
     svc = await build_services(args.config, args.db)
     try:
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as handle:
+            # Full NIKs: the file is readable by this user only.
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8", newline="") as handle:
                 count = await export_csv(svc, handle, args.nagari)
             print(f"{count} registrations written to {args.out}", file=sys.stderr)
         else:
@@ -140,14 +186,144 @@ async def run_export(args: argparse.Namespace) -> None:
         await svc.db.dispose()
 
 
+async def run_db(args: argparse.Namespace, env: Environment) -> int:
+    """`db upgrade|current|history|backup|restore`."""
+    from storage.db import BackupFailed, safe_url
+
+    url = database_url(args.db, env)
+    database = open_database(url)
+    try:
+        if args.db_command == "upgrade":
+            async with database.startup_lock():
+                backup = await database.upgrade()
+            if backup:
+                print(f"backup before migrating: {backup}", file=sys.stderr)
+            print(f"database is up to date ({safe_url(url)})", file=sys.stderr)
+        elif args.db_command == "current":
+            current = await database.current_revisions()
+            pending = await database.pending_migrations()
+            print(", ".join(current) or "(empty database: no migration applied)")
+            print(f"{len(pending)} migration(s) pending: {', '.join(pending)}" if pending else "up to date",
+                  file=sys.stderr)
+        elif args.db_command == "history":
+            from alembic.script import ScriptDirectory
+
+            from storage.db import alembic_config
+
+            pending = set(await database.pending_migrations())
+            script = ScriptDirectory.from_config(alembic_config())
+            for revision in reversed(list(script.walk_revisions("base", "heads"))):
+                mark = "pending" if revision.revision in pending else "applied"
+                print(f"{revision.revision:<28} {mark:<8} {(revision.doc or '').splitlines()[0]}")
+        elif args.db_command == "backup":
+            stamp = SystemClock().now().strftime("%Y%m%dT%H%M%SZ")
+            default = PROJECT_ROOT / "var" / "backups" / f"bot-{stamp}.{'sqlite3' if database.is_sqlite else 'dump'}"
+            out = Path(args.out).expanduser().resolve() if args.out else default
+            if out.exists():
+                raise BackupFailed(f"{out} exists: choose another --out")
+            written = await database.backup(out)
+            print(f"backup written to {written}", file=sys.stderr)
+        elif args.db_command == "restore":
+            source = Path(args.backup_file).expanduser().resolve()
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise BackupFailed("restoring replaces the database's contents: add --yes to confirm")
+                answer = input(f"Replace every row of {safe_url(url)} by {source}? Type yes: ")
+                if answer.strip().lower() != "yes":
+                    print("nothing restored", file=sys.stderr)
+                    return 1
+            await database.restore(source)
+            print(f"restored {safe_url(url)} from {source}; start the bot with the key of that backup",
+                  file=sys.stderr)
+    except BackupFailed as problem:
+        print(f"db {args.db_command}: {problem}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise
+    except Exception as problem:  # noqa: BLE001 - one line naming the setting, never a traceback
+        raise database_error(url, problem) from None
+    finally:
+        await database.dispose()
+    return 0
+
+
+async def run_keys(args: argparse.Namespace, env: Environment) -> int:
+    """`keys fingerprint|new|rotate`."""
+    from storage.crypto import NikCipher, load_master_key, new_master_key, private_dir
+    from storage.keyring import KeyMismatch, RotationRefused, rotate, stored_fingerprint
+
+    if args.keys_command == "new":
+        out = Path(args.out).expanduser()
+        private_dir(out.parent)
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            print(f"keys new: {out} exists: choose another --out", file=sys.stderr)
+            return 1
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_master_key())
+        print(f"new key written to {out}", file=sys.stderr)
+        return 0
+    current = NikCipher(master_key(env, create=False))
+    url = database_url(args.db, env)
+    database = open_database(url)
+    try:
+        if args.keys_command == "fingerprint":
+            async with database.session() as session:
+                row = await stored_fingerprint(session)
+            print(f"configured key: {current.fingerprint}")
+            print(f"database key:   {row.fingerprint if row else '(not recorded yet)'}"
+                  + (f" (rotation to {row.rotating_to} unfinished)" if row and row.rotating_to else ""))
+            return 0
+        new_file = Path(args.new_key_file).expanduser()
+        if not new_file.is_file():
+            raise ConfigError(f"keys rotate --new-key-file: no such file {new_file} (create one with `keys new`)")
+        try:
+            new = NikCipher(load_master_key("", new_file))
+        except ValueError as problem:
+            raise ConfigError(f"keys rotate --new-key-file {new_file}: {problem}") from None
+        async with database.startup_lock():
+            report = await rotate(database.sessionmaker, current, new, SystemClock().now(), args.batch_size)
+        if report.already_done:
+            print(f"the database is already encrypted with key {new.fingerprint}", file=sys.stderr)
+        else:
+            done = ", ".join(f"{table} {count}" for table, count in report.rewritten.items())
+            print(f"re-encrypted under key {new.fingerprint} (rows: {done}); now start every process with "
+                  f"BOT_SECRET_KEY=$(cat {new_file}) and keep a copy of the new key", file=sys.stderr)
+        return 0
+    except (RotationRefused, KeyMismatch) as problem:
+        print(f"keys {args.keys_command}: {problem}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise
+    except Exception as problem:  # noqa: BLE001 - one line naming the setting, never a traceback
+        raise database_error(url, problem) from None
+    finally:
+        await database.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Everything the program creates (database, key, backups, exports) is private to its user.
+    previous_umask = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous_umask)
+
+
+def _main(argv: list[str] | None) -> int:
     load_dotenv_file()
     import bot.extensions  # noqa: F401  (registers the channel and feature subcommands)
 
     args = build_parser().parse_args(argv)
-    env = Environment.from_env()
+    try:
+        env = Environment.from_env()
+    except ConfigError as problem:
+        print(problem.code if isinstance(problem.code, str) else problem, file=sys.stderr)
+        return 2
     # The simulator's stdout is its protocol: logs go to stderr, quietly.
-    setup_logging("WARNING" if args.command in ("simulate", "chat") and "LOG_LEVEL" not in os.environ else env.log_level)
+    quiet = args.command in ("simulate", "chat") and "LOG_LEVEL" not in os.environ
+    setup_logging("WARNING" if quiet else env.log_level, fmt=env.log_format)
     try:
         if args.command == "run":
             return run_bot(args)
@@ -158,10 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             asyncio.run(run_export(args))
         elif args.command == "db":
-            from storage.db import upgrade_sync
-
-            upgrade_sync(database_url(args.db, env))
-            print("database is up to date", file=sys.stderr)
+            return asyncio.run(run_db(args, env))
+        elif args.command == "keys":
+            return asyncio.run(run_keys(args, env))
         else:
             _configure, run = EXTRA_COMMANDS[args.command]
             return run(args) or 0

@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.whatsapp.config import WhatsAppConfig
-from bot.telegram.settings import TelegramConfig
-from conversations.campaign_compose import CampaignContent
-from handlers.outbox import DeliveryRules
-from handlers.reminders import ReminderRules
-from conversations.officials import OfficialsRules
-from conversations.rules import (
-    AgeLimits,
-    Category,
-    ContributionRule,
-    ContributionTable,
-    ConversationRules,
-    FlowRules,
-    HelpContacts,
+# The settings models live below handlers/ (the use-cases type against them); re-exported here
+# so that `from bot.config import AppConfig` keeps working.
+from handlers.settings import (  # noqa: F401
+    PROJECT_ROOT,
+    AppConfig,
+    DataFiles,
+    Regency,
+    RenderLimits,
+    TelegramConfig,
+    TemplateSpec,
+    WhatsAppConfig,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 
 
@@ -37,90 +33,14 @@ class ConfigError(SystemExit):
     """Raised for an invalid configuration; exits with the message."""
 
 
-class Regency(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    kemendagri_code: str = Field(pattern=r"^\d{2}\.\d{2}$")
-    nik_prefix: str = Field(pattern=r"^\d{4}$")
-    programme: str
-    target_workers: int = Field(gt=0)
-    vulnerable_workers: int = Field(gt=0)
-
-
-class DataFiles(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    wilayah_csv: Path
-    crosswalk_csv: Path | None = None
-
-
-class AppConfig(BaseModel):
-    """The whole of config.yaml. Sections added by later features use `extra="allow"` blocks."""
-
-    model_config = ConfigDict(extra="allow")
-    regency: Regency
-    data: DataFiles
-    languages: list[str] = Field(min_length=1)
-    default_language: str
-    consent_version: str = Field(min_length=1)
-    retention_years: int = Field(ge=1, le=30)
-    data_protection_officer: str = Field(min_length=3)
-    age: AgeLimits = AgeLimits()
-    categories: list[Category] = Field(min_length=2)
-    contributions: list[ContributionRule] = Field(min_length=1)
-    income_choices: list[int] = Field(min_length=1, max_length=9)
-    conversation: ConversationRules = ConversationRules()
-    help: HelpContacts
-    whatsapp: WhatsAppConfig = WhatsAppConfig()
-    telegram: TelegramConfig = TelegramConfig()
-    # Issue 6 (campaigns, reminders, the outbox worker): optional, with defaults.
-    campaigns: CampaignContent | None = None
-    reminders: ReminderRules = ReminderRules()
-    delivery: DeliveryRules = DeliveryRules()
-    # Issue 5 (nagari officials): quotas, invitations, digests, exports; optional, with defaults.
-    officials: OfficialsRules = OfficialsRules()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "AppConfig":
-        unknown = set(self.languages) - {"id", "en"}
-        if unknown:
-            raise ValueError(f"languages: no message catalog for {sorted(unknown)}")
-        if self.default_language not in self.languages:
-            raise ValueError("default_language must be one of languages")
-        ids = [c.id for c in self.categories]
-        if len(set(ids)) != len(ids):
-            raise ValueError("categories: two categories have the same id")
-        if "lainnya" not in ids:
-            raise ValueError("categories: the 'lainnya' (other) category is required")
-        if self.regency.nik_prefix != self.regency.kemendagri_code.replace(".", ""):
-            raise ValueError("regency.nik_prefix must be kemendagri_code without the dot")
-        return self
-
-    def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else PROJECT_ROOT / path
-
-    def flow_rules(self) -> FlowRules:
-        return FlowRules(
-            nik_prefix=self.regency.nik_prefix,
-            languages=tuple(self.languages),
-            default_language=self.default_language,
-            consent_version=self.consent_version,
-            retention_years=self.retention_years,
-            data_protection_officer=self.data_protection_officer,
-            age=self.age,
-            categories=tuple(self.categories),
-            contributions=ContributionTable(rules=tuple(self.contributions)),
-            income_choices=tuple(self.income_choices),
-            conversation=self.conversation,
-            help=self.help,
-        )
-
-
-def _describe(error: ValidationError, source: Path) -> str:
-    lines = [f"Invalid configuration in {source}:"]
+def _describe(error: ValidationError, source: Path | str) -> str:
+    """One line naming every wrong key: `Invalid configuration in config.yaml: reminder: unknown key`."""
+    problems = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
+        message = "unknown key (not a setting of this section)" if item["type"] == "extra_forbidden" else item["msg"]
+        problems.append(f"{key}: {message}")
+    return f"Invalid configuration in {source}: " + "; ".join(problems)
 
 
 def load_config(path: Path | str | None = None) -> AppConfig:
@@ -129,9 +49,16 @@ def load_config(path: Path | str | None = None) -> AppConfig:
     try:
         raw: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"Configuration file not found: {source}") from None
+        raise ConfigError(f"Configuration file not found: {source} (BOT_CONFIG or --config)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Configuration file {source} is a directory (BOT_CONFIG or --config)") from None
+    except PermissionError:
+        raise ConfigError(f"Configuration file {source} cannot be read: permission denied") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Configuration file {source} is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"Configuration file {source} is not valid YAML{at}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"Configuration file {source} must be a mapping of sections")
     try:
@@ -140,8 +67,21 @@ def load_config(path: Path | str | None = None) -> AppConfig:
         raise ConfigError(_describe(exc, source)) from None
     for file in (config.data.wilayah_csv, config.data.crosswalk_csv):
         if file is not None and not config.resolve(file).exists():
-            raise ConfigError(f"Invalid configuration in {source}:\n  data: file not found: {file}")
+            raise ConfigError(f"Invalid configuration in {source}: data: file not found: {file}")
     return config
+
+
+# Field of Environment -> environment variable (error messages name the variable).
+ENV_VARS = {
+    "database_url": "DATABASE_URL",
+    "secret_key": "BOT_SECRET_KEY",
+    "secret_key_file": "BOT_SECRET_KEY_FILE",
+    "log_level": "LOG_LEVEL",
+    "log_format": "LOG_FORMAT",
+    "redis_url": "REDIS_URL",
+    "host": "HOST",
+    "port": "PORT",
+}
 
 
 class Environment(BaseModel):
@@ -151,28 +91,32 @@ class Environment(BaseModel):
     database_url: str = ""
     secret_key: str = ""
     secret_key_file: Path = PROJECT_ROOT / "var" / "secret.key"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # "text" (one line per record, for a terminal or journald) or "json" (one object per line).
+    log_format: Literal["text", "json"] = "text"
     redis_url: str = ""
-    port: int = 8080
+    # Bind address of the web server: 127.0.0.1 behind a reverse proxy on the same host,
+    # 0.0.0.0 in a container.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if value.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else value.lower()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Environment":
         source = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for field, var in (
-            ("database_url", "DATABASE_URL"),
-            ("secret_key", "BOT_SECRET_KEY"),
-            ("secret_key_file", "BOT_SECRET_KEY_FILE"),
-            ("log_level", "LOG_LEVEL"),
-            ("redis_url", "REDIS_URL"),
-            ("port", "PORT"),
-        ):
-            if source.get(var):
-                values[field] = source[var]
+        values: dict[str, Any] = {field: source[var] for field, var in ENV_VARS.items() if source.get(var)}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, Path("environment"))) from None
+            problems = "; ".join(f"{ENV_VARS.get(str(e['loc'][0]), e['loc'][0])} ({e['loc'][0]}): {e['msg']}"
+                                 for e in exc.errors())
+            raise ConfigError(f"Invalid environment: {problems}") from None
 
 
 def load_dotenv_file() -> None:

@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--config", default=argparse.SUPPRESS, help="path to config.yaml")
     sub = parser.add_subparsers(dest="inbox_command", required=True)
     listing = sub.add_parser("list", help="the set-aside updates, newest first", parents=[common])
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
     show = sub.add_parser("show", help="one inbox row, its payload as received (NIKs masked)", parents=[common])
     show.add_argument("row", type=int, help="row number, as `inbox list` shows it")
 

@@ -1,11 +1,14 @@
-"""Logging: one format, and a filter that masks anything shaped like a NIK as a last line of
-defence (the code never logs one on purpose)."""
+"""Logging: one line per record -- plain text, or one JSON object with LOG_FORMAT=json (for
+journald, Docker or a log collector) -- and a filter that masks anything shaped like a NIK as a
+last line of defence (the code never logs one on purpose)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import datetime, timezone
 
 # 16 digits, possibly separated by spaces/dots/dashes, as people type a NIK.
 NIK_SHAPE = re.compile(r"(?<!\d)(\d[ .\-]?){15}\d(?!\d)")
@@ -26,9 +29,27 @@ class NikRedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", stream=None) -> None:  # type: ignore[no-untyped-def]
+class JsonFormatter(logging.Formatter):
+    """{"time", "level", "logger", "message"} and "exception" when there is one, per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", stream=None, fmt: str = "text") -> None:  # type: ignore[no-untyped-def]
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(NikRedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

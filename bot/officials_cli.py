@@ -36,13 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="officials_command", required=True)
     add = sub.add_parser("add", help="give someone a role", parents=[common])
     add.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
-    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--role", choices=ROLES, required=True, help="the role to give")
     add.add_argument("--nagari", help="Kemendagri code of an operator's nagari, e.g. 13.03.05.2001")
     sub.add_parser("list", help="list active officials", parents=[common])
     remove = sub.add_parser("remove", help="revoke someone's roles", parents=[common])
-    remove.add_argument("user")
-    remove.add_argument("--role", choices=ROLES)
-    remove.add_argument("--nagari")
+    remove.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
+    remove.add_argument("--role", choices=ROLES, help="only this role (default: every role)")
+    remove.add_argument("--nagari", help="only the role for this nagari (Kemendagri code)")
 
 
 async def officials_command(args: argparse.Namespace) -> int:

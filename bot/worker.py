@@ -157,6 +157,9 @@ async def worker_main(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     name = args.name or worker_name()
+    from bot.app import startup_summary
+
+    log.info("%s", startup_summary(svc, sorted(svc.senders), role="worker"))
     log.info("outbox worker %s started (channels: %s)", name, ", ".join(sorted(svc.senders)))
     try:
         sent = await run_worker(svc, name, stop, scheduler=not args.no_scheduler)

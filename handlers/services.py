@@ -12,6 +12,7 @@ from conversations.i18n import Catalog
 from conversations.rules import FlowRules
 from conversations.wilayah import Wilayah
 from handlers.clock import Clock
+from handlers.health import ContactLog
 from handlers.locks import PersonLocks
 from storage.crypto import NikCipher
 from storage.db import Database
@@ -28,7 +29,7 @@ def process_name() -> str:
 
 
 if TYPE_CHECKING:
-    from bot.config import AppConfig
+    from handlers.settings import AppConfig
 
 
 @dataclass
@@ -53,3 +54,5 @@ class Services:
         """The name on a turn's own messages, which this process sends under the person's lock
         (handlers/outbox.take_over tells them from a worker's claims)."""
         return TURN_CLAIM + self.process
+    # Each channel's last contact with its platform (/healthz).
+    contacts: ContactLog = field(default_factory=ContactLog)

@@ -2,12 +2,15 @@
 
 One master key (BOT_SECRET_KEY, or a key file generated on first run for the embedded default)
 is stretched with HKDF into two independent keys: a Fernet key (AES-128-CBC + HMAC-SHA256) for
-encryption and an HMAC-SHA256 key for lookup. Losing the master key makes stored NIKs unreadable,
-so the key file's creation is logged as a warning telling the operator to back it up.
+encryption and an HMAC-SHA256 key for lookup, plus a public fingerprint (a third HKDF output,
+from which neither key can be recovered) that the database stores so that a start-up with another
+key is refused before anything is written (storage/keyring.py). Losing the master key makes
+stored NIKs unreadable, so the key file's creation is logged as a warning telling the operator
+exactly how to keep it.
 
 Log lines name people with `who(channel_user)`: a short keyed hash ("wa#1f3a9c0b2e"), stable for
 one master key, so one person's lines can be followed without their phone number or platform id
-ever reaching a log. Its key is a third HKDF derivation (`use_for_logs`, at start); before that a
+ever reaching a log. Its key is another HKDF derivation (`use_for_logs`, at start); before that a
 random per-process key is used.
 """
 
@@ -57,6 +60,7 @@ class NikCipher:
             raise ValueError("the master key must be at least 32 bytes")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master_key, b"nik-encryption")))
         self._hash_key = _derive(master_key, b"nik-lookup")
+        self.fingerprint = _derive(master_key, b"key-fingerprint")[:12].hex()
 
     def encrypt(self, nik: str) -> str:
         return self._fernet.encrypt(nik.encode()).decode()
@@ -67,24 +71,70 @@ class NikCipher:
         except InvalidToken:
             raise ValueError("NIK ciphertext cannot be decrypted with this key") from None
 
+    def can_decrypt(self, token: str) -> bool:
+        try:
+            self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
     def lookup_hash(self, nik: str) -> str:
         return hmac.new(self._hash_key, nik.encode(), hashlib.sha256).hexdigest()
 
 
+KEY_ADVICE = (
+    "Keep it: put BOT_SECRET_KEY=$(cat {path}) in the environment of every process (.env or the "
+    "service's environment file) and store a copy of the key outside this machine, apart from the "
+    "database backups; without it the stored NIKs cannot be read."
+)
+
+
+def private_dir(path: Path) -> None:
+    """Create a folder (and missing parents) readable by this user only (0700)."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+
+
+def private_file(path: Path) -> None:
+    """Create an empty file readable by this user only (0600), or tighten an existing one."""
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def load_master_key(secret: str, key_file: Path) -> bytes:
-    """The key from the environment, else from the key file, else a new key file."""
+    """The key from the environment, else from the key file, else a new key file (0600)."""
     if secret:
         return secret.encode()
     if key_file.exists():
-        return key_file.read_bytes().strip()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48).encode()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        key = key_file.read_bytes().strip()
+        if len(key) < 32:
+            raise ValueError(f"the key file {key_file} holds fewer than 32 characters")
+        return key
+    private_dir(key_file.parent)
+    key = new_master_key()
+    # Written aside, then linked into place: processes starting at once never read half a key,
+    # and the first one's key wins.
+    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        return key_file.read_bytes().strip()
+    finally:
+        draft.unlink()
     log.warning(
-        "No BOT_SECRET_KEY set: generated a new NIK encryption key in %s. Back it up: without it "
-        "the stored NIKs cannot be read. Set BOT_SECRET_KEY in production.",
-        key_file,
-    )
+        "No BOT_SECRET_KEY set: generated a new NIK encryption key in %s. %s", key_file,
+        KEY_ADVICE.format(path=key_file))
     return key
+
+
+def new_master_key() -> bytes:
+    return secrets.token_urlsafe(48).encode()

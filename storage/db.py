@@ -2,21 +2,63 @@
 
 URLs are accepted in plain and async forms (sqlite:///path, sqlite+aiosqlite:///path,
 postgresql://..., postgres://..., postgresql+asyncpg://...) and normalised to the async drivers.
+
+Migrations run under a lock, so any number of processes may start at once: on PostgreSQL a
+transaction-level advisory lock, on SQLite the file's write lock (BEGIN IMMEDIATE). Start-up as a
+whole (key check, migrations, reference data) is serialised by `startup_lock` (a session-level
+advisory lock, or a lock file beside the SQLite database). On SQLite a consistent copy of the
+database (the online backup API, WAL included) is taken before a migration changes its schema.
+The SQLite file, its folder and its backups are private to the user running the bot (0600/0700).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.crypto import private_dir, private_file
+
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Advisory lock keys (any two fixed 64-bit numbers unique to this program).
+MIGRATION_LOCK = 0x53_4A_4D_49_47  # "SJMIG"
+STARTUP_LOCK = 0x53_4A_53_54_41  # "SJSTA"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or used; the message is one line, without a password."""
+
+
+class BackupFailed(Exception):
+    pass
+
+
+def safe_url(url: str) -> str:
+    """The URL as it may be shown and logged: password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as a placeholder
+        return "(unparsable database URL)"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an error of connecting to or using a database (no traceback, no parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    message = str(original).strip()
+    first = message.splitlines()[0] if message else type(original).__name__
+    return f"{type(original).__name__}: {first}" if isinstance(original, OSError) else first
 
 
 def normalize_url(url: str) -> str:
@@ -47,10 +89,16 @@ class Database:
     def __init__(self, url: str, **engine_args: Any) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.path: Path | None = None
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                self.path = Path(database)
+                try:
+                    # SQLite creates the -wal and -shm files with the database file's permissions.
+                    private_file(self.path)
+                except OSError as problem:
+                    raise DatabaseUnavailable(f"cannot create the SQLite database {self.path}: {problem}") from None
         else:
             engine_args.setdefault("pool_size", 10)
             engine_args.setdefault("max_overflow", 10)
@@ -65,10 +113,98 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
-    async def upgrade(self) -> None:
-        """Apply every Alembic migration (all heads) on this database."""
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_run_alembic_upgrade)
+    async def upgrade(self) -> str | None:
+        """Apply every Alembic migration (all heads), under the migration lock. On SQLite a
+        backup is taken first when a migration is pending; returns its path, if any."""
+        backup = None
+        if self.is_sqlite:
+            pending = await self.pending_migrations()
+            if pending and self.path is not None and await self.current_revisions():
+                backup = self.path.with_name(f"{self.path.name}.before-{pending[-1]}")
+                backup = await asyncio.to_thread(_sqlite_backup, self.path, _unused(backup))
+                log.warning("database backup before migrating to %s: %s", pending[-1], backup)
+            async with self.engine.connect() as connection:
+                # The write lock for the whole migration: a second process waits (busy_timeout),
+                # then finds the schema up to date.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                await connection.run_sync(_run_alembic_upgrade)
+                await connection.commit()
+        else:
+            async with self.engine.begin() as connection:
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                await connection.run_sync(_run_alembic_upgrade)
+        return str(backup) if backup else None
+
+    @asynccontextmanager
+    async def startup_lock(self) -> AsyncIterator[None]:
+        """One process at a time through start-up (key check, migrations, reference data)."""
+        if not self.is_sqlite:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+                await connection.commit()
+                try:
+                    yield
+                finally:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+                    await connection.commit()
+            return
+        if self.path is None:
+            yield
+            return
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        private_file(lock_path)
+        handle = open(lock_path, "rb")  # noqa: SIM115 - closed below
+        try:
+            await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+    async def current_revisions(self) -> list[str]:
+        """The revisions this database is at (empty: never migrated)."""
+        from alembic.runtime.migration import MigrationContext
+
+        async with self.engine.connect() as connection:
+            return sorted(await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+
+    async def pending_migrations(self) -> list[str]:
+        """Revisions not yet applied, oldest first."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config())
+        current = await self.current_revisions()
+        applied: set[str] = set()
+        for revision in current:
+            applied.update(r.revision for r in script.iterate_revisions(revision, "base"))
+        every = [r.revision for r in script.walk_revisions("base", "heads")]
+        return [r for r in reversed(every) if r not in applied]
+
+    async def is_migrated(self) -> bool:
+        return not await self.pending_migrations()
+
+    async def backup(self, out: Path) -> Path:
+        """A consistent copy: SQLite's online backup API, or pg_dump (custom format) on PostgreSQL."""
+        private_dir(out.parent)
+        if self.is_sqlite:
+            if self.path is None:
+                raise BackupFailed("an in-memory database cannot be backed up")
+            return await asyncio.to_thread(_sqlite_backup, self.path, out)
+        return await asyncio.to_thread(_pg_dump, self.url, out)
+
+    async def restore(self, source: Path) -> None:
+        """Replace this database's contents by a backup made with `backup` (the bot must be stopped)."""
+        if not source.is_file():
+            raise BackupFailed(f"no backup file at {source}")
+        if self.is_sqlite:
+            if self.path is None:
+                raise BackupFailed("an in-memory database cannot be restored")
+            await self.engine.dispose()
+            await asyncio.to_thread(_sqlite_backup, source, self.path)
+            return
+        await asyncio.to_thread(_pg_restore, self.url, source)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -92,14 +228,88 @@ def _run_alembic_upgrade(connection: Any) -> None:
     command.upgrade(config, "heads")
 
 
-def upgrade_sync(url: str) -> None:
-    """`python -m bot db upgrade`: migrate outside any running event loop."""
+def upgrade_sync(url: str) -> str | None:
+    """Migrate outside any running event loop; returns the path of a backup taken first, if any."""
 
-    async def run() -> None:
+    async def run() -> str | None:
         database = Database(url)
         try:
-            await database.upgrade()
+            return await database.upgrade()
         finally:
             await database.dispose()
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path.2`, `path.3`, ... if it exists (an earlier backup is never overwritten)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
+def _sqlite_backup(source: Path, target: Path) -> Path:
+    """Copy with SQLite's online backup API: consistent while the bot runs, WAL included."""
+    if not source.exists():
+        raise BackupFailed(f"no SQLite database at {source}")
+    private_file(target)
+    src = sqlite3.connect(source, timeout=30)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            # A backup is one self-contained file (the bot turns WAL on again when it opens it).
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    target.chmod(0o600)
+    return target
+
+
+def _libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
+    parsed = make_url(url)
+    args = []
+    if parsed.host:
+        args += ["--host", parsed.host]
+    if parsed.port:
+        args += ["--port", str(parsed.port)]
+    if parsed.username:
+        args += ["--username", parsed.username]
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)  # never on the command line (ps shows it)
+    return args + ["--dbname", str(parsed.database or "")], env
+
+
+def _pg_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupFailed(
+            f"{name} is not on the PATH: install the PostgreSQL client tools of the server's major version "
+            f"(Debian/Ubuntu: apt-get install postgresql-client), or back up on the database server")
+    return path
+
+
+def _pg_dump(url: str, out: Path) -> Path:
+    tool = _pg_tool("pg_dump")
+    args, env = _libpq_args(url)
+    private_file(out)
+    result = subprocess.run([tool, "--format=custom", "--no-owner", "--file", str(out), *args],
+                            env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BackupFailed(f"pg_dump failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
+    out.chmod(0o600)
+    return out
+
+
+def _pg_restore(url: str, source: Path) -> None:
+    tool = _pg_tool("pg_restore")
+    args, env = _libpq_args(url)
+    result = subprocess.run([tool, "--clean", "--if-exists", "--no-owner", "--single-transaction", *args,
+                             str(source)], env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BackupFailed(f"pg_restore failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")

@@ -180,7 +180,9 @@ class TelegramIntake:
     async def poll(self) -> None:
         """Long polling. The offset that confirms a batch to Telegram is sent only after every
         update in it is recorded."""
-        await self.call_retrying(partial(self.bot.delete_webhook, drop_pending_updates=False))
+        # Without network at start, wait for it (for ever, capped back-off) instead of exiting.
+        await self.call_retrying(partial(self.bot.delete_webhook, drop_pending_updates=False), forever=True)
+        self.svc.contacts.ok("tg", self.svc.clock.now())
         offset: int | None = None
         backoff = self.config.backoff_seconds
         while True:
@@ -192,10 +194,12 @@ class TelegramIntake:
                 raise
             except TelegramAPIError as problem:
                 # 409: a webhook is set or another process polls with the same token.
-                log.warning("getUpdates failed: %s; retrying in %.1f s", problem, backoff)
+                self.svc.contacts.failed("tg", self.svc.clock.now(), f"getUpdates: {problem}")
+                log.warning("getUpdates failed: %s; waiting for Telegram, retrying in %.1f s", problem, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max_seconds)
                 continue
+            self.svc.contacts.ok("tg", self.svc.clock.now())
             backoff = self.config.backoff_seconds
             for raw in updates:
                 update, problem = adapter.check_update(raw)
@@ -235,20 +239,23 @@ class TelegramIntake:
             # E.g. a callback query answered too late ("query is too old"): nothing to repair.
             log.debug("%s failed: %s", method.__api_method__, problem)
 
-    async def call_retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def call_retrying(self, call: Callable[[], Awaitable[Any]], forever: bool = False) -> Any:
         """A start-up call (deleteWebhook, setWebhook, setMyCommands), retried with back-off
-        while Telegram's API is unreachable."""
+        (capped at backoff_max_seconds) while Telegram's API is unreachable: `max_attempts`
+        times, or for ever (`forever`, polling's first call), saying that it is waiting."""
         delay = self.config.backoff_seconds
-        for attempt in range(1, self.config.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return await call()
             except TRANSIENT as problem:
-                if attempt == self.config.max_attempts:
+                if not forever and attempt >= self.config.max_attempts:
                     raise
-                log.warning("Telegram start-up call failed (%s); retrying in %.1f s", type(problem).__name__, delay)
+                self.svc.contacts.failed("tg", self.svc.clock.now(), f"{type(problem).__name__}: {problem}")
+                log.warning("Telegram unreachable (%s): waiting, retrying in %.1f s", type(problem).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.backoff_max_seconds)
-        return None
 
     # -- start-up and recovery --------------------------------------------------------------------
     async def keep_recovering(self) -> None:

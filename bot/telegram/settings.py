@@ -1,8 +1,6 @@
-"""Telegram settings: the `telegram:` section of config.yaml (limits, validated at start) and the
-environment (token and webhook secrets, which never go into config.yaml).
-
-Defaults follow the Bot API's published limits (DOMAIN.md, "Platform limits"): about 30
-messages per second across chats, about one per second in one chat.
+"""Telegram settings: the environment (token and webhook secrets, which never go into
+config.yaml); the `telegram:` section of config.yaml (limits) is `TelegramConfig` in
+handlers/settings.py, re-exported here.
 """
 
 from __future__ import annotations
@@ -10,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# The config.yaml section lives with the other settings models (handlers/settings.py).
+from handlers.settings import TelegramConfig  # noqa: F401  (re-exported)
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 WEBHOOK_PATH = "/telegram/webhook"
@@ -20,27 +21,6 @@ ENV_VARS = {
     "webhook_url": "TELEGRAM_WEBHOOK_URL",
     "api_base": "TELEGRAM_API_BASE",
 }
-
-
-class TelegramConfig(BaseModel):
-    """config.yaml `telegram:`: how the one Telegram sender paces and retries."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # ~30 messages/s across all chats; broadcasts above that get HTTP 429.
-    messages_per_second: float = Field(default=30.0, gt=0)
-    # ~1 message/s in one chat; a short burst (a reply and the next question) is tolerated.
-    per_chat_interval_seconds: float = Field(default=1.0, ge=0.001)
-    per_chat_burst: int = Field(default=3, ge=1)
-    # Tries per API call on 429 and transient errors (network, 5xx) before giving up.
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    backoff_seconds: float = Field(default=0.5, gt=0)
-    backoff_max_seconds: float = Field(default=8.0, gt=0)
-    # getUpdates long-poll timeout (Telegram holds the request open up to this long).
-    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
-    # Updates recorded but left unfinished (a drain that failed) are retried this often.
-    recover_every_seconds: float = Field(default=60.0, gt=0)
-    # Inline buttons go two per row when every title is at most this long, else one per row.
-    two_per_row_max_chars: int = Field(default=16, ge=0)
 
 
 class TelegramEnv(BaseModel):

@@ -1,0 +1,207 @@
+"""The settings models: config.yaml as validated data (`AppConfig` and its sections).
+
+They live below handlers/ so that the use-cases can type against them without importing the
+program's edges (bot/); bot/config.py loads and validates the file and re-exports these names.
+Every section refuses unknown keys (`extra="forbid"`), so a misspelt key stops the program with
+a message naming it instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from conversations.campaign_compose import CampaignContent
+from conversations.officials import OfficialsRules
+from conversations.rules import (
+    AgeLimits,
+    Category,
+    ContributionRule,
+    ContributionTable,
+    ConversationRules,
+    FlowRules,
+    HelpContacts,
+)
+from handlers.outbox import DeliveryRules
+from handlers.reminders import ReminderRules
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- Telegram (`telegram:`); the token and webhook secrets come from the environment ---------
+# Defaults follow the Bot API's published limits: about 30 messages per second across chats,
+# about one per second in one chat.
+
+
+class TelegramConfig(BaseModel):
+    """config.yaml `telegram:`: how the one Telegram sender paces and retries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # ~30 messages/s across all chats; broadcasts above that get HTTP 429.
+    messages_per_second: float = Field(default=30.0, gt=0)
+    # ~1 message/s in one chat; a short burst (a reply and the next question) is tolerated.
+    per_chat_interval_seconds: float = Field(default=1.0, ge=0.001)
+    per_chat_burst: int = Field(default=3, ge=1)
+    # Tries per API call on 429 and transient errors (network, 5xx) before giving up.
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=8.0, gt=0)
+    # getUpdates long-poll timeout (Telegram holds the request open up to this long).
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    # Updates recorded but left unfinished (a drain that failed) are retried this often.
+    recover_every_seconds: float = Field(default=60.0, gt=0)
+    # Inline buttons go two per row when every title is at most this long, else one per row.
+    two_per_row_max_chars: int = Field(default=16, ge=0)
+
+
+# -- WhatsApp (`whatsapp:`); defaults are the Cloud API's limits, and a value above a platform
+# limit is refused, since Meta would refuse the messages instead ---------------------------
+
+
+class TemplateSpec(BaseModel):
+    """An approved message template standing in for a free-form message outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=512)
+    language: str = "id"
+    # Body parameters {{1}}, {{2}}, ... in order, each formatted from the message being replaced:
+    # {text} (its text on one line), {reference} (an SJ-XXXXXX reference in it, or "-"), {key}.
+    params: list[str] = Field(default_factory=lambda: ["{text}"])
+    # Catalog keys (fnmatch patterns) of messages of this kind, for senders that name no kind.
+    keys: list[str] = Field(default_factory=list)
+
+    @field_validator("params")
+    @classmethod
+    def _known_fields(cls, params: list[str]) -> list[str]:
+        for param in params:
+            try:
+                param.format(text="", reference="", key="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"template parameter {param!r}: only {{text}}, {{reference}}, {{key}}") from exc
+        return params
+
+
+class RenderLimits(BaseModel):
+    """How choices become WhatsApp interactive messages (Cloud API limits are the maxima)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reply_buttons_max: int = Field(3, ge=1, le=3)
+    button_title_max: int = Field(20, ge=4, le=20)
+    list_rows_max: int = Field(10, ge=1, le=10)
+    row_title_max: int = Field(24, ge=4, le=24)
+    row_description_max: int = Field(72, ge=4, le=72)
+    text_max: int = Field(4096, ge=100, le=4096)
+    # Body of an interactive message (buttons, list) and media captions: 1024 characters.
+    body_max: int = Field(1024, ge=100, le=1024)
+
+
+class WhatsAppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Graph API version in request paths; None = the version pywa was released for.
+    api_version: str | None = None
+    # Messages per second for the business number: 80 by default, up to 1,000 when upgraded.
+    throughput_per_second: int = Field(80, ge=1, le=1000)
+    # Per-person pair rate: one message per this many seconds, after a burst (error 131056).
+    pair_interval_seconds: float = Field(6.0, gt=0, le=60)
+    pair_burst: int = Field(20, ge=1, le=45)
+    # Back-off on 130429 (throughput) and 131056 (pair rate): base * 2^attempt seconds.
+    retry_attempts: int = Field(4, ge=0, le=10)
+    retry_base_seconds: float = Field(1.0, gt=0, le=60)
+    # 131048 (spam flag): bulk sending pauses this long (replies still go).
+    spam_pause_minutes: int = Field(60, ge=1)
+    # Outside the 24-hour customer-service window: send the template, or wait for the person.
+    window_hours: float = Field(24, gt=0, le=24)
+    window_policy: Literal["template", "wait"] = "template"
+    # A waiting message older than this is dropped (status "expired") instead of sent late.
+    wait_max_hours: int = Field(72, ge=1)
+    # Meta redelivers for up to 7 days; a signed message older than this is a replay: ignored.
+    max_message_age_hours: int = Field(8 * 24, ge=1)
+    request_timeout_seconds: float = Field(20, gt=0)
+    # People handled at the same time in the background (the webhook answers meanwhile).
+    handling_concurrency: int = Field(8, ge=1, le=256)
+    # Message kind ("reminder", "approval_notice", "campaign", ...) -> approved template.
+    templates: dict[str, TemplateSpec] = Field(default_factory=dict)
+    render: RenderLimits = RenderLimits()
+
+
+# -- the whole file ---------------------------------------------------------------------------
+
+
+class Regency(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kemendagri_code: str = Field(pattern=r"^\d{2}\.\d{2}$")
+    nik_prefix: str = Field(pattern=r"^\d{4}$")
+    programme: str
+    target_workers: int = Field(gt=0)
+    vulnerable_workers: int = Field(gt=0)
+
+
+class DataFiles(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wilayah_csv: Path
+    crosswalk_csv: Path | None = None
+
+
+class AppConfig(BaseModel):
+    """The whole of config.yaml; a key that no section knows is an error (extra="forbid")."""
+
+    model_config = ConfigDict(extra="forbid")
+    regency: Regency
+    data: DataFiles
+    languages: list[str] = Field(min_length=1)
+    default_language: str
+    consent_version: str = Field(min_length=1)
+    retention_years: int = Field(ge=1, le=30)
+    data_protection_officer: str = Field(min_length=3)
+    age: AgeLimits = AgeLimits()
+    categories: list[Category] = Field(min_length=2)
+    contributions: list[ContributionRule] = Field(min_length=1)
+    income_choices: list[int] = Field(min_length=1, max_length=9)
+    conversation: ConversationRules = ConversationRules()
+    help: HelpContacts
+    whatsapp: WhatsAppConfig = WhatsAppConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    # Campaigns, reminders and the outbox worker: optional, with defaults.
+    campaigns: CampaignContent | None = None
+    reminders: ReminderRules = ReminderRules()
+    delivery: DeliveryRules = DeliveryRules()
+    # Nagari officials: quotas, invitations, digests, exports; optional, with defaults.
+    officials: OfficialsRules = OfficialsRules()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AppConfig":
+        unknown = set(self.languages) - {"id", "en"}
+        if unknown:
+            raise ValueError(f"languages: no message catalog for {sorted(unknown)}")
+        if self.default_language not in self.languages:
+            raise ValueError("default_language must be one of languages")
+        ids = [c.id for c in self.categories]
+        if len(set(ids)) != len(ids):
+            raise ValueError("categories: two categories have the same id")
+        if "lainnya" not in ids:
+            raise ValueError("categories: the 'lainnya' (other) category is required")
+        if self.regency.nik_prefix != self.regency.kemendagri_code.replace(".", ""):
+            raise ValueError("regency.nik_prefix must be kemendagri_code without the dot")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    def flow_rules(self) -> FlowRules:
+        return FlowRules(
+            nik_prefix=self.regency.nik_prefix,
+            languages=tuple(self.languages),
+            default_language=self.default_language,
+            consent_version=self.consent_version,
+            retention_years=self.retention_years,
+            data_protection_officer=self.data_protection_officer,
+            age=self.age,
+            categories=tuple(self.categories),
+            contributions=ContributionTable(rules=tuple(self.contributions)),
+            income_choices=tuple(self.income_choices),
+            conversation=self.conversation,
+            help=self.help,
+        )
