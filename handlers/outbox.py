@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import Button, Reply
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Priority, channel_of
+from handlers.retry import RetryPolicy
 from handlers.services import Services
 from storage.models import Conversation, Person
 from storage.outbox import Campaign, OutboxMessage
@@ -76,6 +77,11 @@ class DeliveryRules(BaseModel):
     embedded_worker: bool = True
     poll_seconds: float = Field(default=1.0, gt=0)
     scheduler_seconds: float = Field(default=60.0, gt=0)
+
+    def retry(self) -> RetryPolicy:
+        """A failed message waits backoff_seconds, then twice that, ... up to backoff_max_seconds,
+        and is given up after max_attempts."""
+        return RetryPolicy(base=self.backoff_seconds, cap=self.backoff_max_seconds, max_attempts=self.max_attempts)
 
     def rate(self, channel: str) -> float | None:
         limit = self.rate_per_second.get(channel)
@@ -318,9 +324,10 @@ class Batch:
             return Outcome(message, "failed", f"unreachable: {error}", person="block")
         if result.permanent:
             return Outcome(message, "failed", f"permanent: {error}", person="count")
-        if message.attempts >= self.rules.max_attempts:
+        retry = self.rules.retry()
+        if retry.gives_up(message.attempts):
             return Outcome(message, "failed", f"gave_up: {error}", person="count")
-        delay = min(self.rules.backoff_seconds * 2 ** (message.attempts - 1), self.rules.backoff_max_seconds)
+        delay = retry.delay(max(1, message.attempts))
         return Outcome(message, "queued", f"retry: {error}",
                        not_before=deliverable_at(self.now + timedelta(seconds=delay), self.rules))
 

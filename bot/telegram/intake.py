@@ -40,6 +40,7 @@ from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
 from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.delivery import deliver
+from handlers.retry import RetryPolicy
 from handlers.router import Outgoing
 from handlers.services import Services
 
@@ -55,6 +56,9 @@ class TelegramIntake:
         self.svc = svc
         self.bot = bot
         self.config = config
+        # Polling, recording and start-up calls wait alike between tries (start-up calls give up).
+        self.retry = RetryPolicy(base=config.backoff_seconds, cap=config.backoff_max_seconds,
+                                 max_attempts=config.max_attempts)
         self._drains: dict[str, asyncio.Task[None]] = {}
         # People whose drain must look again: an update was recorded while it was finishing.
         self._again: set[str] = set()
@@ -141,7 +145,7 @@ class TelegramIntake:
         update in it is recorded."""
         await self.call_retrying(partial(self.bot.delete_webhook, drop_pending_updates=False))
         offset: int | None = None
-        backoff = self.config.backoff_seconds
+        failures = 0
         while True:
             try:
                 updates = await self.bot.get_updates(offset=offset, timeout=self.config.poll_timeout_seconds,
@@ -151,11 +155,12 @@ class TelegramIntake:
                 raise
             except TelegramAPIError as problem:
                 # 409: a webhook is set or another process polls with the same token.
-                log.warning("getUpdates failed: %s; retrying in %.1f s", problem, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.backoff_max_seconds)
+                failures += 1
+                delay = self.retry.delay(failures)
+                log.warning("getUpdates failed: %s; retrying in %.1f s", problem, delay)
+                await asyncio.sleep(delay)
                 continue
-            backoff = self.config.backoff_seconds
+            failures = 0
             for update in updates:
                 await self.feed(dispatcher, update)
                 offset = update.update_id + 1
@@ -163,16 +168,17 @@ class TelegramIntake:
     async def feed(self, dispatcher: Dispatcher, update: Update) -> None:
         """Run one polled update through the dispatcher. While the database is unavailable the
         same update is retried (polling stalls rather than confirming what was not recorded)."""
-        delay = self.config.backoff_seconds
+        failures = 0
         while True:
             try:
                 result = await dispatcher.feed_update(self.bot, update)
                 break
             except (SQLAlchemyError, OSError) as problem:
+                failures += 1
+                delay = self.retry.delay(failures)
                 log.warning("cannot record update %d (%s); retrying in %.1f s", update.update_id,
                             type(problem).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_seconds)
             except Exception:  # noqa: BLE001 - a malformed update must not stop polling for everyone
                 log.exception("update %d cannot be recorded: skipped", update.update_id)
                 return
@@ -194,16 +200,15 @@ class TelegramIntake:
     async def call_retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """A start-up call (deleteWebhook, setWebhook, setMyCommands), retried with back-off
         while Telegram's API is unreachable."""
-        delay = self.config.backoff_seconds
-        for attempt in range(1, self.config.max_attempts + 1):
+        for attempt in self.retry.attempts():
             try:
                 return await call()
             except TRANSIENT as problem:
-                if attempt == self.config.max_attempts:
+                if self.retry.gives_up(attempt):
                     raise
+                delay = self.retry.delay(attempt)
                 log.warning("Telegram start-up call failed (%s); retrying in %.1f s", type(problem).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_seconds)
         return None
 
     # -- start-up and recovery --------------------------------------------------------------------

@@ -38,6 +38,7 @@ from bot.telegram.settings import TelegramConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
 from handlers.delivery import DeliveryResult, Priority
+from handlers.retry import RetryPolicy
 from handlers.services import Services
 from storage.models import Person
 
@@ -63,6 +64,8 @@ class TelegramSender:
         self.bot = bot
         self.svc = svc
         self.config = config
+        self.retry = RetryPolicy(base=config.backoff_seconds, cap=config.backoff_max_seconds,
+                                 max_attempts=config.max_attempts)
         self._gate = PriorityGate(config.messages_per_second)
         self._per_chat = PairLimiter(config.per_chat_interval_seconds, config.per_chat_burst)
         # Chats where our "share my phone number" keyboard may still show; the next message
@@ -149,9 +152,8 @@ class TelegramSender:
 
     async def _call(self, to: str, chat_id: int, priority: Priority, method: TelegramMethod[Any]) -> DeliveryResult:
         """One API call within the limits, retried as the error says."""
-        backoff = self.config.backoff_seconds
         error = ""
-        for attempt in range(1, self.config.max_attempts + 1):
+        for attempt in self.retry.attempts():
             await self._per_chat.acquire(str(chat_id))
             await self._gate.acquire(int(priority))
             try:
@@ -167,9 +169,8 @@ class TelegramSender:
                 return DeliveryResult(ok=False, permanent=True, unreachable=True, error="403 forbidden")
             except TRANSIENT as problem:
                 error = type(problem).__name__
-                if attempt < self.config.max_attempts:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.config.backoff_max_seconds)
+                if not self.retry.gives_up(attempt):
+                    await asyncio.sleep(self.retry.delay(attempt))
             except TelegramAPIError as problem:
                 # 400 and the like: the request itself is wrong; repeating it cannot help. A refused
                 # edit is expected (the message is gone or too old): the caller sends a new one.
