@@ -5,7 +5,8 @@ claim a batch (queued -> sending, committed *before* anything is handed to a pla
 each message through `svc.senders[channel]` at the channel's rate, then record sent / failed /
 skipped with a reason in one transaction. A worker killed between the two commits leaves its
 batch in "sending"; after `lease_seconds` any worker puts it back in the queue, so a crash can
-repeat at most one batch and never skips a message.
+repeat at most one batch -- about a second's sending at the channel's rate (`claim_size`) -- and
+never skips a message.
 
 Rules, for every message (issue 6):
 - opted out ("berhenti"/"stop"): no campaign or reminder; transactional messages still go;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,7 +70,10 @@ class DeliveryRules(BaseModel):
     # A batch still "sending" after this long belongs to a dead worker and is queued again.
     # Must exceed the time one batch takes (batch_size / rate).
     lease_seconds: float = Field(default=120, gt=0)
+    # A worker claims at most what the slowest channel sends in `claim_seconds` at its rate (and
+    # never more than batch_size): a worker killed mid-batch repeats at most that much.
     batch_size: int = Field(default=50, ge=1, le=1000)
+    claim_seconds: float = Field(default=1.0, gt=0, le=60)
     concurrency: int = Field(default=32, ge=1)
     # Campaigns and reminders wait while the person's conversation moved this recently.
     busy_minutes: int = Field(default=30, ge=0)
@@ -86,6 +91,14 @@ class DeliveryRules(BaseModel):
     def rate(self, channel: str) -> float | None:
         limit = self.rate_per_second.get(channel)
         return None if limit is None else limit * self.rate_headroom / self.worker_processes
+
+    def claim_size(self, channels: Iterable[str]) -> int:
+        """How many messages one round claims when sending through `channels`: a batch may mix
+        them, so the slowest one's rate sets it."""
+        rates = [rate for rate in (self.rate(channel) for channel in channels) if rate]
+        if not rates:
+            return self.batch_size
+        return max(1, min(self.batch_size, math.floor(min(rates) * self.claim_seconds)))
 
 
 def delivery_rules(svc: Services) -> DeliveryRules:
@@ -408,7 +421,7 @@ async def send_due(svc: Services, worker: str, limiter: RateLimiter | None = Non
         await requeue_stale(session, now, rules)
         if quiet_until(now, rules) is not None:
             return []
-        messages = await claim(session, worker, now, limit or rules.batch_size)
+        messages = await claim(session, worker, now, limit or rules.claim_size(svc.senders))
     if not messages:
         return []
     return await deliver_batch(svc, worker, messages, limiter)
