@@ -18,6 +18,7 @@ from bot.telegram.settings import TelegramConfig
 from conversations.campaign_compose import CampaignContent
 from handlers.outbox import DeliveryRules
 from handlers.reminders import ReminderRules
+from handlers.shutdown import ShutdownRules
 from conversations.officials import OfficialsRules
 from conversations.rules import (
     AgeLimits,
@@ -78,6 +79,8 @@ class AppConfig(BaseModel):
     delivery: DeliveryRules = DeliveryRules()
     # Issue 5 (nagari officials): quotas, invitations, digests, exports; optional, with defaults.
     officials: OfficialsRules = OfficialsRules()
+    # SIGTERM/SIGINT: how long work in flight may take to finish before the process exits.
+    shutdown: ShutdownRules = ShutdownRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":

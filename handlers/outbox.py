@@ -223,6 +223,16 @@ async def requeue_stale(session: AsyncSession, now: datetime, rules: DeliveryRul
     return count
 
 
+async def release(session: AsyncSession, worker: str) -> int:
+    """Put this worker's unfinished claims back in the queue now (a shutdown that ran out of
+    time), rather than after their lease. Commits."""
+    result = await session.execute(
+        update(OUTBOX).where(OUTBOX.c.state == "sending", OUTBOX.c.claimed_by == worker)
+        .values(state="queued", claimed_by=None))
+    await session.commit()
+    return result.rowcount or 0
+
+
 # -- pacing -----------------------------------------------------------------------------------
 class RateLimiter:
     """Evenly spaced send slots per channel (no bursts: the platform counts per second)."""

@@ -217,9 +217,16 @@ class TelegramIntake:
         finished (a process that died, a drain that failed)."""
         grace = 0.0
         while True:
+            # A round runs as a background task of the intake: cancelling this loop (shutdown)
+            # leaves turns under way to `stop`, which lets them finish within the grace.
+            round_ = asyncio.ensure_future(ingest.recover(self.svc, {"tg": self.decode}, {"tg": self.deliver},
+                                                          grace=timedelta(seconds=grace)))
+            self._background.add(round_)
+            round_.add_done_callback(self._background.discard)
             try:
-                await ingest.recover(self.svc, {"tg": self.decode}, {"tg": self.deliver},
-                                     grace=timedelta(seconds=grace))
+                await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 - the database may be down; try again later
                 log.exception("recovering unfinished Telegram updates failed")
             grace = self.config.recover_every_seconds
@@ -304,4 +311,4 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
         await intake.stop(timeout=SHUTDOWN_GRACE_SECONDS)
         await bot.session.close()
 
-    return Channel("tg", sender=TelegramSender(bot, svc, config), tasks=tasks, close=close)
+    return Channel("tg", sender=TelegramSender(bot, svc, config), tasks=tasks, close=close, stop=intake.stop)
