@@ -138,14 +138,20 @@ def run_bot(args: argparse.Namespace) -> int:
 
 
 async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
-    from bot.server import serve
+    from bot.server import serve, stop_on_signals
 
+    # From the start: a SIGTERM during migrations waits for them instead of killing midway.
+    stop = asyncio.Event()
+    stop_on_signals(stop)
     env = Environment.from_env()
     svc = await build_services(args.config, args.db, env=env)
     log.info(startup_summary(svc, names))
     try:
-        await serve(svc, os.environ, names, env.port, env.host)
+        await serve(svc, os.environ, names, env.port, env.host, stop=stop)
     finally:
+        close_locks = getattr(svc.locks, "close", None)
+        if close_locks is not None:
+            await close_locks()
         await svc.db.dispose()
 
 

@@ -9,12 +9,18 @@ Telegram and WhatsApp webhooks, /healthz and /readyz, plus the channels' backgro
 
 Channels plug in with `register_channel`; each setup function adds its routes to the app and
 returns a Channel describing its background work (polling, recovery) and its sender.
+
+SIGTERM and SIGINT stop it cleanly (handlers/shutdown.py): the listening socket closes, webhook
+requests in flight get their answer, polling and recovery loops stop, and the channels' turns
+and the embedded outbox worker get what is left of `shutdown.grace_seconds` to finish; then the
+channels close and `serve` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.services import Services
+from handlers.shutdown import Deadline, finish_within, shutdown_rules
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,9 @@ class Channel:
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Called on shutdown (close HTTP sessions).
     close: Callable[[], Awaitable[None]] | None = None
+    # Called on shutdown before `close`, with the seconds left of the grace: let the turns in
+    # flight finish (and send their replies) for that long, then cancel them.
+    stop: Callable[[float], Awaitable[None]] | None = None
 
 
 SVC_KEY = web.AppKey("svc", Services)
@@ -145,12 +155,33 @@ async def build_app(svc: Services, environ: Mapping[str, str], names: list[str])
     return app, channels
 
 
-async def serve(svc: Services, environ: Mapping[str, str], names: list[str], port: int, host: str = "127.0.0.1") -> None:
-    """Serve the webhooks, run the channels' tasks and the embedded outbox worker until stopped."""
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop` (instead of killing the process or raising
+    KeyboardInterrupt somewhere in the middle of a turn)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _signalled, stop, signum)
+
+
+def _signalled(stop: asyncio.Event, signum: int) -> None:
+    if not stop.is_set():
+        log.info("%s received: stopping", signal.Signals(signum).name)
+    stop.set()
+
+
+async def serve(svc: Services, environ: Mapping[str, str], names: list[str], port: int, host: str = "127.0.0.1",
+                stop: asyncio.Event | None = None) -> None:
+    """Serve the webhooks, run the channels' tasks and the embedded outbox worker until `stop`
+    is set (SIGTERM, SIGINT) or a channel's task fails; then shut down within the grace."""
     from bot.worker import alert_admins_on_spam_flag, start_embedded
 
+    if stop is None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+    grace = shutdown_rules(svc).grace_seconds
     app, channels = await build_app(svc, environ, names)
-    runner = web.AppRunner(app, access_log=None)
+    # shutdown_timeout: how long requests in flight may take once the server stops accepting.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -165,18 +196,51 @@ async def serve(svc: Services, environ: Mapping[str, str], names: list[str], por
     # Reminders, campaigns and notifications: sent by the worker inside this process unless
     # delivery.embedded_worker is off (separate `python -m bot worker` processes).
     alert_admins_on_spam_flag(svc)
-    worker = start_embedded(svc)
-    if worker is not None:
-        tasks.append(worker)
+    worker_stop = asyncio.Event()
+    worker = start_embedded(svc, worker_stop)
+    failure: BaseException | None = None
     try:
-        if tasks:
-            await asyncio.gather(*tasks)
-        else:
-            await asyncio.Event().wait()
+        failure = await _until_stopped(stop, [*tasks, *([worker] if worker else [])])
     finally:
-        for task in tasks:
-            task.cancel()
-        for channel in channels:
-            if channel.close:
-                await channel.close()
-        await runner.cleanup()
+        await _shut_down(runner, channels, tasks, worker, worker_stop, grace)
+    if failure is not None:
+        raise failure
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> BaseException | None:
+    """Wait for `stop`; a task that fails meanwhile stops the server too (its error is returned)."""
+    stopping = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Task[Any]] = {stopping, *tasks}
+    try:
+        while not stop.is_set():
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopping and not task.cancelled() and task.exception() is not None:
+                    log.error("%s failed: stopping the server", task.get_coro().__qualname__)
+                    stop.set()
+                    return task.exception()
+        return None
+    finally:
+        stopping.cancel()
+
+
+async def _shut_down(runner: web.AppRunner, channels: list[Channel], tasks: list[asyncio.Task[Any]],
+                     worker: asyncio.Task[int] | None, worker_stop: asyncio.Event, grace: float) -> None:
+    deadline = Deadline(grace)
+    log.info("shutting down: work in flight gets %.0f s", grace)
+    # 1. No new work: the listening socket closes; requests in flight are answered.
+    await runner.cleanup()
+    # 2. Polling and recovery loops end (a recovery round in flight belongs to its channel now).
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    # 3. Turns under way and the worker's batch finish, for what is left of the grace.
+    worker_stop.set()
+    finishing = [channel.stop(deadline.left()) for channel in channels if channel.stop]
+    if worker is not None:
+        finishing.append(finish_within(worker, deadline.left()))
+    await asyncio.gather(*finishing, return_exceptions=True)
+    for channel in channels:
+        if channel.close:
+            await channel.close()
+    log.info("stopped")

@@ -9,7 +9,9 @@ Two ways to run it, same loop:
 
 Every loop: run the scheduler (`run_due`: reminders, campaign launches and reports) every
 `scheduler_seconds`, then send one batch; sleep `poll_seconds` when nothing is due. SIGTERM and
-SIGINT finish the batch in flight and stop; SIGKILL is safe too (handlers/outbox.py: leases).
+SIGINT finish the batch in flight (about a second's sending) and stop; a batch still running
+after `shutdown.grace_seconds` is cancelled and its unsent messages put back in the queue at
+once (handlers/shutdown.py). SIGKILL is safe too (handlers/outbox.py: leases).
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from handlers.campaigns import campaigns_due
 from handlers.officials import install as install_officials_jobs
 from handlers.delivery import Priority
 from handlers.maintenance import run_due
-from handlers.outbox import NewMessage, delivery_rules, enqueue, send_due
+from handlers.outbox import NewMessage, delivery_rules, enqueue, release, send_due
 from handlers.reminders import reminders_due
 from handlers.roles import admins
 from handlers.services import Services
+from handlers.shutdown import finish_within, shutdown_rules
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,19 @@ def worker_name() -> str:
 
 
 async def run_worker(svc: Services, name: str, stop: asyncio.Event, scheduler: bool = True) -> int:
-    """Loop until `stop` is set; returns how many messages were sent."""
+    """Loop until `stop` is set (the batch in flight is finished first); returns how many
+    messages were sent. Cancelled, it puts its unfinished claims back in the queue."""
+    try:
+        return await _run_worker(svc, name, stop, scheduler)
+    except asyncio.CancelledError:
+        async with svc.db.session() as session:
+            released = await release(session, name)
+        if released:
+            log.warning("outbox worker %s stopped mid-batch: %d messages put back in the queue", name, released)
+        raise
+
+
+async def _run_worker(svc: Services, name: str, stop: asyncio.Event, scheduler: bool) -> int:
     install_outreach(svc)
     rules = delivery_rules(svc)
     next_tick, sent = 0.0, 0
@@ -99,12 +114,13 @@ async def run_worker(svc: Services, name: str, stop: asyncio.Event, scheduler: b
     return sent
 
 
-def start_embedded(svc: Services) -> asyncio.Task[int] | None:
+def start_embedded(svc: Services, stop: asyncio.Event | None = None) -> asyncio.Task[int] | None:
     """The worker inside the bot process (call after the senders are installed); None when
-    `delivery.embedded_worker` is off. Cancel the task to stop it."""
+    `delivery.embedded_worker` is off. Set `stop` to let it finish its batch and end; cancel
+    the task to stop it at once."""
     if not delivery_rules(svc).embedded_worker:
         return None
-    return asyncio.create_task(run_worker(svc, f"embedded:{worker_name()}", asyncio.Event()))
+    return asyncio.create_task(run_worker(svc, f"embedded:{worker_name()}", stop or asyncio.Event()))
 
 
 def alert_admins_on_spam_flag(svc: Services) -> None:
@@ -161,8 +177,16 @@ async def worker_main(args: argparse.Namespace) -> int:
 
     log.info("%s", startup_summary(svc, sorted(svc.senders), role="worker"))
     log.info("outbox worker %s started (channels: %s)", name, ", ".join(sorted(svc.senders)))
+    worker = asyncio.create_task(run_worker(svc, name, stop, scheduler=not args.no_scheduler))
     try:
-        sent = await run_worker(svc, name, stop, scheduler=not args.no_scheduler)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        stop.set()
+        grace = shutdown_rules(svc).grace_seconds
+        if not await finish_within(worker, grace):
+            log.warning("outbox worker %s: its batch was still sending after %.0f s: cancelled", name, grace)
+        sent = worker.result() if not worker.cancelled() else 0
     finally:
         for channel in channels:
             if channel.close:

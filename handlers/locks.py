@@ -4,10 +4,14 @@ even when two bot processes (or a webhook process and a worker) receive them.
 Same interface as PersonLocks (`async with locks.hold(key)`), chosen by
 configuration (`build_locks`, LOCK_BACKEND):
 - memory: PersonLocks, one process (the embedded default);
-- redis: a redis-py Lock per key (the pattern of aiogram's RedisEventIsolation); a lock held by a
-  process that died expires after `timeout` seconds;
+- redis: a redis-py Lock per key (the pattern of aiogram's RedisEventIsolation) with a short
+  time-to-live (`timeout`, 5 s) that a watchdog task renews while the lock is held: a live holder
+  keeps its lock however long its turn takes, a process that died stops renewing and its locks
+  expire within that (aiogram's 60 s would leave that person unanswered for a minute);
 - postgres: a session advisory lock (pg_advisory_lock) on a dedicated connection; a process that
-  dies loses its connection, and PostgreSQL releases the lock at once.
+  dies loses its connection, and PostgreSQL releases the lock at once. A host that vanishes
+  without closing its connections is found by TCP keepalives within about `keepalive` x 2
+  seconds, and a waiter whose process died stops waiting (client_connection_check_interval).
 Both shared kinds first take the in-process lock, so that tasks of one process queue in order
 locally and only one of them waits on the server per key.
 """
@@ -56,34 +60,53 @@ class Locks(Protocol):
 
 
 class RedisLocks:
-    """Locks in Redis. `timeout` bounds how long a dead holder blocks a person (aiogram uses 60 s
-    for the same purpose); a live holder renews its lock every timeout/3."""
+    """Locks in Redis. `timeout` (the keys' time-to-live) bounds how long a dead holder blocks a
+    person; a live holder's watchdog renews its lock every timeout/5, so four renewals in a row may be late (a busy event
+    loop, a slow Redis) before the lock could expire under it."""
 
-    def __init__(self, url: str, timeout: float = 60.0, prefix: str = "sijunjung:lock:",
+    def __init__(self, url: str, timeout: float = 5.0, prefix: str = "sijunjung:lock:",
                  poll_interval: float = 0.005) -> None:
         from redis.asyncio import Redis
 
+        if timeout <= 0:
+            raise ValueError("a Redis lock's timeout must be positive")
         self._redis = Redis.from_url(url)
         self._local = PersonLocks()
         self._timeout, self._prefix, self._poll = timeout, prefix, poll_interval
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
+        from redis.exceptions import LockError
+
         async with self._local.hold(key):
             lock = self._redis.lock(self._prefix + key, timeout=self._timeout, sleep=self._poll)
-            async with lock:
-                # A live holder may wait long (a 429's retry_after while sending its replies):
-                # keep its lock from expiring under it; only a dead holder's lock expires.
-                keeper = asyncio.create_task(self._keep(lock))
+            await lock.acquire()
+            # A live holder may wait long (a 429's retry_after while sending its replies):
+            # keep its lock from expiring under it; only a dead holder's lock expires.
+            watchdog = asyncio.create_task(self._renew(lock, key))
+            try:
+                yield
+            finally:
+                watchdog.cancel()
+                await asyncio.gather(watchdog, return_exceptions=True)
                 try:
-                    yield
-                finally:
-                    keeper.cancel()
+                    await lock.release()
+                except LockError:
+                    # Expired while held (renewals failed): someone else may have it by now.
+                    log.warning("the Redis lock of %s had expired before it was released", key)
 
-    async def _keep(self, lock: Any) -> None:
+    async def _renew(self, lock: Any, key: str) -> None:
+        from redis.exceptions import LockNotOwnedError, RedisError
+
         while True:
-            await asyncio.sleep(self._timeout / 3)
-            await lock.reacquire()
+            await asyncio.sleep(self._timeout / 5)
+            try:
+                await lock.reacquire()
+            except LockNotOwnedError:
+                log.error("the Redis lock of %s expired while held: renewals came too late", key)
+                return
+            except RedisError as problem:  # a blip: the next renewal may still be in time
+                log.warning("renewing the Redis lock of %s failed: %s", key, type(problem).__name__)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -98,9 +121,15 @@ class PostgresLocks:
     """Session-level advisory locks, each held on its own pooled connection for the duration of
     `hold` (asyncpg's pool also runs pg_advisory_unlock_all when a connection is returned)."""
 
-    def __init__(self, url: str, max_connections: int = 20) -> None:
+    def __init__(self, url: str, max_connections: int = 20, keepalive: int = 5) -> None:
         self._url = _asyncpg_dsn(url)
         self._max = max_connections
+        self._settings = {
+            # A vanished host: its connections (and locks) go after idle + interval x count seconds.
+            "tcp_keepalives_idle": str(keepalive), "tcp_keepalives_interval": "1", "tcp_keepalives_count": str(keepalive),
+            # A waiter in pg_advisory_lock whose process died stops waiting within a second.
+            "client_connection_check_interval": "1000",
+        }
         self._pool: Any = None
         self._local = PersonLocks()
 
@@ -108,7 +137,8 @@ class PostgresLocks:
         if self._pool is None:
             import asyncpg
 
-            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max)
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max,
+                                                   server_settings=self._settings)
         return self._pool
 
     @asynccontextmanager

@@ -8,7 +8,8 @@ claim a batch (queued -> sending, committed *before* anything is handed to a pla
 each message through `svc.senders[channel]` at the channel's rate, then record sent / failed /
 skipped with a reason in one transaction. A worker killed between the two commits leaves its
 batch in "sending"; after `lease_seconds` any worker puts it back in the queue, so a crash can
-repeat at most one batch and never skips a message.
+repeat at most one batch -- about a second's sending at the channel's rate (`claim_size`) -- and
+never skips a message.
 
 Rules, for every message (issue 6):
 - opted out ("berhenti"/"stop"): no campaign or reminder; transactional messages still go;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from conversations.events import Button, Reply
 from conversations.state import IDLE_STEPS
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
+from handlers.retry import RetryPolicy
 from handlers.services import TURN_CLAIM, Services
 from storage.crypto import NikCipher
 from storage.models import Conversation, Person
@@ -76,7 +79,10 @@ class DeliveryRules(BaseModel):
     # A turn's messages are claimed by the process that handled the turn, which sends them
     # within a few seconds (per-chat pacing); after this long its process is taken for dead.
     reply_lease_seconds: float = Field(default=15, gt=0)
+    # A worker claims at most what the slowest channel sends in `claim_seconds` at its rate (and
+    # never more than batch_size): a worker killed mid-batch repeats at most that much.
     batch_size: int = Field(default=50, ge=1, le=1000)
+    claim_seconds: float = Field(default=1.0, gt=0, le=60)
     concurrency: int = Field(default=32, ge=1)
     # Campaigns and reminders wait while the person's conversation moved this recently.
     busy_minutes: int = Field(default=30, ge=0)
@@ -89,6 +95,24 @@ class DeliveryRules(BaseModel):
     def share(self, limit: float) -> float:
         """This process's part of a platform's rate limit (messages per second)."""
         return limit * self.rate_headroom / self.worker_processes
+
+    def retry(self) -> RetryPolicy:
+        """A failed message waits backoff_seconds, then twice that, ... up to backoff_max_seconds,
+        and is given up after max_attempts."""
+        return RetryPolicy(base=self.backoff_seconds, cap=self.backoff_max_seconds, max_attempts=self.max_attempts)
+
+    def claim_size(self, rates: Iterable[float]) -> int:
+        """How many messages one round claims when sending at these rates (the senders' paces,
+        messages per second): a batch may mix channels, so the slowest one sets it."""
+        rates = [rate for rate in rates if rate]
+        if not rates:
+            return self.batch_size
+        return max(1, min(self.batch_size, math.floor(min(rates) * self.claim_seconds)))
+
+
+def sender_rates(svc: Services) -> list[float]:
+    """The pace of each channel's sender (its `per_second`, where it has one)."""
+    return [rate for rate in (getattr(sender, "per_second", None) for sender in svc.senders.values()) if rate]
 
 
 def delivery_rules(svc: Services) -> DeliveryRules:
@@ -272,6 +296,16 @@ async def requeue_stale(session: AsyncSession, now: datetime, rules: DeliveryRul
     return count
 
 
+async def release(session: AsyncSession, worker: str) -> int:
+    """Put this worker's unfinished claims back in the queue now (a shutdown that ran out of
+    time), rather than after their lease. Commits."""
+    result = await session.execute(
+        update(OUTBOX).where(OUTBOX.c.state == "sending", OUTBOX.c.claimed_by == worker)
+        .values(state="queued", claimed_by=None))
+    await session.commit()
+    return result.rowcount or 0
+
+
 # -- one batch --------------------------------------------------------------------------------
 @dataclass
 class Outcome:
@@ -369,9 +403,10 @@ class Batch:
             return Outcome(message, "failed", f"unreachable: {error}", person="block")
         if result.permanent:
             return Outcome(message, "failed", f"permanent: {error}", person="count")
-        if message.attempts >= self.rules.max_attempts:
+        retry = self.rules.retry()
+        if retry.gives_up(message.attempts):
             return Outcome(message, "failed", f"gave_up: {error}", person="count")
-        delay = min(self.rules.backoff_seconds * 2 ** (message.attempts - 1), self.rules.backoff_max_seconds)
+        delay = retry.delay(max(1, message.attempts))
         return Outcome(message, "queued", f"retry: {error}",
                        not_before=deliverable_at(self.now + timedelta(seconds=delay), self.rules))
 
@@ -490,7 +525,7 @@ async def send_due(svc: Services, worker: str, limit: int | None = None) -> list
     async with one_writer(svc), svc.db.session() as session:
         await requeue_stale(session, now, rules)
         quiet = quiet_until(now, rules) is not None
-        messages = await claim(session, worker, now, limit or rules.batch_size, replies_only=quiet)
+        messages = await claim(session, worker, now, limit or rules.claim_size(sender_rates(svc)), replies_only=quiet)
     if not messages:
         return []
     return await deliver_batch(svc, worker, messages)

@@ -26,6 +26,7 @@ from conversations.rules import (
 )
 from handlers.outbox import DeliveryRules
 from handlers.reminders import ReminderRules
+from handlers.shutdown import ShutdownRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +171,8 @@ class AppConfig(BaseModel):
     delivery: DeliveryRules = DeliveryRules()
     # Nagari officials: quotas, invitations, digests, exports; optional, with defaults.
     officials: OfficialsRules = OfficialsRules()
+    # SIGTERM/SIGINT: how long work in flight may take to finish before the process exits.
+    shutdown: ShutdownRules = ShutdownRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":

@@ -85,6 +85,7 @@ class HttpSender:
         self.base_url = base_url
         self.session: aiohttp.ClientSession | None = None
         # Paced like a real sender (bot/ratelimit.py): every send passes the channel's one gate.
+        self.per_second = per_second
         self.gate = PriorityGate(per_second) if per_second else None
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,

@@ -156,3 +156,44 @@ async def test_two_workers_on_postgresql_never_send_the_same_message_twice(
         assert platform.max_per_second("tg") <= limit
     finally:
         await svc.db.dispose()
+
+
+async def test_a_killed_worker_repeats_at_most_a_seconds_sending(
+        tmp_path: Path, postgres_url: str, platform: FakePlatform) -> None:
+    """The batch size allows 50, but a worker claims only what it sends in about a second at
+    the channel's rate: each kill repeats at most that."""
+    people, kills, rate = 120, 3, 20
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    config["delivery"].update({"quiet_start": "00:00", "quiet_end": "00:00", "rate_per_second": {"tg": rate},
+                               "lease_seconds": 2, "batch_size": 50, "claim_seconds": 1.0, "poll_seconds": 0.1})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    svc = await services(tmp_path, postgres_url, path)
+    per_claim = int(rate * 0.95)  # rate_headroom 0.95
+    try:
+        await broadcast_to(svc, people)
+        rng = random.Random(9)
+        for round_ in range(kills):
+            worker = await start_worker(postgres_url, path, platform, f"k{round_}")
+            target = len(platform.received) + rng.randint(10, 40)
+            for _ in range(600):
+                if len(platform.received) >= target or worker.returncode is not None:
+                    break
+                await asyncio.sleep(0.02)
+            worker.send_signal(signal.SIGKILL)
+            await worker.wait()
+        last = await start_worker(postgres_url, path, platform, "last")
+        await wait_until_done(svc)
+        last.send_signal(signal.SIGTERM)
+        assert await last.wait() == 0
+        counts = platform.per_person()
+        assert len(counts) == people, "somebody was missed"
+        duplicates = sum(n - 1 for n in counts.values())
+        print(f"{kills} kills during a {people}-person broadcast: {duplicates} duplicates "
+              f"(at most {per_claim} per kill)")
+        assert duplicates <= kills * per_claim
+        async with svc.db.session() as session:
+            claimed = (await session.execute(select(func.count()).where(OutboxMessage.attempts > 1))).scalar_one()
+        assert claimed <= kills * per_claim
+    finally:
+        await svc.db.dispose()

@@ -43,6 +43,7 @@ from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
 from conversations.events import Document, Inbound
 from handlers import ingest
+from handlers.retry import RetryPolicy
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class TelegramIntake:
         self.svc = svc
         self.bot = bot
         self.config = config
+        # Polling, recording and start-up calls wait alike between tries (start-up calls give up).
+        self.retry = RetryPolicy(base=config.backoff_seconds, cap=config.backoff_max_seconds,
+                                 max_attempts=config.max_attempts)
         self._drains: dict[str, asyncio.Task[None]] = {}
         # People whose drain must look again: an update was recorded while it was finishing.
         self._again: set[str] = set()
@@ -184,7 +188,7 @@ class TelegramIntake:
         await self.call_retrying(partial(self.bot.delete_webhook, drop_pending_updates=False), forever=True)
         self.svc.contacts.ok("tg", self.svc.clock.now())
         offset: int | None = None
-        backoff = self.config.backoff_seconds
+        failures = 0
         while True:
             try:
                 updates = await self.bot(GetRawUpdates(offset=offset, timeout=self.config.poll_timeout_seconds,
@@ -195,12 +199,13 @@ class TelegramIntake:
             except TelegramAPIError as problem:
                 # 409: a webhook is set or another process polls with the same token.
                 self.svc.contacts.failed("tg", self.svc.clock.now(), f"getUpdates: {problem}")
-                log.warning("getUpdates failed: %s; waiting for Telegram, retrying in %.1f s", problem, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.backoff_max_seconds)
+                failures += 1
+                delay = self.retry.delay(failures)
+                log.warning("getUpdates failed: %s; waiting for Telegram, retrying in %.1f s", problem, delay)
+                await asyncio.sleep(delay)
                 continue
             self.svc.contacts.ok("tg", self.svc.clock.now())
-            backoff = self.config.backoff_seconds
+            failures = 0
             for raw in updates:
                 update, problem = adapter.check_update(raw)
                 if update is None:
@@ -213,16 +218,17 @@ class TelegramIntake:
     async def feed(self, update: dict[str, Any]) -> None:
         """Record one polled update. While the database is unavailable the same update is retried
         (polling stalls rather than confirming what was not recorded)."""
-        delay = self.config.backoff_seconds
+        failures = 0
         while True:
             try:
                 await self.record(update)
                 break
             except (SQLAlchemyError, OSError) as problem:
+                failures += 1
+                delay = self.retry.delay(failures)
                 log.warning("cannot record update %d (%s); retrying in %.1f s", update["update_id"],
                             type(problem).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_seconds)
         query_id = adapter.callback_query_id(update)
         if query_id is not None:
             self._in_background(self._call_quietly(AnswerCallbackQuery(callback_query_id=query_id)))
@@ -241,21 +247,20 @@ class TelegramIntake:
 
     async def call_retrying(self, call: Callable[[], Awaitable[Any]], forever: bool = False) -> Any:
         """A start-up call (deleteWebhook, setWebhook, setMyCommands), retried with back-off
-        (capped at backoff_max_seconds) while Telegram's API is unreachable: `max_attempts`
-        times, or for ever (`forever`, polling's first call), saying that it is waiting."""
-        delay = self.config.backoff_seconds
+        while Telegram's API is unreachable: `max_attempts` times, or for ever (`forever`, polling's
+        first call), saying that it is waiting."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await call()
             except TRANSIENT as problem:
-                if not forever and attempt >= self.config.max_attempts:
+                if not forever and self.retry.gives_up(attempt):
                     raise
                 self.svc.contacts.failed("tg", self.svc.clock.now(), f"{type(problem).__name__}: {problem}")
+                delay = self.retry.delay(attempt)
                 log.warning("Telegram unreachable (%s): waiting, retrying in %.1f s", type(problem).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_seconds)
 
     # -- start-up and recovery --------------------------------------------------------------------
     async def keep_recovering(self) -> None:
@@ -263,8 +268,16 @@ class TelegramIntake:
         finished (a process that died, a drain that failed)."""
         grace = 0.0
         while True:
+            # A round runs as a background task of the intake: cancelling this loop (shutdown)
+            # leaves turns under way to `stop`, which lets them finish within the grace.
+            round_ = asyncio.ensure_future(ingest.recover(self.svc, {"tg": self.decode},
+                                                          grace=timedelta(seconds=grace)))
+            self._background.add(round_)
+            round_.add_done_callback(self._background.discard)
             try:
-                await ingest.recover(self.svc, {"tg": self.decode}, grace=timedelta(seconds=grace))
+                await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 - the database may be down; try again later
                 log.exception("recovering unfinished Telegram updates failed")
             grace = self.config.recover_every_seconds
@@ -323,4 +336,4 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
         await intake.stop(timeout=SHUTDOWN_GRACE_SECONDS)
         await bot.session.close()
 
-    return Channel("tg", sender=TelegramSender(bot, svc, config), tasks=tasks, close=close)
+    return Channel("tg", sender=TelegramSender(bot, svc, config), tasks=tasks, close=close, stop=intake.stop)

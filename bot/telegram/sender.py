@@ -39,6 +39,7 @@ from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
 from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
+from handlers.retry import RetryPolicy
 from handlers.services import Services
 from storage.models import Person
 
@@ -64,7 +65,11 @@ class TelegramSender:
         self.bot = bot
         self.svc = svc
         self.config = config
-        self._gate = PriorityGate(delivery_rules(svc).share(config.messages_per_second))
+        self.retry = RetryPolicy(base=config.backoff_seconds, cap=config.backoff_max_seconds,
+                                 max_attempts=config.max_attempts)
+        # The channel's one pacing: every message (replies, notices, campaigns) passes this gate.
+        self.per_second = delivery_rules(svc).share(config.messages_per_second)
+        self._gate = PriorityGate(self.per_second)
         self._per_chat = PairLimiter(config.per_chat_interval_seconds, config.per_chat_burst)
         # Chats where our "share my phone number" keyboard may still show; the next message
         # removes it. Kept per process: at worst a one-time keyboard lingers until tapped.
@@ -151,9 +156,8 @@ class TelegramSender:
 
     async def _call(self, to: str, chat_id: int, priority: Priority, method: TelegramMethod[Any]) -> DeliveryResult:
         """One API call within the limits, retried as the error says."""
-        backoff = self.config.backoff_seconds
         error = ""
-        for attempt in range(1, self.config.max_attempts + 1):
+        for attempt in self.retry.attempts():
             await self._per_chat.acquire(str(chat_id))
             await self._gate.acquire(int(priority))
             try:
@@ -169,9 +173,8 @@ class TelegramSender:
                 return DeliveryResult(ok=False, permanent=True, unreachable=True, error="403 forbidden")
             except TRANSIENT as problem:
                 error = type(problem).__name__
-                if attempt < self.config.max_attempts:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.config.backoff_max_seconds)
+                if not self.retry.gives_up(attempt):
+                    await asyncio.sleep(self.retry.delay(attempt))
             except TelegramAPIError as problem:
                 # 400 and the like: the request itself is wrong; repeating it cannot help. A refused
                 # edit is expected (the message is gone or too old): the caller sends a new one.

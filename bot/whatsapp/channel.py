@@ -116,7 +116,7 @@ class WhatsAppWebhook:
                  settings: Settings, config: WhatsAppConfig) -> None:
         self.svc, self.wa, self.session, self.sender = svc, wa, session, sender
         self.settings, self.config = settings, config
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         # Handling shares the event loop with the webhook, which must answer fast (Meta: median
         # under 250 ms): a burst of messages is handled a few people at a time, not all at once.
         self._handling = asyncio.Semaphore(config.handling_concurrency)
@@ -247,24 +247,46 @@ class WhatsAppWebhook:
         sweeping for updates whose handling task died."""
         grace = timedelta(0)
         while True:
+            # A sweep runs as one of the background tasks: cancelling this loop (shutdown) leaves
+            # turns under way to `stop`, which lets them finish within the grace.
+            sweep = asyncio.ensure_future(self._sweep_once(grace))
+            self._tasks.add(sweep)
+            sweep.add_done_callback(self._tasks.discard)
             try:
-                await self.sender.refresh_held()
-                await ingest.recover(self.svc, {"wa": self.decode}, grace=grace)
+                await asyncio.shield(sweep)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("WhatsApp inbox sweep failed")
             grace = timedelta(seconds=SWEEP_SECONDS)
             await asyncio.sleep(SWEEP_SECONDS)
+
+    async def _sweep_once(self, grace: timedelta) -> None:
+        await self.sender.refresh_held()
+        await ingest.recover(self.svc, {"wa": self.decode}, grace=grace)
 
     async def idle(self) -> None:
         """Waits for the background handling still running (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def stop(self, timeout: float) -> None:
+        """Shutdown: let the handling under way finish for `timeout` seconds, then cancel it (a
+        cancelled turn's message stays recorded and is handled at the next start)."""
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            pass
+        await self.close_tasks()
+
     async def close(self) -> None:
+        await self.close_tasks()
+        await self.session.aclose()
+
+    async def close_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.session.aclose()
 
 
 WEBHOOK_KEY = web.AppKey("whatsapp", WhatsAppWebhook)
@@ -280,7 +302,7 @@ async def setup(app: web.Application, svc: Services, environ: Mapping[str, str])
     app[WEBHOOK_KEY] = webhook
     app.router.add_get(WEBHOOK_PATH, webhook.verify)
     app.router.add_post(WEBHOOK_PATH, webhook.receive)
-    return Channel("wa", sender=sender, tasks=[webhook.sweep], close=webhook.close)
+    return Channel("wa", sender=sender, tasks=[webhook.sweep], close=webhook.close, stop=webhook.stop)
 
 
 register_channel("wa", is_configured, setup)

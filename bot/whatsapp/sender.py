@@ -3,7 +3,7 @@
 It keeps to the number's limits (limits.py), renders replies (adapter.render), records each
 message (storage/whatsapp.py) and turns Cloud API error codes into DeliveryResults:
 
-- 130429 (throughput) and 131056 (pair rate): back off (base * 2^attempt) and retry;
+- 130429 (throughput) and 131056 (pair rate): back off (base, then doubling: handlers/retry.py) and retry;
 - 131047 (24-hour window closed): the configured template for this kind of message, else
   `needs_template` -- or, with window policy "wait", held until the person writes again;
 - 131026 (undeliverable), 131049 (per-user marketing limit), 131050 (user stopped marketing):
@@ -40,6 +40,7 @@ from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Button, Reply
 from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
+from handlers.retry import RetryPolicy
 from handlers.services import Services
 from storage.whatsapp import Outbox
 
@@ -72,7 +73,11 @@ class WhatsAppSender:
 
     def __init__(self, wa: WhatsApp, svc: Services, config: WhatsAppConfig) -> None:
         self.wa, self.svc, self.config = wa, svc, config
-        self.gate = PriorityGate(delivery_rules(svc).share(config.throughput_per_second))
+        # Throttling (130429, 131056) and network errors: base, 2 x base, 4 x base, ...
+        self.retry = RetryPolicy(base=config.retry_base_seconds, max_attempts=config.retry_attempts + 1)
+        # The channel's one pacing: every message (replies, notices, campaigns) passes this gate.
+        self.per_second = delivery_rules(svc).share(config.throughput_per_second)
+        self.gate = PriorityGate(self.per_second)
         self.pairs = PairLimiter(config.pair_interval_seconds, config.pair_burst)
         self.bulk_paused_until: datetime | None = None
         # Set by whoever tells administrators (the campaign feature); called on 131048.
@@ -223,22 +228,22 @@ class WhatsAppSender:
                     template: str | None = None) -> DeliveryResult:
         """One API call under the limits, retried on throttling; recorded either way."""
         recipient = to.split(":", 1)[1]
-        for attempt in range(self.config.retry_attempts + 1):
+        for attempt in self.retry.attempts():
             await self.gate.acquire(int(priority))
             await self.pairs.acquire(recipient)
             try:
                 sent = await operation()
             except WhatsAppError as error:
-                delay = self.config.retry_base_seconds * 2 ** attempt
-                if error.code in THROTTLED and attempt < self.config.retry_attempts:
+                delay = self.retry.delay(attempt)
+                if error.code in THROTTLED and not self.retry.gives_up(attempt):
                     log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, to, delay)
                     self._back_off(error.code, recipient, delay)
                     await asyncio.sleep(delay)
                     continue
                 return await self._failed(to, priority, kind, template, error)
             except httpx.HTTPError as error:
-                if attempt < self.config.retry_attempts:
-                    await asyncio.sleep(self.config.retry_base_seconds * 2 ** attempt)
+                if not self.retry.gives_up(attempt):
+                    await asyncio.sleep(self.retry.delay(attempt))
                     continue
                 log.error("WhatsApp API unreachable sending to %s: %s", to, type(error).__name__)
                 return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
