@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-import handlers.officials  # noqa: F401  (registers the officials' interceptor)
 from bench.common import bench_environment, sqlite_url, throwaway_postgres
 from bot.app import build_services
 from conversations.events import Text

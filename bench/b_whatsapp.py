@@ -25,6 +25,7 @@ import aiohttp
 
 from bench.common import bench_environment, local_site, p50_p99_ms, sqlite_url, throwaway_postgres
 from bot.app import build_services
+from bot.commands import CHANNELS
 from bot.server import build_app
 from bot.whatsapp.channel import WEBHOOK_KEY
 from handlers.services import Services
@@ -89,7 +90,7 @@ async def served(svc: Services) -> AsyncIterator[tuple[str, Any]]:
     # Senders at the upgraded throughput, so the background replies do not pile up for minutes.
     svc.config = svc.config.model_copy(update={"whatsapp": svc.config.whatsapp.model_copy(
         update={"throughput_per_second": 1000})})
-    app, channels = await build_app(svc, environ(graph.url), ["wa"])
+    app, channels = await build_app(svc, environ(graph.url), {"wa": CHANNELS["wa"]})
     try:
         async with local_site(app) as base:
             try:

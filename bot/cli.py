@@ -12,6 +12,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bot.args import database_arg
+from bot.commands import CHANNELS, SUBCOMMANDS
+from bot.channels import ChannelSpec, configured_channels
 from bot.app import build_services, database_error, database_url, master_key, open_database, startup_summary
 from bot.config import PROJECT_ROOT, ConfigError, Environment, load_dotenv_file
 from bot.logging_setup import setup_logging
@@ -19,19 +22,6 @@ from handlers.clock import FixedClock, SystemClock
 
 log = logging.getLogger("bot")
 
-# Extra subcommands registered by channel/feature modules: name -> (configure(parser), run(args)).
-EXTRA_COMMANDS: dict[str, tuple] = {}
-EXTRA_HELP = {
-    "worker": "send campaigns, reminders and notifications from the outbox (extra processes, PostgreSQL)",
-    "officials": "add, list and remove nagari officials (the first admin is added here)",
-}
-
-
-def database_arg(value: str) -> str:
-    """--db takes a database URL or, for the embedded SQLite database, a plain file path."""
-    if "://" in value:
-        return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,11 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--new-key-file", required=True, help="file holding the new key (see `keys new`)")
     rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction (default 200)")
 
-    for name, (configure, _run) in EXTRA_COMMANDS.items():
-        summary = EXTRA_HELP.get(name) or (sys.modules[configure.__module__].__doc__ or name).strip().splitlines()[0]
-        extra = sub.add_parser(name, help=summary)
+    for name, subcommand in SUBCOMMANDS.items():
+        extra = sub.add_parser(name, help=subcommand.help)
         common(extra)
-        configure(extra)
+        subcommand.configure(extra)
     return parser
 
 
@@ -122,10 +111,8 @@ async def run_chat(args: argparse.Namespace) -> None:
 
 def run_bot(args: argparse.Namespace) -> int:
     """`make run`: serve the channels whose tokens are set; with none, open a terminal chat."""
-    from bot.server import configured_channels
-
-    names = configured_channels(os.environ)
-    if not names:
+    channels = configured_channels(os.environ, CHANNELS)
+    if not channels:
         print("No channel token configured (TELEGRAM_BOT_TOKEN, WHATSAPP_*): starting a terminal chat.",
               file=sys.stderr)
         if "LOG_LEVEL" not in os.environ:
@@ -133,11 +120,11 @@ def run_bot(args: argparse.Namespace) -> int:
             logging.getLogger().setLevel(logging.WARNING)
         asyncio.run(run_chat(args))
         return 0
-    asyncio.run(serve_channels(args, names))
+    asyncio.run(serve_channels(args, channels))
     return 0
 
 
-async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
+async def serve_channels(args: argparse.Namespace, channels: dict[str, ChannelSpec]) -> None:
     from bot.server import serve, stop_on_signals
 
     # From the start: a SIGTERM during migrations waits for them instead of killing midway.
@@ -145,9 +132,9 @@ async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
     stop_on_signals(stop)
     env = Environment.from_env()
     svc = await build_services(args.config, args.db, env=env)
-    log.info(startup_summary(svc, names))
+    log.info(startup_summary(svc, list(channels)))
     try:
-        await serve(svc, os.environ, names, env.port, env.host, stop=stop)
+        await serve(svc, os.environ, channels, env.port, env.host, stop=stop)
     finally:
         close_locks = getattr(svc.locks, "close", None)
         if close_locks is not None:
@@ -319,8 +306,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     load_dotenv_file()
-    import bot.extensions  # noqa: F401  (registers the channel and feature subcommands)
-
     args = build_parser().parse_args(argv)
     try:
         env = Environment.from_env()
@@ -344,8 +329,7 @@ def _main(argv: list[str] | None) -> int:
         elif args.command == "keys":
             return asyncio.run(run_keys(args, env))
         else:
-            _configure, run = EXTRA_COMMANDS[args.command]
-            return run(args) or 0
+            return SUBCOMMANDS[args.command].run(args) or 0
     except ConfigError as problem:
         print(problem.code if isinstance(problem.code, str) else problem, file=sys.stderr)
         return 2
@@ -354,4 +338,4 @@ def _main(argv: list[str] | None) -> int:
     return 0
 
 
-__all__ = ["main", "EXTRA_COMMANDS"]
+__all__ = ["main", "database_arg"]

@@ -19,7 +19,7 @@ import sys
 from typing import Any, TextIO
 
 from bot.app import build_services
-from bot.cli import EXTRA_COMMANDS, database_arg
+from bot.args import database_arg
 from conversations.validators import mask_nik
 from storage.crypto import who
 from storage.inbox import Inbox
@@ -81,5 +81,3 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
 def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args, sys.stdout))
 
-
-EXTRA_COMMANDS["inbox"] = (configure, run)

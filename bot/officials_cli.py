@@ -5,7 +5,6 @@
     officials remove <channel-user> [--role ROLE] [--nagari CODE]
 
 The first admin can only be made here (everyone after can be invited in chat with /undang).
-Importing this module also registers the officials' chat commands (handlers/officials.py).
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import sys
 
 from sqlalchemy import select
 
-import handlers.officials  # noqa: F401  (registers the officials' interceptor)
 from bot.app import build_services
-from bot.cli import EXTRA_COMMANDS, database_arg
+from bot.args import database_arg
 from handlers.roles import grant
 from storage.models import Nagari
 from storage.officials import ROLES, Official
@@ -85,5 +83,3 @@ async def officials_command(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     return asyncio.run(officials_command(args))
 
-
-EXTRA_COMMANDS["officials"] = (configure, run)

@@ -7,7 +7,7 @@ Telegram and WhatsApp webhooks, /healthz and /readyz, plus the channels' backgro
 - /readyz: 200 only when the database is reachable and fully migrated (load balancers and the
   container health check); 503 otherwise.
 
-Channels plug in with `register_channel`; each setup function adds its routes to the app and
+The channels are listed in bot/commands.py and passed in; each setup function adds its routes to the app and
 returns a Channel describing its background work (polling, recovery) and its sender.
 
 SIGTERM and SIGINT stop it cleanly (handlers/shutdown.py): the listening socket closes, webhook
@@ -22,45 +22,20 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+
 from typing import Any
 
 from aiohttp import web
 
+from bot.channels import Channel, ChannelSetup, ChannelSpec, configured_channels  # noqa: F401  (re-exported for tests)
 from handlers.services import Services
 from handlers.shutdown import Deadline, finish_within, shutdown_rules
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Channel:
-    name: str  # "tg" | "wa"
-    sender: Any = None  # handlers.delivery.Sender
-    # Long-running tasks started with the server (e.g. Telegram long polling, inbox recovery).
-    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # Called on shutdown (close HTTP sessions).
-    close: Callable[[], Awaitable[None]] | None = None
-    # Called on shutdown before `close`, with the seconds left of the grace: let the turns in
-    # flight finish (and send their replies) for that long, then cancel them.
-    stop: Callable[[float], Awaitable[None]] | None = None
-
-
 SVC_KEY = web.AppKey("svc", Services)
 CHANNELS_KEY = web.AppKey("channels", dict)
-
-# name -> (is_configured(environ), setup(app, svc, environ) -> Channel)
-ChannelSetup = Callable[[web.Application, Services, Mapping[str, str]], Awaitable[Channel]]
-CHANNELS: dict[str, tuple[Callable[[Mapping[str, str]], bool], ChannelSetup]] = {}
-
-
-def register_channel(name: str, is_configured: Callable[[Mapping[str, str]], bool], setup: ChannelSetup) -> None:
-    CHANNELS[name] = (is_configured, setup)
-
-
-def configured_channels(environ: Mapping[str, str]) -> list[str]:
-    return [name for name, (is_configured, _) in CHANNELS.items() if is_configured(environ)]
-
 
 # Webhook routes: a 2xx answer to the platform's POST is a contact with that platform.
 WEBHOOK_CHANNELS = {"/telegram/webhook": "tg", "/whatsapp/webhook": "wa"}
@@ -138,21 +113,23 @@ def record_sends(svc: Services, name: str, sender: Any) -> None:
     sender.send = send
 
 
-async def build_app(svc: Services, environ: Mapping[str, str], names: list[str]) -> tuple[web.Application, list[Channel]]:
+async def build_app(svc: Services, environ: Mapping[str, str],
+                    channels: Mapping[str, ChannelSpec]) -> tuple[web.Application, list[Channel]]:
+    """The web app with /healthz, /readyz and each of `channels` set up on it."""
     app = web.Application(client_max_size=1024 * 1024, middlewares=[record_webhook_contact])
     app[SVC_KEY] = svc
     app[CHANNELS_KEY] = {}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    channels = []
-    for name in names:
-        channel = await CHANNELS[name][1](app, svc, environ)
+    opened = []
+    for name, spec in channels.items():
+        channel = await spec.setup(app, svc, environ)
         app[CHANNELS_KEY][name] = channel
         if channel.sender is not None:
             record_sends(svc, name, channel.sender)
             svc.senders[name] = channel.sender
-        channels.append(channel)
-    return app, channels
+        opened.append(channel)
+    return app, opened
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -169,7 +146,8 @@ def _signalled(stop: asyncio.Event, signum: int) -> None:
     stop.set()
 
 
-async def serve(svc: Services, environ: Mapping[str, str], names: list[str], port: int, host: str = "127.0.0.1",
+async def serve(svc: Services, environ: Mapping[str, str], channels: Mapping[str, ChannelSpec], port: int,
+                host: str = "127.0.0.1",
                 stop: asyncio.Event | None = None) -> None:
     """Serve the webhooks, run the channels' tasks and the embedded outbox worker until `stop`
     is set (SIGTERM, SIGINT) or a channel's task fails; then shut down within the grace."""
@@ -179,7 +157,8 @@ async def serve(svc: Services, environ: Mapping[str, str], names: list[str], por
         stop = asyncio.Event()
         stop_on_signals(stop)
     grace = shutdown_rules(svc).grace_seconds
-    app, channels = await build_app(svc, environ, names)
+    names = list(channels)
+    app, opened = await build_app(svc, environ, channels)
     # shutdown_timeout: how long requests in flight may take once the server stops accepting.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
     await runner.setup()
@@ -192,7 +171,7 @@ async def serve(svc: Services, environ: Mapping[str, str], names: list[str], por
 
         raise ConfigError(f"Cannot listen on {host}:{port} (HOST, PORT): {problem.strerror or problem}") from None
     log.info("serving %s on %s:%d", ", ".join(names), host, port)
-    tasks = [asyncio.create_task(job()) for channel in channels for job in channel.tasks]
+    tasks = [asyncio.create_task(job()) for channel in opened for job in channel.tasks]
     # Reminders, campaigns and notifications: sent by the worker inside this process unless
     # delivery.embedded_worker is off (separate `python -m bot worker` processes).
     alert_admins_on_spam_flag(svc)
@@ -202,7 +181,7 @@ async def serve(svc: Services, environ: Mapping[str, str], names: list[str], por
     try:
         failure = await _until_stopped(stop, [*tasks, *([worker] if worker else [])])
     finally:
-        await _shut_down(runner, channels, tasks, worker, worker_stop, grace)
+        await _shut_down(runner, opened, tasks, worker, worker_stop, grace)
     if failure is not None:
         raise failure
 

@@ -30,8 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import build_services
-from bot.cli import EXTRA_COMMANDS
-import handlers.optout  # noqa: F401  (registers the berhenti/mulai interceptor)
+from bot.channels import ChannelSpec, configured_channels
 from bot.config import Environment
 from sqlalchemy import select
 
@@ -144,27 +143,27 @@ def alert_admins_on_spam_flag(svc: Services) -> None:
     sender.on_spam_flag = alert
 
 
-async def install_senders(svc: Services, environ: Mapping[str, str]) -> list[Any]:
+async def install_senders(svc: Services, environ: Mapping[str, str],
+                          channels: Mapping[str, ChannelSpec]) -> list[Any]:
     """The configured channels' senders, built by their own setup (the web routes they add to a
     throw-away app are never served). Returns the channels, to close them at the end."""
-    from bot.server import CHANNELS, configured_channels
-
-    channels = []
+    opened = []
     app = web.Application()
-    for channel_name in configured_channels(environ):
-        channel = await CHANNELS[channel_name][1](app, svc, environ)
+    for channel_name, spec in configured_channels(environ, channels).items():
+        channel = await spec.setup(app, svc, environ)
         if channel.sender is not None:
             svc.senders[channel_name] = channel.sender
-        channels.append(channel)
+        opened.append(channel)
     alert_admins_on_spam_flag(svc)
-    return channels
+    return opened
 
 
-async def worker_main(args: argparse.Namespace) -> int:
+async def worker_main(args: argparse.Namespace, channels: Mapping[str, ChannelSpec]) -> int:
     for module in args.plugin or []:
-        importlib.import_module(module)  # e.g. a test's fake platform channel
+        # A module's own CHANNELS (e.g. a test's fake platform) are used instead of the real ones.
+        channels = {**channels, **importlib.import_module(module).CHANNELS}
     svc = await build_services(args.config, args.db, env=Environment.from_env())
-    channels = await install_senders(svc, os.environ)
+    opened = await install_senders(svc, os.environ, channels)
     if not svc.senders:
         log.error("no channel configured (TELEGRAM_BOT_TOKEN, WHATSAPP_*): nothing to send with")
         return 2
@@ -188,7 +187,7 @@ async def worker_main(args: argparse.Namespace) -> int:
             log.warning("outbox worker %s: its batch was still sending after %.0f s: cancelled", name, grace)
         sent = worker.result() if not worker.cancelled() else 0
     finally:
-        for channel in channels:
+        for channel in opened:
             if channel.close:
                 await channel.close()
         await svc.db.dispose()
@@ -199,11 +198,9 @@ async def worker_main(args: argparse.Namespace) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="worker name recorded on claimed messages (default host:pid)")
     parser.add_argument("--no-scheduler", action="store_true", help="only send; another process runs the scheduler")
-    parser.add_argument("--plugin", action="append", help="import this module first (registers a channel)")
+    parser.add_argument("--plugin", action="append",
+                        help="a module whose CHANNELS replace the channels of the same name (tests)")
 
 
-def run(args: argparse.Namespace) -> int:
-    return asyncio.run(worker_main(args))
-
-
-EXTRA_COMMANDS["worker"] = (configure, run)
+def run(args: argparse.Namespace, channels: Mapping[str, ChannelSpec]) -> int:
+    return asyncio.run(worker_main(args, channels))

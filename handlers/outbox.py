@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, time as clock_time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import json
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, bindparam, case, func, insert, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +43,7 @@ from conversations.events import Button, Reply
 from conversations.state import IDLE_STEPS
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
-from handlers.retry import RetryPolicy
+from handlers.settings import DeliveryRules  # noqa: F401  (re-exported)
 from handlers.services import TURN_CLAIM, Services
 from storage.crypto import NikCipher
 from storage.models import Conversation, Person
@@ -55,59 +53,6 @@ log = logging.getLogger(__name__)
 OUTBOX = OutboxMessage.__table__
 # The lock key under which this process's writes to an SQLite database take turns.
 SQLITE_WRITER = "sqlite:writer"
-
-
-class DeliveryRules(BaseModel):
-    """config.yaml `delivery:`: how the outbox worker sends."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # Equal start and end: no quiet hours.
-    quiet_start: clock_time = clock_time(21, 0)
-    quiet_end: clock_time = clock_time(7, 0)
-    # Each channel's sender paces every message (replies, notices, campaigns) at the platform's
-    # limit (telegram.messages_per_second, whatsapp.throughput_per_second) x headroom, shared by
-    # the `worker_processes` processes that send at the same time: one pacing per channel.
-    rate_headroom: float = Field(default=0.95, gt=0, le=1)
-    worker_processes: int = Field(default=1, ge=1)
-    max_consecutive_failures: int = Field(default=5, ge=1)
-    max_attempts: int = Field(default=6, ge=1)
-    backoff_seconds: float = Field(default=30, gt=0)
-    backoff_max_seconds: float = Field(default=3600, gt=0)
-    # A batch still "sending" after this long belongs to a dead worker and is queued again.
-    # Must exceed the time one batch takes (batch_size / rate).
-    lease_seconds: float = Field(default=120, gt=0)
-    # A turn's messages are claimed by the process that handled the turn, which sends them
-    # within a few seconds (per-chat pacing); after this long its process is taken for dead.
-    reply_lease_seconds: float = Field(default=15, gt=0)
-    # A worker claims at most what the slowest channel sends in `claim_seconds` at its rate (and
-    # never more than batch_size): a worker killed mid-batch repeats at most that much.
-    batch_size: int = Field(default=50, ge=1, le=1000)
-    claim_seconds: float = Field(default=1.0, gt=0, le=60)
-    concurrency: int = Field(default=32, ge=1)
-    # Campaigns and reminders wait while the person's conversation moved this recently.
-    busy_minutes: int = Field(default=30, ge=0)
-    # Run the worker inside the bot process (embedded default); turn off when separate
-    # `python -m bot worker` processes run against PostgreSQL.
-    embedded_worker: bool = True
-    poll_seconds: float = Field(default=1.0, gt=0)
-    scheduler_seconds: float = Field(default=60.0, gt=0)
-
-    def share(self, limit: float) -> float:
-        """This process's part of a platform's rate limit (messages per second)."""
-        return limit * self.rate_headroom / self.worker_processes
-
-    def retry(self) -> RetryPolicy:
-        """A failed message waits backoff_seconds, then twice that, ... up to backoff_max_seconds,
-        and is given up after max_attempts."""
-        return RetryPolicy(base=self.backoff_seconds, cap=self.backoff_max_seconds, max_attempts=self.max_attempts)
-
-    def claim_size(self, rates: Iterable[float]) -> int:
-        """How many messages one round claims when sending at these rates (the senders' paces,
-        messages per second): a batch may mix channels, so the slowest one sets it."""
-        rates = [rate for rate in rates if rate]
-        if not rates:
-            return self.batch_size
-        return max(1, min(self.batch_size, math.floor(min(rates) * self.claim_seconds)))
 
 
 def sender_rates(svc: Services) -> list[float]:

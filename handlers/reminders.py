@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from datetime import date, datetime, time as clock_time, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,26 +31,9 @@ from handlers.delivery import Priority
 from conversations.state import IDLE_STEPS
 from handlers.outbox import NewMessage, delivery_rules, enqueue
 from handlers.roles import officials_of_nagari
+from handlers.settings import ReminderRules  # noqa: F401  (re-exported)
 from handlers.services import Services
 from storage.models import Conversation, Nagari, Person, Registration
-
-
-class ReminderRules(BaseModel):
-    """config.yaml `reminders:`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    unfinished_after_hours: tuple[int, ...] = (24, 72)
-    # Daily reminders (digest, coverage, contribution) go out from this local time (WIB).
-    morning: clock_time = clock_time(8, 0)
-    # The daily digest of registrations waiting for the nagari's operators (off: false).
-    pending_digest: bool = True
-    digest_statuses: tuple[str, ...] = ("pending",)
-    # Village budgets usually fund 12 months (DOMAIN.md).
-    funded_months: int = Field(default=12, ge=1)
-    coverage_ending_days: tuple[int, ...] = (30, 7)
-    contribution_day: int = Field(default=1, ge=1, le=28)
-    arrears_months: int = Field(default=3, ge=1)
-    late_window_hours: int = Field(default=12, ge=1)
 
 
 def reminder_rules(svc: Services) -> ReminderRules:

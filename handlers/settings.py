@@ -8,6 +8,9 @@ a message naming it instead of being silently ignored.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Literal
 
@@ -24,17 +27,88 @@ from conversations.rules import (
     FlowRules,
     HelpContacts,
 )
-from handlers.outbox import DeliveryRules
-from handlers.reminders import ReminderRules
+from handlers.retry import RetryPolicy
 from handlers.shutdown import ShutdownRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# -- Sending (`delivery:`) and reminders (`reminders:`) ------------------------------------------
+class DeliveryRules(BaseModel):
+    """config.yaml `delivery:`: how the outbox worker sends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Equal start and end: no quiet hours.
+    quiet_start: clock_time = clock_time(21, 0)
+    quiet_end: clock_time = clock_time(7, 0)
+    # Each channel's sender paces every message (replies, notices, campaigns) at the platform's
+    # limit (telegram.messages_per_second, whatsapp.throughput_per_second) x headroom, shared by
+    # the `worker_processes` processes that send at the same time: one pacing per channel.
+    rate_headroom: float = Field(default=0.95, gt=0, le=1)
+    worker_processes: int = Field(default=1, ge=1)
+    max_consecutive_failures: int = Field(default=5, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_seconds: float = Field(default=30, gt=0)
+    backoff_max_seconds: float = Field(default=3600, gt=0)
+    # A batch still "sending" after this long belongs to a dead worker and is queued again.
+    # Must exceed the time one batch takes (batch_size / rate).
+    lease_seconds: float = Field(default=120, gt=0)
+    # A turn's messages are claimed by the process that handled the turn, which sends them
+    # within a few seconds (per-chat pacing); after this long its process is taken for dead.
+    reply_lease_seconds: float = Field(default=15, gt=0)
+    # A worker claims at most what the slowest channel sends in `claim_seconds` at its rate (and
+    # never more than batch_size): a worker killed mid-batch repeats at most that much.
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    claim_seconds: float = Field(default=1.0, gt=0, le=60)
+    concurrency: int = Field(default=32, ge=1)
+    # Campaigns and reminders wait while the person's conversation moved this recently.
+    busy_minutes: int = Field(default=30, ge=0)
+    # Run the worker inside the bot process (embedded default); turn off when separate
+    # `python -m bot worker` processes run against PostgreSQL.
+    embedded_worker: bool = True
+    poll_seconds: float = Field(default=1.0, gt=0)
+    scheduler_seconds: float = Field(default=60.0, gt=0)
+
+    def share(self, limit: float) -> float:
+        """This process's part of a platform's rate limit (messages per second)."""
+        return limit * self.rate_headroom / self.worker_processes
+
+    def retry(self) -> RetryPolicy:
+        """A failed message waits backoff_seconds, then twice that, ... up to backoff_max_seconds,
+        and is given up after max_attempts."""
+        return RetryPolicy(base=self.backoff_seconds, cap=self.backoff_max_seconds, max_attempts=self.max_attempts)
+
+    def claim_size(self, rates: Iterable[float]) -> int:
+        """How many messages one round claims when sending at these rates (the senders' paces,
+        messages per second): a batch may mix channels, so the slowest one sets it."""
+        rates = [rate for rate in rates if rate]
+        if not rates:
+            return self.batch_size
+        return max(1, min(self.batch_size, math.floor(min(rates) * self.claim_seconds)))
+
+
+class ReminderRules(BaseModel):
+    """config.yaml `reminders:`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    unfinished_after_hours: tuple[int, ...] = (24, 72)
+    # Daily reminders (digest, coverage, contribution) go out from this local time (WIB).
+    morning: clock_time = clock_time(8, 0)
+    # The daily digest of registrations waiting for the nagari's operators (off: false).
+    pending_digest: bool = True
+    digest_statuses: tuple[str, ...] = ("pending",)
+    # Village budgets usually fund 12 months (DOMAIN.md).
+    funded_months: int = Field(default=12, ge=1)
+    coverage_ending_days: tuple[int, ...] = (30, 7)
+    contribution_day: int = Field(default=1, ge=1, le=28)
+    arrears_months: int = Field(default=3, ge=1)
+    late_window_hours: int = Field(default=12, ge=1)
+
+
+
 # -- Telegram (`telegram:`); the token and webhook secrets come from the environment ---------
 # Defaults follow the Bot API's published limits: about 30 messages per second across chats,
 # about one per second in one chat.
-
 
 class TelegramConfig(BaseModel):
     """config.yaml `telegram:`: how the one Telegram sender paces and retries."""

@@ -273,14 +273,15 @@ class Harness:
 async def whatsapp_harness(svc: Any, **config: Any) -> AsyncIterator[Harness]:
     from aiohttp.test_utils import TestClient, TestServer
 
+    from bot.commands import CHANNELS
     from bot.server import build_app
-    from bot.whatsapp.channel import WEBHOOK_KEY  # (importing registers the "wa" channel)
+    from bot.whatsapp.channel import WEBHOOK_KEY
 
     svc.config = svc.config.model_copy(
         update={"whatsapp": svc.config.whatsapp.model_copy(update={**TEST_LIMITS, **config})})
     graph = FakeGraph()
     await graph.start()
-    app, channels = await build_app(svc, environ(graph.url), ["wa"])
+    app, channels = await build_app(svc, environ(graph.url), {"wa": CHANNELS["wa"]})
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

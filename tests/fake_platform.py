@@ -6,7 +6,7 @@ arrived), so rate limits are measured where the platform would measure them. Rec
 `blocked` get 403 (like Telegram's "bot was blocked"), `refused` get 400 (permanent), `flaky`
 recipients get one 500 first (transient).
 
-As a worker plugin (`python -m bot worker --plugin tests.fake_platform`), it registers channels
+As a worker plugin (`python -m bot worker --plugin tests.fake_platform`), its CHANNELS are channels
 "tg" and "wa" whose sender posts to FAKE_PLATFORM_URL.
 """
 
@@ -109,28 +109,27 @@ class HttpSender:
             await self.session.close()
 
 
-def register_as_channels() -> None:
-    """Worker plugin: channels "tg" and "wa" that send to FAKE_PLATFORM_URL."""
-    from bot.server import Channel, register_channel
+def fake_channels() -> dict[str, Any]:
+    """Channels "tg" and "wa" that send to FAKE_PLATFORM_URL (paced at FAKE_PLATFORM_RATE)."""
+    from bot.server import Channel, ChannelSpec
 
     def configured(environ: Mapping[str, str]) -> bool:
         return bool(environ.get("FAKE_PLATFORM_URL"))
 
-    for name in ("tg", "wa"):
-        async def setup(app: web.Application, svc: Any, environ: Mapping[str, str], name: str = name) -> Channel:
+    def setup_for(name: str) -> Any:
+        async def setup(app: web.Application, svc: Any, environ: Mapping[str, str]) -> Channel:
             rate = float(environ.get("FAKE_PLATFORM_RATE") or 0) or None
             sender = HttpSender(name, environ["FAKE_PLATFORM_URL"],
                                 svc.config.delivery.share(rate) if rate else None)
             return Channel(name, sender=sender, close=sender.close)
 
-        register_channel(name, configured, setup)
+        return setup
+
+    return {name: ChannelSpec(configured, setup_for(name)) for name in ("tg", "wa")}
 
 
-if __name__ != "__main__":
-    import os
-
-    if os.environ.get("FAKE_PLATFORM_URL"):
-        register_as_channels()
+# Read by `python -m bot worker --plugin tests.fake_platform`.
+CHANNELS = fake_channels()
 
 
 class SimDriver:

@@ -458,11 +458,12 @@ class running_bot:  # noqa: N801 - used as `async with running_bot(...)`
         svc.config = svc.config.model_copy(update={"telegram": config or fast_limits()})
 
     async def __aenter__(self) -> RunningBot:
-        import bot.telegram.channel  # noqa: F401  (registers "tg" as bot/extensions.py does)
+        from bot.commands import CHANNELS
         from bot.server import build_app
         from bot.telegram.intake import INTAKE
 
-        app, self.channels = await build_app(self.svc, telegram_environ(self.fake, self.webhook), ["tg"])
+        app, self.channels = await build_app(self.svc, telegram_environ(self.fake, self.webhook),
+                                                {"tg": CHANNELS["tg"]})
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-import handlers.officials  # noqa: F401  (registers the officials' interceptor)
 from handlers.roles import grant
 from handlers.services import Services
 from storage.models import AuditEvent, Registration

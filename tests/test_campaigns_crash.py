@@ -164,17 +164,17 @@ async def test_a_killed_worker_repeats_at_most_a_seconds_sending(
     the channel's rate: each kill repeats at most that."""
     people, kills, rate = 120, 3, 20
     config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    config["delivery"].update({"quiet_start": "00:00", "quiet_end": "00:00", "rate_per_second": {"tg": rate},
+    config["delivery"].update({"quiet_start": "00:00", "quiet_end": "00:00",
                                "lease_seconds": 2, "batch_size": 50, "claim_seconds": 1.0, "poll_seconds": 0.1})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     svc = await services(tmp_path, postgres_url, path)
-    per_claim = int(rate * 0.95)  # rate_headroom 0.95
+    per_claim = int(rate * 0.95)  # the sender's pace: rate x rate_headroom (0.95), for claim_seconds 1
     try:
         await broadcast_to(svc, people)
         rng = random.Random(9)
         for round_ in range(kills):
-            worker = await start_worker(postgres_url, path, platform, f"k{round_}")
+            worker = await start_worker(postgres_url, path, platform, f"k{round_}", rate=rate)
             target = len(platform.received) + rng.randint(10, 40)
             for _ in range(600):
                 if len(platform.received) >= target or worker.returncode is not None:
@@ -182,7 +182,7 @@ async def test_a_killed_worker_repeats_at_most_a_seconds_sending(
                 await asyncio.sleep(0.02)
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
-        last = await start_worker(postgres_url, path, platform, "last")
+        last = await start_worker(postgres_url, path, platform, "last", rate=rate)
         await wait_until_done(svc)
         last.send_signal(signal.SIGTERM)
         assert await last.wait() == 0

@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import bot.worker  # noqa: F401
 from bot.worker import run_worker
 from handlers.outbox import DeliveryRules, NewMessage, delivery_rules, drain, enqueue
 from handlers.services import Services

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.campaigns import campaigns_due
 from handlers.outbox import drain
 from handlers.services import Services

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.outbox import NewMessage, delivery_rules, drain, enqueue
 from handlers.roles import grant
 from handlers.services import Services

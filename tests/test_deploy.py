@@ -398,8 +398,6 @@ def test_every_command_and_option_has_help() -> None:
             elif not isinstance(action, argparse._HelpAction) and not action.help:
                 missing.append(f"{where} {'/'.join(action.option_strings) or action.dest}")
 
-    import bot.extensions  # noqa: F401
-
     walk(build_parser(), "python -m bot")
     assert not missing, missing
 
@@ -419,7 +417,7 @@ async def test_healthz_reports_channels_contacts_and_the_outbox_backlog(web_svc:
     from bot.server import CHANNELS_KEY, Channel, build_app
     from storage.outbox import OutboxMessage
 
-    app, _ = await build_app(web_svc, {}, [])
+    app, _ = await build_app(web_svc, {}, {})
     app[CHANNELS_KEY]["tg"] = Channel("tg")
     app[CHANNELS_KEY]["wa"] = Channel("wa")
     async with TestClient(TestServer(app)) as client:
@@ -458,7 +456,7 @@ async def test_sends_and_webhooks_count_as_contacts(web_svc: Services, clock: Fi
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.server import CHANNELS, build_app, register_channel
+    from bot.server import ChannelSpec, build_app
     from conversations.events import Reply
     from handlers.delivery import DeliveryResult
 
@@ -480,13 +478,7 @@ async def test_sends_and_webhooks_count_as_contacts(web_svc: Services, clock: Fi
         app.router.add_post("/whatsapp/webhook", hook)
         return Channel("wa", sender=FlakySender())
 
-    saved = dict(CHANNELS)
-    register_channel("wa", lambda environ: True, setup)
-    try:
-        app, _ = await build_app(web_svc, {}, ["wa"])
-    finally:
-        CHANNELS.clear()
-        CHANNELS.update(saved)
+    app, _ = await build_app(web_svc, {}, {"wa": ChannelSpec(lambda environ: True, setup)})
     sender = web_svc.senders["wa"]
     await sender.send("wa:1", Reply("k", "text"))
     assert web_svc.contacts.get("wa").state == "failing"
@@ -509,7 +501,7 @@ async def test_host_chooses_the_bind_address(web_svc: Services) -> None:
     from bot.server import serve
 
     port = free_port()
-    server = asyncio.create_task(serve(web_svc, {}, [], port, host="127.0.0.2"))
+    server = asyncio.create_task(serve(web_svc, {}, {}, port, host="127.0.0.2"))
     try:
         for _ in range(100):
             try:

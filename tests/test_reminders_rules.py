@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.clock import LOCAL_TZ
 from handlers.roles import grant
 from handlers.services import Services

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from bot.server import Channel, register_channel
+from bot.channels import Channel
 from handlers.services import Services
 
 
@@ -24,5 +24,3 @@ async def setup(app: web.Application, svc: Services, environ: Mapping[str, str])
 
     return await open_channel(app, svc, environ)
 
-
-register_channel("tg", is_configured, setup)

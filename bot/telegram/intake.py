@@ -37,7 +37,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import documents
-from bot.server import Channel
+from bot.channels import Channel
 from bot.telegram import adapter
 from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv

@@ -36,7 +36,7 @@ from pywa_async import WhatsApp
 
 from bot import documents
 from bot.config import ConfigError
-from bot.server import Channel, register_channel
+from bot.channels import Channel
 from bot.whatsapp import adapter
 from bot.whatsapp.adapter import attachment_of, event_of, known_phone
 from bot.whatsapp.config import WhatsAppConfig
@@ -304,5 +304,3 @@ async def setup(app: web.Application, svc: Services, environ: Mapping[str, str])
     app.router.add_post(WEBHOOK_PATH, webhook.receive)
     return Channel("wa", sender=sender, tasks=[webhook.sweep], close=webhook.close, stop=webhook.stop)
 
-
-register_channel("wa", is_configured, setup)

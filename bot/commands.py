@@ -1,0 +1,41 @@
+"""The composition: every channel and every subcommand beyond the core ones, listed once.
+
+Nothing registers itself by being imported: `python -m bot` (bot/cli.py), the server and the
+worker read these two tables, so the commands and channels are the same whichever modules a
+program or a test happened to import. The core subcommands (run, chat, simulate, export, db,
+keys) are defined in bot/cli.py; the routes a message takes are listed in handlers/router.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+from bot import inbox_cli, officials_cli, worker
+from bot.channels import ChannelSpec
+from bot.telegram import channel as telegram
+from bot.whatsapp import channel as whatsapp
+
+# Telegram (polling, or the webhook at /telegram/webhook) and WhatsApp (/whatsapp/webhook).
+CHANNELS: dict[str, ChannelSpec] = {
+    "tg": ChannelSpec(telegram.is_configured, telegram.setup),
+    "wa": ChannelSpec(whatsapp.is_configured, whatsapp.setup),
+}
+
+
+class Subcommand(NamedTuple):
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "worker": Subcommand("send campaigns, reminders and notifications from the outbox (extra processes, PostgreSQL)",
+                         worker.configure, partial(worker.run, channels=CHANNELS)),
+    "officials": Subcommand("add, list and remove nagari officials (the first admin is added here)",
+                            officials_cli.configure, officials_cli.run),
+    "inbox": Subcommand("platform updates set aside (undecodable, or failing too often)",
+                        inbox_cli.configure, inbox_cli.run),
+}
