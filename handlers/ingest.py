@@ -27,6 +27,7 @@ from conversations.events import Inbound
 from handlers.inbound import one_writer
 from handlers.router import Outgoing, dispatch
 from handlers.services import Services
+from storage.crypto import who
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 update_key = row.update_key
             assert row_id is not None
             if attempts >= MAX_ATTEMPTS:
-                log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
+                log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
                 await _set_aside(svc, row_id, f"failed {attempts} times")
                 handled += 1
                 continue
@@ -85,7 +86,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 event, known_phone = await _decode(decode, payload)
             except Undecodable as problem:
                 log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
-                            problem.kind, channel_user, problem.why)
+                            problem.kind, who(channel_user), problem.why)
                 await _set_aside(svc, row_id, str(problem))
                 handled += 1
                 continue
@@ -110,7 +111,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder, deliver: Deli
                 # The turn failed and rolled back (the person was told to try again): leave the
                 # update for the next message or restart instead of retrying in a loop.
                 await _count_attempt(svc, row_id)
-                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
+                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, who(channel_user),
                             attempts + 1)
                 return handled
             handled += 1

@@ -46,6 +46,7 @@ from handlers import ingest
 from handlers.delivery import deliver
 from handlers.router import Outgoing
 from handlers.services import Services
+from storage.crypto import who
 
 log = logging.getLogger(__name__)
 # On shutdown, turns in progress get this long to finish and send their replies.
@@ -125,7 +126,7 @@ class TelegramIntake:
                 try:
                     await ingest.drain(self.svc, channel_user, self.decode, self.deliver)
                 except Exception:  # noqa: BLE001 - the update stays recorded; keep_recovering retries
-                    log.exception("draining the Telegram updates of %s failed", channel_user)
+                    log.exception("draining the Telegram updates of %s failed", who(channel_user))
                     return
                 if channel_user not in self._again:
                     return

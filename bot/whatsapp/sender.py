@@ -40,6 +40,7 @@ from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Button, Reply
 from handlers.delivery import DeliveryResult, Priority
 from handlers.services import Services
+from storage.crypto import who
 from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ class WhatsAppSender:
             except WhatsAppError as error:
                 delay = self.config.retry_base_seconds * 2 ** attempt
                 if error.code in THROTTLED and attempt < self.config.retry_attempts:
-                    log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, to, delay)
+                    log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, who(to), delay)
                     self._back_off(error.code, recipient, delay)
                     await asyncio.sleep(delay)
                     continue
@@ -220,7 +221,7 @@ class WhatsAppSender:
                 if attempt < self.config.retry_attempts:
                     await asyncio.sleep(self.config.retry_base_seconds * 2 ** attempt)
                     continue
-                log.error("WhatsApp API unreachable sending to %s: %s", to, type(error).__name__)
+                log.error("WhatsApp API unreachable sending to %s: %s", who(to), type(error).__name__)
                 return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
             await self._record(to, kind, "accepted", priority, template, message_id=sent.id)
             return DeliveryResult(ok=True, message_id=sent.id)
@@ -241,7 +242,7 @@ class WhatsAppSender:
         if error.code == SPAM_FLAG:
             await self._spam_flagged(to, description)
         elif error.code not in PERMANENT:
-            log.error("WhatsApp refused a message to %s: %s", to, description)
+            log.error("WhatsApp refused a message to %s: %s", who(to), description)
         return DeliveryResult(ok=False, permanent=error.code in PERMANENT, unreachable=error.code in UNREACHABLE,
                               error=description)
 
