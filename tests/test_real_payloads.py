@@ -183,7 +183,7 @@ async def test_whatsapp_payload(whatsapp: Any, case: Case, caplog: pytest.LogCap
     assert got == expected, f"{case.name}: {got}, not {expected} ({case.source})"
 
 
-def test_the_corpus_is_large_and_covers_every_kind_the_issue_names() -> None:
+async def test_the_corpus_is_large_and_covers_every_kind_the_issue_names() -> None:
     assert len(TELEGRAM) + len(WHATSAPP) >= 120
     tg_kinds = {telegram_kind(c.body) for c in TELEGRAM}
     assert {"message", "edited_message", "channel_post", "callback_query", "inline_query", "my_chat_member",
