@@ -26,6 +26,7 @@ from conversations.events import Inbound
 from handlers import outbox, router
 from handlers.outbox import one_writer, send_claimed
 from handlers.services import Services
+from storage.crypto import who
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
         for row_id, update_key, attempts, payload in pending:
             assert row_id is not None
             if attempts >= MAX_ATTEMPTS:
-                log.error("update %s of %s failed %d times: set aside", row_id, channel_user, attempts)
+                log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
                 await _set_aside(svc, row_id, f"failed {attempts} times")
                 handled += 1
                 continue
@@ -83,7 +84,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
                 event, known_phone = await _decode(decode, payload)
             except Undecodable as problem:
                 log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
-                            problem.kind, channel_user, problem.why)
+                            problem.kind, who(channel_user), problem.why)
                 await _set_aside(svc, row_id, str(problem))
                 handled += 1
                 continue
@@ -99,7 +100,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
             if not result.committed:
                 # The turn failed and rolled back (the person was told to try again): leave the
                 # update for the next message or restart instead of retrying in a loop.
-                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, channel_user,
+                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, who(channel_user),
                             attempts + 1)
                 return handled
             handled += 1

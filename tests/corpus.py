@@ -58,7 +58,7 @@ def telegram_cases() -> list[Case]:
     for name, update in examples["updates"].items():
         cases.append(Case(f"botapi_{name}", {**update, "update_id": next(_update_ids)}, examples["source"]))
     bases = {"message": _base_message(), "callback_query": _base_callback_query()}
-    for corpus in ("telegram_teloxide.json", "telegram_pytelegrambotapi.json"):
+    for corpus in ("telegram_teloxide.json", "telegram_botapi_types.json"):
         for entry in _load(corpus)["entries"]:
             if "update" in entry:
                 body = {**entry["update"], "update_id": next(_update_ids)}

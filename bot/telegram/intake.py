@@ -45,6 +45,7 @@ from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.retry import RetryPolicy
 from handlers.services import Services
+from storage.crypto import who
 
 log = logging.getLogger(__name__)
 # On shutdown, turns in progress get this long to finish and send their replies.
@@ -127,7 +128,7 @@ class TelegramIntake:
                 try:
                     await ingest.drain(self.svc, channel_user, self.decode)
                 except Exception:  # noqa: BLE001 - the update stays recorded; keep_recovering retries
-                    log.exception("draining the Telegram updates of %s failed", channel_user)
+                    log.exception("draining the Telegram updates of %s failed", who(channel_user))
                     return
                 if channel_user not in self._again:
                     return

@@ -41,6 +41,7 @@ from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
 from handlers.retry import RetryPolicy
 from handlers.services import Services
+from storage.crypto import who
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class TelegramSender:
         if result.ok or NOT_MODIFIED in (result.error or ""):
             return DeliveryResult(ok=True, message_id=str(message_id))
         if result.permanent and not result.unreachable:
-            log.info("cannot edit message %d for %s (%s): sending a new one", message_id, to, result.error)
+            log.info("cannot edit message %d for %s (%s): sending a new one", message_id, who(to), result.error)
             return None
         return result
 
@@ -181,14 +182,14 @@ class TelegramSender:
                 level = logging.WARNING if isinstance(method, EditMessageText) else logging.ERROR
                 log.log(level, "Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
                 return DeliveryResult(ok=False, permanent=True, error=problem.message)
-            log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, to, attempt,
+            log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, who(to), attempt,
                         self.config.max_attempts, error)
         return DeliveryResult(ok=False, error=error)
 
     async def _mark_unreachable(self, to: str) -> None:
         """403: the person blocked the bot. Recorded on the person (campaigns and reminders skip
         them); an UPDATE, not an insert: someone whose data was erased stays erased."""
-        log.info("%s blocked the bot: marked unreachable", to)
+        log.info("%s blocked the bot: marked unreachable", who(to))
         async with self.svc.db.session() as session:
             await session.execute(update(Person).where(Person.channel_user == to).values(unreachable=True))
             await session.commit()

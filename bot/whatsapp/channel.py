@@ -44,6 +44,7 @@ from bot.whatsapp.sender import WhatsAppSender
 from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.services import Services
+from storage.crypto import who
 from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class WhatsAppWebhook:
         for message in messages:
             sent_at = message.sent_at
             if sent_at is not None and sent_at < oldest:
-                log.warning("ignored a replayed WhatsApp message from %s (sent %s)", message.channel_user,
+                log.warning("ignored a replayed WhatsApp message from %s (sent %s)", who(message.channel_user),
                             sent_at.isoformat())
                 continue
             seq = message.timestamp if message.timestamp is not None else int(now.timestamp())
@@ -235,7 +236,7 @@ class WhatsAppWebhook:
                 if await ingest.drain(self.svc, channel_user, self.decode):
                     await self.sender.flush_waiting(channel_user)
         except Exception:  # noqa: BLE001 - the inbox keeps the update; the sweep retries it
-            log.exception("handling WhatsApp messages of %s failed", channel_user)
+            log.exception("handling WhatsApp messages of %s failed", who(channel_user))
 
     def _spawn(self, channel_user: str) -> None:
         task = asyncio.create_task(self.handle(channel_user))

@@ -42,6 +42,7 @@ from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
 from handlers.retry import RetryPolicy
 from handlers.services import Services
+from storage.crypto import who
 from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class WhatsAppSender:
             except WhatsAppError as error:
                 delay = self.retry.delay(attempt)
                 if error.code in THROTTLED and not self.retry.gives_up(attempt):
-                    log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, to, delay)
+                    log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, who(to), delay)
                     self._back_off(error.code, recipient, delay)
                     await asyncio.sleep(delay)
                     continue
@@ -245,7 +246,7 @@ class WhatsAppSender:
                 if not self.retry.gives_up(attempt):
                     await asyncio.sleep(self.retry.delay(attempt))
                     continue
-                log.error("WhatsApp API unreachable sending to %s: %s", to, type(error).__name__)
+                log.error("WhatsApp API unreachable sending to %s: %s", who(to), type(error).__name__)
                 return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
             await self._record(to, kind, "accepted", priority, template, message_id=sent.id)
             return DeliveryResult(ok=True, message_id=sent.id)
@@ -266,7 +267,7 @@ class WhatsAppSender:
         if error.code == SPAM_FLAG:
             await self._spam_flagged(to, description)
         elif error.code not in PERMANENT:
-            log.error("WhatsApp refused a message to %s: %s", to, description)
+            log.error("WhatsApp refused a message to %s: %s", who(to), description)
         return DeliveryResult(ok=False, permanent=error.code in PERMANENT, unreachable=error.code in UNREACHABLE,
                               error=description)
 
