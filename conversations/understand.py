@@ -26,7 +26,7 @@ from rapidfuzz import fuzz
 from conversations.events import Button
 from conversations.validators import normalize_text
 
-DATA_FILE = Path(__file__).resolve().parent / "data" / "understanding.yaml"
+DATA_FILE = Path(__file__).resolve().parent.joinpath("data", "understanding").with_suffix(".yaml")
 
 # Similarity (0-100) of a typed word group to a phrase: at or above SURE the typo is taken, at
 # or above ASK the person is asked "Did you mean ...?"; below, it is not read as that choice.
@@ -49,6 +49,7 @@ class Vocabulary:
     not_answers: dict[str, frozenset[str]]
     question_words: tuple[str, ...]
     numbers: dict[str, Any]
+    relations_leading: dict[str, tuple[str, ...]]
 
 
 def _strings(items: Iterable[Any]) -> tuple[str, ...]:
@@ -75,6 +76,7 @@ def vocabulary() -> Vocabulary:
         not_answers={},
         question_words=(),
         numbers=raw["numbers"],
+        relations_leading={},
     )
     # Phrases are folded with the same rules as what people type, so the two always compare.
     fold_ = lambda phrase: _fold_with(vocab, phrase)  # noqa: E731
@@ -85,6 +87,9 @@ def vocabulary() -> Vocabulary:
         folded = {fold_(p) for p in _strings(phrases)}
         vocab.prefixes[str(kind)] = tuple(sorted(folded, key=lambda p: -len(p.split())))
     vocab.not_answers.update({str(k): frozenset(fold_(p) for p in _strings(v)) for k, v in raw["not_answers"].items()})
+    for relation, phrases in raw["heir_relations_leading"].items():
+        vocab.relations_leading[str(relation)] = tuple(sorted({fold_(p) for p in _strings(phrases)},
+                                                              key=lambda p: -len(p.split())))
     object.__setattr__(vocab, "question_words", tuple(fold_(p) for p in _strings(raw["question_words"])))
     return vocab
 
@@ -260,17 +265,33 @@ def _starts(words: str, phrase: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Prefixes: "nama saya Siti Aminah" -> "Siti Aminah"
+def _cut(text: str, phrases: Iterable[str]) -> tuple[str, str] | None:
+    """The first of `phrases` (folded, longest first) that starts `text`, and the rest of the
+    text after it in its original spelling and case."""
+    tokens = [(m.end(), fold(m.group(0)).split()) for m in _WORD.finditer(text)]
+    flat: list[tuple[str, int]] = [(w, end) for end, ws in tokens for w in ws]
+    for phrase in phrases:
+        pwords = phrase.split()
+        if pwords and len(flat) >= len(pwords) and [w for w, _ in flat[:len(pwords)]] == pwords:
+            cut = flat[len(pwords) - 1][1]
+            return phrase, text[cut:].lstrip(" \t:;,.-=\u2013\u2014>").strip()
+    return None
+
+
 def strip_prefix(kind: str, text: str) -> str:
     """The answer without the words people put before it, original spelling and case kept.
     The longest prefix listed for `kind` wins; a text that is only a prefix is returned empty."""
-    tokens = [(m.end(), fold(m.group(0)).split()) for m in _WORD.finditer(text)]
-    flat: list[tuple[str, int]] = [(w, end) for end, ws in tokens for w in ws]
-    for prefix in vocabulary().prefixes.get(kind, ()):
-        pwords = prefix.split()
-        if len(flat) >= len(pwords) and [w for w, _ in flat[:len(pwords)]] == pwords:
-            cut = flat[len(pwords) - 1][1]
-            return text[cut:].lstrip(" \t:;,.-=\u2013\u2014>").strip()
-    return text.strip()
+    found = _cut(text, vocabulary().prefixes.get(kind, ()))
+    return found[1] if found else text.strip()
+
+
+def relation_prefix(text: str) -> tuple[str, str] | None:
+    """("suami_istri", "Siti") for "istri saya Siti": an heir's relation said before the name."""
+    for relation, phrases in vocabulary().relations_leading.items():
+        found = _cut(text, phrases)
+        if found and found[1]:
+            return relation, found[1]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
