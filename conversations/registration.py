@@ -65,7 +65,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "start": frozenset({"mulai", "daftar", "start", "mulai lagi", "register", "daftar ulang"}),
     "mydata": frozenset({"data saya", "my data", "lihat data", "data", "mydata"}),
     "delete": frozenset({"hapus data", "hapus data saya", "delete my data", "delete data", "hapus"}),
-    "correct": frozenset({"ubah data", "perbaiki data", "koreksi data", "correct my data", "correct"}),
+    # Not a bare "correct": at a yes/no question it means "yes, that is right".
+    "correct": frozenset({"ubah data", "perbaiki data", "koreksi data", "correct my data", "correct data",
+                          "edit my data"}),
     "language": frozenset({"bahasa", "language", "ganti bahasa", "change language", "lang"}),
 }
 REACTIONS = frozenset({"reaction", "unreaction", "reaction_removed"})

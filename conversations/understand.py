@@ -34,6 +34,8 @@ SURE = 90
 ASK = 80
 # The existing whole-text comparison with button titles (rapidfuzz WRatio), for close spellings.
 TITLE_CUTOFF = 82
+# Buttons that say no: a "no" in the text is their own word, not a turn-around.
+NEGATIVE_SUFFIXES = frozenset({"no", "disagree", "employee", "unknown", "skip", "edit", "restart"})
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
@@ -50,6 +52,7 @@ class Vocabulary:
     question_words: tuple[str, ...]
     numbers: dict[str, Any]
     relations_leading: dict[str, tuple[str, ...]]
+    leading_only: frozenset[str] = frozenset()
 
 
 def _strings(items: Iterable[Any]) -> tuple[str, ...]:
@@ -90,6 +93,7 @@ def vocabulary() -> Vocabulary:
     for relation, phrases in raw["heir_relations_leading"].items():
         vocab.relations_leading[str(relation)] = tuple(sorted({fold_(p) for p in _strings(phrases)},
                                                               key=lambda p: -len(p.split())))
+    object.__setattr__(vocab, "leading_only", frozenset(fold_(p) for p in _strings(raw["leading_only"])))
     object.__setattr__(vocab, "question_words", tuple(fold_(p) for p in _strings(raw["question_words"])))
     return vocab
 
@@ -119,6 +123,13 @@ def fold(text: str) -> str:
 
 def _contains(words: str, phrase: str) -> bool:
     return bool(phrase) and f" {phrase} " in f" {words} "
+
+
+def _found(words: str, phrase: str) -> bool:
+    """`phrase` in `words`; a word that is also a particle ("nanti dulu ya") only at the start."""
+    if phrase in vocabulary().leading_only:
+        return f"{words} ".startswith(f"{phrase} ")
+    return _contains(words, phrase)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,17 +181,29 @@ def read_choice(text: str, buttons: Sequence[Button], *, numbers_shown: bool = T
             return Reading(button)
     if any(ch.isdigit() for ch in words):
         return None  # amounts, dates, numbers: read by the step's own parser, never as a phrase
-    scored: list[tuple[tuple[int, int], int]] = []
+    scored: list[tuple[tuple[int, int], int, str]] = []
     for i, button in enumerate(buttons):
-        found = [p for p in phrases_of(button) if _contains(words, p)]
+        found = [p for p in phrases_of(button) if _found(words, p)]
         if found:
             best = max(found, key=lambda p: (len(p.split()), len(p)))
-            scored.append(((len(best.split()), len(best)), i))
+            scored.append(((len(best.split()), len(best)), i, best))
     if scored:
         scored.sort(reverse=True)
-        if len(scored) > 1 and scored[0][0] == scored[1][0] and scored[0][1] != scored[1][1]:
+        _, index, phrase = scored[0]
+        # "bukan petani", "jangan yang ini", "saya tidak tinggal di sijunjung": a "no" outside
+        # the phrase that named a choice that is not itself a "no" turns it around: into the
+        # "no" choice when one was named too, else we cannot know into what, and ask.
+        if _suffix(buttons[index]) not in NEGATIVE_SUFFIXES and any(
+                _found(words, no) and not _contains(phrase, no) for no in vocabulary().meanings.get("no", ())):
+            negative = [s for s in scored if _suffix(buttons[s[1]]) in NEGATIVE_SUFFIXES]
+            if not negative:
+                return None
+            scored = negative
+            _, index, phrase = scored[0]
+        # Two choices named by equally long phrases ("petani dan pedagang"): ask, never guess.
+        if len(scored) > 1 and scored[0][0][0] == scored[1][0][0] and scored[0][1] != scored[1][1]:
             return None
-        return Reading(buttons[scored[0][1]])
+        return Reading(buttons[index])
     if not fuzzy:
         return None
     return _typo(words, text, buttons)
@@ -189,7 +212,10 @@ def read_choice(text: str, buttons: Sequence[Button], *, numbers_shown: bool = T
 def _typo(words: str, text: str, buttons: Sequence[Button]) -> Reading | None:
     # 1. The whole text against each title (close spellings: "petan", "guru mengaji/tpq").
     typed = normalize_text(text)
-    titles = sorted(((fuzz.WRatio(typed, normalize_text(b.title)), i) for i, b in enumerate(buttons)), reverse=True)
+    # Only for a text about as long as a title: in a sentence, partial matching finds anything.
+    titles = sorted(((fuzz.WRatio(typed, normalize_text(b.title))
+                      if len(typed.split()) <= len(normalize_text(b.title).split()) + 1 else 0, i)
+                     for i, b in enumerate(buttons)), reverse=True)
     best, index = titles[0]
     runner_up = titles[1][0] if len(titles) > 1 else 0
     if best >= TITLE_CUTOFF and best - runner_up >= 5 and len(typed) >= 3:
@@ -219,8 +245,8 @@ def means(text: str, meaning: str) -> bool:
     words = fold(text)
     phrases = vocabulary().meanings.get(meaning, ())
     other = "no" if meaning == "yes" else "yes"
-    found = [p for p in phrases if _contains(words, p)]
-    against = [p for p in vocabulary().meanings.get(other, ()) if _contains(words, p)]
+    found = [p for p in phrases if _found(words, p)]
+    against = [p for p in vocabulary().meanings.get(other, ()) if _found(words, p)]
     if not found:
         return False
     return not against or max(len(p.split()) for p in found) > max(len(p.split()) for p in against)
