@@ -25,7 +25,8 @@ TERMINAL_SCRIPT = [
     "Muaro", "Koto Tuo", "/kontak +6281234567890",
     "1",                    # income up to 1 juta
     "Ahmad Yani", "1",      # heir, husband/wife
-    "1",                    # send
+    "2", "Siti Rahmah",     # at the summary a number is its item: the name, given again
+    "kirim",                # send (the summary's own numbers never tap its buttons)
     "/keluar",
 ]
 
