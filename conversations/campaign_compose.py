@@ -20,6 +20,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from conversations.events import Button, ButtonPress, Event, Reply, Text
+from conversations.validators import contains_nik
 from conversations.wilayah import Wilayah
 
 # Audience dimensions, in the order offered. "nagari" is typed (62 villages: more than any
@@ -169,6 +170,9 @@ class _Compose:
             self.state.image = self.state.image or self.ctx.content.image
             self.ask_audience()
             return True
+        if text and contains_nik(text):
+            self.refuse_nik()
+            return True
         if text and len(text) <= 4000:  # Telegram: 4096 characters per message
             self.state.text_id = text
             self.ask_text_en()
@@ -179,7 +183,15 @@ class _Compose:
         self.state.step = "text_en"
         self.say("campaign.compose.text_en", [self.button("skip", "btn.camp.skip"), self.cancel])
 
+    def refuse_nik(self) -> None:
+        """A broadcast goes to many people: a NIK-shaped number in it is refused, not kept."""
+        self.say("campaign.compose.nik_in_text")
+        self.reprompt()
+
     def on_text_en(self, pressed: str | None, text: str | None) -> bool:
+        if text and contains_nik(text):
+            self.refuse_nik()
+            return True
         if pressed == "skip" or (text and len(text) <= 4000):
             self.state.text_en = None if pressed == "skip" else text
             self.ask_image()
