@@ -37,3 +37,22 @@ async def test_a_broadcast_with_a_nik_is_refused(svc: Services) -> None:
     assert admin.keys == ["campaign.compose.text_en"]
     await admin("Work hard, worry free: 1303-0552-0385-0001")
     assert admin.keys == ["campaign.compose.nik_in_text", "campaign.compose.text_en"]
+
+
+async def test_the_composer_reads_typed_choices_like_every_step(svc: Services) -> None:
+    """The admin may type a button's words; the same reader as the registration's decides."""
+    await make_admin(svc)
+    admin = Chat(svc, ADMIN)
+    await admin("/siaran")
+    await admin.tap("camp:kkbc")
+    assert admin.keys == ["campaign.compose.audience"]
+    await admin("kecamatan")
+    assert admin.keys == ["campaign.compose.pick"]
+    await admin("sijunjung")
+    assert admin.keys == ["campaign.compose.audience"] and "Sijunjung" in admin.text
+    await admin("hitung penerima")
+    assert admin.keys == ["campaign.compose.preview"]
+    await admin("kirim sekarang")
+    assert admin.keys == ["campaign.compose.confirm"]
+    await admin("zzz qqq")
+    assert admin.keys == ["campaign.compose.not_understood", "campaign.compose.confirm"]
