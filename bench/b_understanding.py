@@ -1,5 +1,6 @@
-"""Understood first time: the share of natural answers (tests/data/understanding_corpus.yaml) the
-registration takes correctly from the first message, through the pure flow.
+"""Understood first time: the share of natural answers the registration takes right at once.
+
+The answers are tests/data/understanding_corpus.yaml, run through the pure flow.
 
 Reported: the corpus size, answers understood first time (stored right, or the right action at
 the summary), answers settled with one "Did you mean ...?" tap, answers misread (stored with a
