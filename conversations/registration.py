@@ -41,7 +41,6 @@ from conversations.form import (
     FIELD_VALUES,
     FIELDS,
     FORM,
-    SUMMARY_GROUP,
     SUMMARY_LINES,
     SUMMARY_STEP,
     TOTAL_STEPS,

@@ -42,17 +42,19 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 @dataclass(frozen=True)
 class Vocabulary:
+    """understanding.yaml, every phrase already folded."""
+
     emoji: dict[str, str]
     words: dict[str, str]
     meanings: dict[str, tuple[str, ...]]
     choices: dict[str, tuple[str, ...]]
     summary_items: dict[int, tuple[str, ...]]
-    prefixes: dict[str, tuple[str, ...]]
+    prefixes: dict[str, tuple[str, ...]]  # longest first
     not_answers: dict[str, frozenset[str]]
     question_words: tuple[str, ...]
     numbers: dict[str, Any]
-    relations_leading: dict[str, tuple[str, ...]]
-    leading_only: frozenset[str] = frozenset()
+    relations_leading: dict[str, tuple[str, ...]]  # longest first
+    leading_only: frozenset[str]
 
 
 def _strings(items: Iterable[Any]) -> tuple[str, ...]:
@@ -68,40 +70,35 @@ def _strings(items: Iterable[Any]) -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def vocabulary() -> Vocabulary:
     raw = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    emoji = {str(k): str(v) for k, v in raw["emoji"].items()}
     words = {normalize_text(str(k)): str(v) for k, v in raw["words"].items()}
-    vocab = Vocabulary(
-        emoji={str(k): str(v) for k, v in raw["emoji"].items()},
-        words=words,
-        meanings={},
-        choices={},
-        summary_items={},
-        prefixes={},
-        not_answers={},
-        question_words=(),
-        numbers=raw["numbers"],
-        relations_leading={},
-    )
+
     # Phrases are folded with the same rules as what people type, so the two always compare.
-    fold_ = lambda phrase: _fold_with(vocab, phrase)  # noqa: E731
-    vocab.meanings.update({str(k): tuple(fold_(p) for p in _strings(v)) for k, v in raw["meanings"].items()})
-    vocab.choices.update({str(k): tuple(fold_(p) for p in _strings(v or [])) for k, v in raw["choices"].items()})
-    vocab.summary_items.update({int(k): tuple(fold_(p) for p in _strings(v)) for k, v in raw["summary_items"].items()})
-    for kind, phrases in raw["prefixes"].items():
-        folded = {fold_(p) for p in _strings(phrases)}
-        vocab.prefixes[str(kind)] = tuple(sorted(folded, key=lambda p: -len(p.split())))
-    vocab.not_answers.update({str(k): frozenset(fold_(p) for p in _strings(v)) for k, v in raw["not_answers"].items()})
-    for relation, phrases in raw["heir_relations_leading"].items():
-        vocab.relations_leading[str(relation)] = tuple(sorted({fold_(p) for p in _strings(phrases)},
-                                                              key=lambda p: -len(p.split())))
-    object.__setattr__(vocab, "leading_only", frozenset(fold_(p) for p in _strings(raw["leading_only"])))
-    object.__setattr__(vocab, "question_words", tuple(fold_(p) for p in _strings(raw["question_words"])))
-    return vocab
+    def folded(phrases: Any) -> tuple[str, ...]:
+        return tuple(_fold(emoji, words, p) for p in _strings(phrases or []))
+
+    def longest_first(phrases: Any) -> tuple[str, ...]:
+        return tuple(sorted(set(folded(phrases)), key=lambda p: (-len(p.split()), p)))
+
+    return Vocabulary(
+        emoji=emoji,
+        words=words,
+        meanings={str(k): folded(v) for k, v in raw["meanings"].items()},
+        choices={str(k): folded(v) for k, v in raw["choices"].items()},
+        summary_items={int(k): folded(v) for k, v in raw["summary_items"].items()},
+        prefixes={str(k): longest_first(v) for k, v in raw["prefixes"].items()},
+        not_answers={str(k): frozenset(folded(v)) for k, v in raw["not_answers"].items()},
+        question_words=folded(raw["question_words"]),
+        numbers=raw["numbers"],
+        relations_leading={str(k): longest_first(v) for k, v in raw["heir_relations_leading"].items()},
+        leading_only=frozenset(folded(raw["leading_only"])),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Folding
-def _fold_with(vocab: Vocabulary, text: str) -> str:
-    for symbol, meaning in vocab.emoji.items():
+def _fold(emoji: dict[str, str], vocabulary_words: dict[str, str], text: str) -> str:
+    for symbol, meaning in emoji.items():
         text = text.replace(symbol, meaning)
     words = normalize_text(text).split()
     out: list[str] = []
@@ -110,7 +107,7 @@ def _fold_with(vocab: Vocabulary, text: str) -> str:
         # SMS doubling: "kira2", "rata2", "anak2" are the word said twice.
         if re.fullmatch(r"[^\W\d_]{2,}2", word):
             word = word[:-1]
-        out.extend(vocab.words.get(word, word).split())
+        out.extend(vocabulary_words.get(word, word).split())
     return " ".join(out)
 
 
@@ -118,7 +115,8 @@ def fold(text: str) -> str:
     """Fold a text for understanding: normalize_text, emoji with a meaning (👍 -> "iya"),
     letters repeated 3+ times once ("iyaaa" -> "iya"), and every word in its common spelling
     ("tdk" -> "tidak", "ambo" -> "saya", "patani" -> "petani")."""
-    return _fold_with(vocabulary(), text)
+    vocab = vocabulary()
+    return _fold(vocab.emoji, vocab.words, text)
 
 
 def _contains(words: str, phrase: str) -> bool:

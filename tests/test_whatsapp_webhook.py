@@ -93,12 +93,20 @@ async def test_messages_of_one_person_are_handled_in_order(wa: Harness) -> None:
     assert wa.said(sent[:1], "welcome") and wa.said(sent, "consent.prompt")
 
 
-@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "reaction", "unsupported"])
+@pytest.mark.parametrize("kind", ["image", "audio", "sticker", "location", "unsupported"])
 async def test_non_text_messages_get_the_kind_answer(wa: Harness, kind: str) -> None:
     await wa.send(message(text="halo"))
     sent = await wa.send(message(kind))
     assert wa.said(sent, "media.unsupported")
     assert sent[-1].choice_ids == ["lang:id", "lang:en"]  # and the question again
+
+
+async def test_a_reaction_is_not_a_message(wa: Harness) -> None:
+    """An emoji reaction (or taking one back) gets no answer and no repeated question."""
+    await wa.send(message(text="halo"))
+    assert await wa.send(message("reaction")) == []
+    sent = await wa.send(message("button_reply", choice="lang:id"))
+    assert wa.said(sent, "consent.prompt")
 
 
 async def test_list_reply_and_button_reply_are_taps(wa: Harness) -> None:
