@@ -12,6 +12,7 @@ event. Progress and final reports are rendered here too, from plain numbers.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from conversations.events import Button, ButtonPress, Event, Reply, Text
+from conversations.understand import read_choice
+from conversations.validators import contains_nik
 from conversations.wilayah import Wilayah
 
 # Audience dimensions, in the order offered. "nagari" is typed (62 villages: more than any
@@ -96,6 +99,10 @@ class ComposeCtx:
     now: datetime  # local time (WIB)
 
 
+# Steps whose buttons may also be typed in words (the others take free text or a time).
+TYPED_CHOICE_STEPS = frozenset({"audience", "pick", "preview", "confirm"})
+
+
 @dataclass
 class ComposeOutcome:
     state: ComposeState
@@ -148,10 +155,25 @@ class _Compose:
             self.say("campaign.compose.cancelled")
             self.out.effect = Discard()
             return
+        if text and pressed is None and self.state.step in TYPED_CHOICE_STEPS:
+            # A typed "kirim", "hitung" or "Sijunjung" means the button it names, read by the
+            # same reader as every other step's choices.
+            reading = read_choice(text, self.shown_buttons(), numbers_shown=False)
+            if reading is not None and reading.sure and reading.button.id.startswith("camp:"):
+                pressed = reading.button.id[5:]
         handler = getattr(self, f"on_{self.state.step}", None)
         if handler is None or not handler(pressed, text):
             self.say("campaign.compose.not_understood")
             self.reprompt()
+
+    def shown_buttons(self) -> list[Button]:
+        """The buttons of the current step's question, as it would be asked now."""
+        saved, count = copy.deepcopy(self.state), len(self.out.replies)
+        self.reprompt()
+        buttons = [b for r in self.out.replies[count:] for b in r.buttons]
+        del self.out.replies[count:]
+        self.state = self.out.state = saved
+        return buttons
 
     def reprompt(self) -> None:
         {"text": self.ask_text, "text_en": self.ask_text_en, "image": self.ask_image,
@@ -169,6 +191,9 @@ class _Compose:
             self.state.image = self.state.image or self.ctx.content.image
             self.ask_audience()
             return True
+        if text and contains_nik(text):
+            self.refuse_nik()
+            return True
         if text and len(text) <= 4000:  # Telegram: 4096 characters per message
             self.state.text_id = text
             self.ask_text_en()
@@ -179,7 +204,15 @@ class _Compose:
         self.state.step = "text_en"
         self.say("campaign.compose.text_en", [self.button("skip", "btn.camp.skip"), self.cancel])
 
+    def refuse_nik(self) -> None:
+        """A broadcast goes to many people: a NIK-shaped number in it is refused, not kept."""
+        self.say("campaign.compose.nik_in_text")
+        self.reprompt()
+
     def on_text_en(self, pressed: str | None, text: str | None) -> bool:
+        if text and contains_nik(text):
+            self.refuse_nik()
+            return True
         if pressed == "skip" or (text and len(text) <= 4000):
             self.state.text_en = None if pressed == "skip" else text
             self.ask_image()

@@ -7,6 +7,7 @@ except what a field declares here. The state graph is drawn in conversations/reg
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Literal
@@ -15,6 +16,7 @@ from conversations.events import Button, CheckNik, ContactShared, Effect
 from conversations.i18n import Catalog, rupiah
 from conversations.rules import FlowRules
 from conversations.state import State
+from conversations.understand import amount_text, read_choice, relation_prefix
 from conversations.validators import (
     InvalidInput,
     age_on,
@@ -24,13 +26,20 @@ from conversations.validators import (
     parse_income,
     parse_nik,
     parse_phone,
+    normalize_text,
 )
 from conversations.wilayah import Wilayah
 
-# Steps shown as "Langkah N dari TOTAL_STEPS"; the summary is the last.
-TOTAL_STEPS = 11
+# Steps shown as "Langkah N dari TOTAL_STEPS" (each question that moves the person on is a step;
+# a question asked only after another, such as the birth date after "is this date right?", shares
+# its step); the summary is the last. Groups (Field.group) are the units edited from the summary.
+TOTAL_STEPS = 13
+SUMMARY_STEP = 13
 MIN_INCOME = 10_000
 SUMMARY_GROUP = 11
+# A bare number typed as a monthly income ("2", "800") is read as millions up to this, as
+# thousands from 100 to 999, and confirmed with the person either way.
+BARE_MILLIONS_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class Answer:
     text: str | None = None
     button: Button | None = None
     contact: ContactShared | None = None
+    # The text as typed, before the field's prefix words were removed ("nama saya ...").
+    raw: str | None = None
 
     @property
     def choice(self) -> str | None:
@@ -80,6 +91,10 @@ class Accepted:
     stop: tuple[str, dict[str, Any]] | None = None
     # Stay on this field with narrowed choices (e.g. a kecamatan was picked, now pick the nagari).
     again: dict[str, Any] | None = None
+    # Not sure what was meant: ask "Maksud Anda *label*?"; yes validates `text` instead.
+    guess: tuple[str, str] | None = None  # (text to validate on yes, label shown)
+    # A line put before the next question (catalog key, params): "Nagari Muaro, Kec. Sijunjung."
+    preface: tuple[str, dict[str, Any]] | None = None
 
 
 Validator = Callable[[Answer, Ctx, State], Accepted]
@@ -102,6 +117,20 @@ class Field:
     # always pick any button); None: against every button. The nagari step sends other words
     # to its own matcher, which knows that "Sijunjung" is both a kecamatan and a nagari.
     typed_match: tuple[str, ...] | None = None
+    # The progress step shown ("Langkah N"); 0: the field's group.
+    step: int = 0
+    # The choices are listed with numbers in the question's text, so a typed number picks one.
+    numbered: bool = False
+    # Kind of prefix words people put before this answer (understanding.yaml `prefixes`).
+    prefix: str | None = None
+    # Free text that is stored as typed: a NIK-shaped number in it is refused, never kept.
+    free_text: bool = False
+    # Catalog key answering a typed "no" at a text step with buttons (e.g. "not this number").
+    on_no: str | None = None
+
+    @property
+    def progress(self) -> int:
+        return self.step or self.group
 
     def prompt_key(self, ctx: Ctx, state: State) -> str:
         return self.prompt(ctx, state) if callable(self.prompt) else self.prompt
@@ -284,7 +313,12 @@ def v_nagari(answer: Answer, ctx: Ctx, state: State) -> Accepted:
         return _nagari_chosen(answer.choice or "", ctx)
     match = ctx.wilayah.match(answer.text or "")
     if match.nagari is not None:
-        return _nagari_chosen(match.nagari.code, ctx)
+        chosen = _nagari_chosen(match.nagari.code, ctx)
+        if normalize_text(answer.text or "") != normalize_text(match.nagari.name):
+            # Read from a spelling, a typo or "Muaro, Sijunjung": say which nagari we took.
+            return Accepted(chosen.values, preface=("nagari.named", {
+                "nagari": match.nagari.name, "kecamatan": match.nagari.kecamatan.name}))
+        return chosen
     if match.candidates:
         kec = match.kecamatan.code if match.kecamatan else None
         return Accepted(again={"options": [n.code for n in match.candidates], "kec": kec})
@@ -322,8 +356,14 @@ def v_phone(answer: Answer, ctx: Ctx, state: State) -> Accepted:
 def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
     if answer.choice == "more":
         return Accepted(again={"type_amount": True})
-    # A bare "2" is read literally as Rp 2: refuse amounts no monthly income can be.
-    income = int(answer.choice) if answer.choice else parse_income(answer.text or "", minimum=MIN_INCOME)
+    text = (answer.text or "").strip()
+    if not answer.choice and re.fullmatch(r"[0-9]{1,3}", text):
+        # A bare "2" is not Rp 2, and may be the second button (shown without a number): ask.
+        n = int(text)
+        amount = n * 1_000_000 if 1 <= n <= BARE_MILLIONS_MAX else n * 1000 if n >= 100 else None
+        if amount is not None:
+            return Accepted(guess=(str(amount), ctx.t(state.lang, "income.guess", amount=rupiah(amount))))
+    income = int(answer.choice) if answer.choice else parse_income(amount_text(text), minimum=MIN_INCOME)
     contribution = ctx.rules.contributions.for_income(income, ctx.today)
     return Accepted(
         {
@@ -348,7 +388,23 @@ def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
 def v_heir_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
     if answer.choice == "skip":
         return Accepted({"heir_name": None})
-    return Accepted({"heir_name": normalize_name(answer.text or "")})
+    text = answer.text or ""
+    relation: str | None = None
+    # "Ahmad (suami)", "Ahmad - suami", "istri saya Siti": the name and the relation at once.
+    inside = re.fullmatch(r"\s*(.+?)\s*[(\[]\s*([^)\]]+?)\s*[)\]]\s*", text) or re.fullmatch(
+        r"\s*([^,\-]+?)\s*[,\-\u2013]\s*([^,\-]+?)\s*", text)
+    if inside:
+        reading = read_choice(inside.group(2), heir_relation_choices(ctx, state), numbers_shown=False, fuzzy=False)
+        if reading:
+            text, relation = inside.group(1), reading.button.id.split(":", 1)[1]
+    else:
+        lead = relation_prefix(text)
+        if lead:
+            relation, text = lead
+    values: dict[str, Any] = {"heir_name": normalize_name(text)}
+    if relation:
+        values["heir_relation"] = relation
+    return Accepted(values)
 
 
 def v_heir_relation(answer: Answer, ctx: Ctx, state: State) -> Accepted:
@@ -390,37 +446,42 @@ def _nagari_params(ctx: Ctx, state: State) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 FORM: tuple[Field, ...] = (
-    Field("consent", 1, "consent.prompt", "choice", v_consent, yes_no("consent"),
+    Field("consent", 1, "consent.prompt", "choice", v_consent, yes_no("consent"), step=1,
           params=lambda ctx, s: {
               "version": ctx.rules.consent_version,
               "years": ctx.rules.retention_years,
               "dpo": ctx.rules.data_protection_officer,
           }),
-    Field("elig_domicile", 2, "elig.domicile", "choice", v_domicile, yes_no("yn")),
+    Field("elig_domicile", 2, "elig.domicile", "choice", v_domicile, yes_no("yn"), step=2),
     Field("elig_member", 2, "elig.member", "choice", v_member,
-          lambda ctx, s: _buttons(ctx, s, "member", ["yes", "no", "unknown"])),
+          lambda ctx, s: _buttons(ctx, s, "member", ["yes", "no", "unknown"]), step=3),
     Field("elig_work", 2, "elig.work", "choice", v_work,
-          lambda ctx, s: _buttons(ctx, s, "work", ["own", "employee"])),
-    Field("category", 3, "category.prompt", "choice", v_category, category_choices),
+          lambda ctx, s: _buttons(ctx, s, "work", ["own", "employee"]), step=4),
+    Field("category", 3, "category.prompt", "choice", v_category, category_choices, step=5, numbered=True),
     Field("category_other", 3, "category_other.prompt", "text", v_category_other,
-          when=lambda a: a.get("category") == "lainnya", example="category_other.example"),
-    Field("name", 4, "name.prompt", "text", v_name, example="name.example"),
-    Field("nik", 5, "nik.prompt", "text", v_nik, example="nik.example"),
+          when=lambda a: a.get("category") == "lainnya", example="category_other.example", step=5,
+          prefix="category_other", free_text=True),
+    Field("name", 4, "name.prompt", "text", v_name, example="name.example", step=6, prefix="name",
+          free_text=True),
+    Field("nik", 5, "nik.prompt", "text", v_nik, example="nik.example", step=7, prefix="nik"),
     Field("birth_confirm", 5, "birth_confirm.prompt", "choice", v_birth_confirm, yes_no("yn"),
-          params=_birth_params),
+          params=_birth_params, step=7),
     Field("birth_date", 5, "birth_date.prompt", "text", v_birth_date,
-          when=lambda a: a.get("birth_confirm") == "no", example="birth_date.example"),
+          when=lambda a: a.get("birth_confirm") == "no", example="birth_date.example", step=7,
+          prefix="birth_date"),
     Field("nagari", 6, _nagari_prompt, "text", v_nagari, nagari_choices, params=_nagari_params,
-          example="nagari.example", typed_match=("nag:",)),
-    Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example"),
+          example="nagari.example", typed_match=("nag:",), step=8, numbered=True, prefix="nagari"),
+    Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example", step=9,
+          prefix="jorong", free_text=True),
     Field("phone", 8, _phone_prompt, "text", v_phone, phone_choices, params=_phone_params,
-          example="phone.example", request_contact=True),
+          example="phone.example", request_contact=True, step=10, prefix="phone", on_no="phone.type_other"),
     Field("income", 9, lambda ctx, s: "income.type" if s.pending.get("type_amount") else "income.prompt",
-          "text", v_income, income_choices, example="income.example"),
+          "text", v_income, income_choices, example="income.example", step=11),
     Field("heir_name", 10, "heir_name.prompt", "text", v_heir_name, heir_name_choices,
-          example="heir_name.example"),
+          example="heir_name.example", step=12, prefix="heir_name", free_text=True),
     Field("heir_relation", 10, "heir_relation.prompt", "text", v_heir_relation,
-          heir_relation_choices, when=lambda a: bool(a.get("heir_name"))),
+          heir_relation_choices, when=lambda a: bool(a.get("heir_name")), step=12, numbered=True,
+          free_text=True),
 )
 
 FIELDS = {f.key: f for f in FORM}

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from conversations.choices import match_choice
+from conversations.understand import not_an_answer, read_choice, means, strip_prefix, summary_item
 from conversations.events import (
     Button,
     ButtonPress,
@@ -40,8 +41,8 @@ from conversations.form import (
     FIELD_VALUES,
     FIELDS,
     FORM,
-    SUMMARY_GROUP,
     SUMMARY_LINES,
+    SUMMARY_STEP,
     TOTAL_STEPS,
     Accepted,
     Answer,
@@ -52,7 +53,7 @@ from conversations.form import (
 )
 from conversations.i18n import rupiah
 from conversations.state import IDLE_STEPS, State
-from conversations.validators import InvalidInput, format_phone, mask_nik, normalize_text
+from conversations.validators import InvalidInput, contains_nik, format_phone, mask_nik, normalize_text
 
 # Typed commands, in both languages, recognised at every step (with or without a leading "/").
 COMMANDS: dict[str, frozenset[str]] = {
@@ -63,9 +64,12 @@ COMMANDS: dict[str, frozenset[str]] = {
     "start": frozenset({"mulai", "daftar", "start", "mulai lagi", "register", "daftar ulang"}),
     "mydata": frozenset({"data saya", "my data", "lihat data", "data", "mydata"}),
     "delete": frozenset({"hapus data", "hapus data saya", "delete my data", "delete data", "hapus"}),
-    "correct": frozenset({"ubah data", "perbaiki data", "koreksi data", "correct my data", "correct"}),
+    # Not a bare "correct": at a yes/no question it means "yes, that is right".
+    "correct": frozenset({"ubah data", "perbaiki data", "koreksi data", "correct my data", "correct data",
+                          "edit my data"}),
     "language": frozenset({"bahasa", "language", "ganti bahasa", "change language", "lang"}),
 }
+REACTIONS = frozenset({"reaction", "unreaction", "reaction_removed"})
 STATUS_KEYS = {"pending", "approved", "waiting", "rejected", "correction", "enrolled", "withdrawn", "deletion_requested"}
 
 
@@ -75,6 +79,11 @@ def command_of(text: str) -> str | None:
         if typed in words:
             return name
     return None
+
+
+def numbered(buttons: list[Button] | tuple[Button, ...]) -> str:
+    """The choices as numbered lines, so that typing a number works on every channel."""
+    return "\n".join(f"{i}. {b.title}" for i, b in enumerate(buttons, start=1))
 
 
 @dataclass
@@ -99,6 +108,8 @@ class _Flow:
         self.state = state
         self.ctx = ctx
         self.out = Outcome(state)
+        # A line for the next question ("Nagari Muaro, Kec. Sijunjung."), set by an answer.
+        self.preface: str | None = None
 
     # -- output -------------------------------------------------------------------------------
     @property
@@ -118,6 +129,9 @@ class _Flow:
     def dispatch(self, event: Event) -> None:
         if isinstance(event, (NikChecked, Submitted, MyData, DataDeleted, FieldCorrected)):
             self.on_result(event)
+            return
+        # A reaction (or taking one back) is not a message: no answer, no repeated question.
+        if isinstance(event, Media) and event.kind in REACTIONS:
             return
         # A document is for the officials' import; here it is one more attachment to answer kindly.
         if isinstance(event, (Media, Document)):
@@ -201,6 +215,8 @@ class _Flow:
         if self.state.confirm == "resume":
             return [Button("resume:continue", self.t("btn.resume.continue")),
                     Button("resume:restart", self.t("btn.resume.restart"))]
+        if self.state.confirm == "guess":
+            return [Button("guess:yes", self.t("btn.guess.yes")), Button("guess:no", self.t("btn.guess.no"))]
         return [Button("confirm:yes", self.t("btn.confirm.yes")), Button("confirm:no", self.t("btn.confirm.no"))]
 
     # -- prompting ----------------------------------------------------------------------------
@@ -224,20 +240,31 @@ class _Flow:
     def greet(self) -> None:
         if len(self.ctx.rules.languages) > 1 and self.state.lang is None:
             self.state.step = "language"
-            self.say("welcome", self.language_buttons())
+            self.ask_language()
         else:
             self.start_form()
 
     def ask_language(self) -> None:
-        self.say("welcome", self.language_buttons())
+        buttons = self.language_buttons()
+        self.say("welcome", buttons)
+        self.out.replies[-1] = Reply("welcome", f"{self.out.replies[-1].text}\n{numbered(buttons)}", tuple(buttons))
+
+    def numbers_shown(self, field_: Field) -> bool:
+        """Whether the person was shown numbers beside this step's choices (only then is a typed
+        number a choice: channels show buttons without numbers)."""
+        return field_.numbered or bool(self.state.pending.get("numbered"))
 
     def ask(self, field_: Field) -> None:
         self.state.step = field_.key
         params = field_.params(self.ctx, self.state) if field_.params else {}
-        header = self.t("progress", n=field_.group, total=TOTAL_STEPS)
+        header = self.t("progress", n=field_.progress, total=TOTAL_STEPS)
+        if self.preface:
+            header, self.preface = f"{self.preface}\n\n{header}", None
         key = field_.prompt_key(self.ctx, self.state)
         text = f"{header}\n{self.t(key, **params)}"
         buttons = field_.choices(self.ctx, self.state) if field_.choices else []
+        if buttons and self.numbers_shown(field_):
+            text = f"{text}\n{numbered(buttons)}"
         request_contact = field_.request_contact and not self.state.pending.get("no_contact")
         self.out.replies.append(Reply(key, text, tuple(buttons), request_contact))
 
@@ -247,18 +274,20 @@ class _Flow:
             self.say("language.ask", self.language_buttons())
         elif kind == "resume":
             self.say("resume.ask", self.confirm_buttons(), step=self.step_number(), total=TOTAL_STEPS)
+        elif kind == "guess":
+            self.say("confirm.guess", self.confirm_buttons(), choice=self.state.pending.get("guess", {}).get("label", ""))
         else:
             self.say(f"confirm.{kind}", self.confirm_buttons())
 
     def step_number(self) -> int:
         field_ = self.current_field()
-        return field_.group if field_ else SUMMARY_GROUP
+        return field_.progress if field_ else SUMMARY_STEP
 
     # -- commands -----------------------------------------------------------------------------
     def command(self, name: str) -> None:
         state = self.state
         if name == "help":
-            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"))
+            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"), self.lang)
             self.say("help.text", contact=contact, dpo=self.ctx.rules.data_protection_officer)
             if state.in_form or state.confirm:
                 self.reprompt()
@@ -348,12 +377,21 @@ class _Flow:
     def on_confirm(self, button: Button | None, text: str | None) -> None:
         state = self.state
         if button is None and text is not None:
-            button = match_choice(text, self.confirm_buttons())
+            button = match_choice(text, self.confirm_buttons(), numbers_shown=state.confirm == "language")
+        if button is None and state.confirm == "guess" and text:
+            # Not yes or no to "Did you mean ...?": the person answers the question afresh.
+            state.confirm = None
+            state.pending.pop("guess", None)
+            self.on_input(None, text, None)
+            return
         if button is None:
             self.say("confirm.unclear", self.confirm_buttons())
             return
         kind, state.confirm = state.confirm, None
         choice = button.id.split(":", 1)[1]
+        if kind == "guess":
+            self.on_guess(choice == "yes")
+            return
         if kind == "language":
             state.lang = choice
             self.say("language.set")
@@ -378,6 +416,32 @@ class _Flow:
             else:
                 self.say("delete.kept")
                 self.reprompt()
+
+    def ask_guess(self, field_: Field, label: str, button_id: str | None = None, text: str | None = None) -> None:
+        """One tap to confirm what we think was meant ("Maksud Anda *Pedagang*?")."""
+        self.state.confirm = "guess"
+        self.state.pending["guess"] = {"field": field_.key, "button": button_id, "text": text, "label": label}
+        self.ask_confirm()
+
+    def on_guess(self, yes: bool) -> None:
+        state = self.state
+        guess = state.pending.pop("guess", None) or {}
+        field_ = FIELDS.get(guess.get("field", ""))
+        if field_ is None or field_.key != state.step:
+            self.reprompt()
+            return
+        if not yes:
+            self.ask(field_)
+            return
+        if guess.get("button"):
+            buttons = field_.choices(self.ctx, state) if field_.choices else []
+            button = next((b for b in buttons if b.id == guess["button"]), None)
+            if button is None:
+                self.ask(field_)
+                return
+            self.answer(field_, Answer(button=button))
+        else:
+            self.answer(field_, Answer(text=guess.get("text") or "", raw=guess.get("text")))
 
     def reset(self, keep_reference: bool = True) -> None:
         lang, reference = self.state.lang, self.state.reference if keep_reference else None
@@ -422,33 +486,78 @@ class _Flow:
             typed = buttons
             if field_.typed_match is not None and not text.strip().isdigit():
                 typed = [b for b in buttons if b.id.startswith(field_.typed_match)]
-            button = match_choice(text, typed) if typed else None
+            reading = read_choice(text, typed, numbers_shown=self.numbers_shown(field_),
+                                  fuzzy=field_.kind == "choice") if typed else None
+            if reading is not None and not reading.sure:
+                self.ask_guess(field_, reading.button.title, button_id=reading.button.id)
+                return
+            button = reading.button if reading else None
         if contact is not None and not field_.request_contact:
             self.say("contact.unexpected")
             self.ask(field_)
             return
+        if button is None and contact is None and text:
+            if buttons and field_.on_no and means(text, "no"):
+                state.pending.pop("numbered", None)
+                self.say(field_.on_no)
+                return
+            # Free text would be stored as typed: "halo" or "apa ini?" must not become a name.
+            # (Other steps' parsers refuse such words themselves, with their own explanation.)
+            kind = not_an_answer(text) if field_.free_text else None
+            if kind in ("greeting", "thanks"):
+                self.say(f"answer.{kind}")
+                self.ask(field_)
+                return
+            if kind is not None:
+                self.fail(field_, InvalidInput(f"answer.{kind}", count=len(buttons)))
+                return
         if button is None and contact is None and field_.kind == "choice":
             self.fail(field_, InvalidInput("choice.unknown", count=len(buttons)))
             return
         if not text and button is None and contact is None:
             self.ask(field_)
             return
+        raw = text
+        if button is None and contact is None and text:
+            if field_.free_text and contains_nik(text):
+                # A NIK in a name or a jorong would be stored unencrypted: refused, never echoed.
+                self.fail(field_, InvalidInput("answer.nik_in_text"))
+                return
+            if field_.prefix:
+                text = strip_prefix(field_.prefix, text)
+                if not text:  # only "nama saya": the answer itself is still to come
+                    self.fail(field_, InvalidInput("answer.unknown"))
+                    return
+        self.answer(field_, Answer(text=text, button=button, contact=contact, raw=raw))
+
+    def answer(self, field_: Field, answer: Answer) -> None:
         try:
-            verdict = field_.validate(Answer(text=text, button=button, contact=contact), self.ctx, state)
+            verdict = field_.validate(answer, self.ctx, self.state)
         except InvalidInput as problem:
             self.fail(field_, problem)
+            return
+        if verdict.guess is not None:
+            text, label = verdict.guess
+            self.ask_guess(field_, label, text=text)
             return
         self.apply(field_, verdict)
 
     def fail(self, field_: Field, problem: InvalidInput) -> None:
-        """A specific explanation and an example; after max_failures, a way to a human."""
+        """A specific explanation and an example; after max_failures, the choices with numbers
+        and a way to a person, instead of the same question again."""
         state = self.state
         state.failures += 1
         buttons = field_.choices(self.ctx, state) if field_.choices else []
         if state.failures >= self.ctx.rules.conversation.max_failures:
             state.failures = 0
-            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"))
-            self.say("help.stuck", buttons, contact=contact)
+            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"), self.lang)
+            text = self.t("help.stuck", contact=contact)
+            if buttons:
+                state.pending["numbered"] = True
+                text = f"{text}\n\n{self.t('help.stuck_choices')}\n{numbered(buttons)}"
+            elif field_.example:
+                text = f"{text}\n\n{self.t(field_.example)}"
+            self.out.replies.append(Reply("help.stuck", text, tuple(buttons), field_.request_contact))
             return
         text = self.t(problem.key, **problem.params)
         if field_.example:
@@ -467,6 +576,9 @@ class _Flow:
             else:
                 self.reset()
             return
+        if verdict.preface is not None:
+            key, params = verdict.preface
+            self.preface = self.t(key, **params)
         if verdict.again is not None:
             state.pending = {**verdict.again, "narrowed": True}
             state.failures = 0
@@ -566,7 +678,9 @@ class _Flow:
         state = self.state
         self.prune()
         state.step = "summary"
-        header = self.t("progress", n=SUMMARY_GROUP, total=TOTAL_STEPS)
+        header = self.t("progress", n=SUMMARY_STEP, total=TOTAL_STEPS)
+        if self.preface:
+            header, self.preface = f"{self.preface}\n\n{header}", None
         text = f"{header}\n{self.t('summary.prompt', **self.summary_params())}"
         self.out.replies.append(Reply("summary.prompt", text, tuple(self.summary_buttons())))
 
@@ -576,7 +690,13 @@ class _Flow:
             if typed.isdigit() and 1 <= int(typed) <= len(SUMMARY_LINES):
                 self.edit_group(SUMMARY_LINES[int(typed) - 1][1])
                 return
-            button = match_choice(text, self.summary_buttons()[:2])
+            # The summary's numbers are its items; its buttons are shown without numbers.
+            button = match_choice(text, self.summary_buttons()[:2], numbers_shown=False)
+            item = summary_item(text)
+            if item is not None and (button is None or button.id == "sum:edit"):
+                # "ubah nomor hp", "hp salah", or "hp" at "which one?": straight to that item.
+                self.edit_group(item)
+                return
         if button is None:
             self.state.failures += 1
             self.say("summary.unclear", self.summary_buttons(), count=len(SUMMARY_LINES))
@@ -606,6 +726,10 @@ class _Flow:
         typed = normalize_text(text or "")
         if typed.isdigit() and 1 <= int(typed) <= len(SUMMARY_LINES):
             self.edit_group(SUMMARY_LINES[int(typed) - 1][1])
+            return
+        item = summary_item(text or "")
+        if item is not None:
+            self.edit_group(item)
             return
         self.say("correct.pick_unclear", count=len(SUMMARY_LINES))
 

@@ -115,11 +115,13 @@ class HelpContacts(BaseModel):
     default: str = Field(min_length=3)
     bpjs_branch: str = ""
     nagari: dict[str, str] = Field(default_factory=dict)
+    # `default` in other languages than the first, e.g. {en: "..."}; missing ones use `default`.
+    default_by_language: dict[str, str] = Field(default_factory=dict)
 
-    def for_nagari(self, code: str | None) -> str:
+    def for_nagari(self, code: str | None, lang: str | None = None) -> str:
         if code and code in self.nagari:
             return self.nagari[code]
-        return self.default
+        return self.default_by_language.get(lang or "", self.default)
 
 
 class FlowRules(BaseModel):

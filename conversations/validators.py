@@ -26,6 +26,7 @@ __all__ = [
     "InvalidInput",
     "NikInfo",
     "age_on",
+    "contains_nik",
     "format_phone",
     "mask_nik",
     "normalize_name",
@@ -254,6 +255,23 @@ def parse_nik(
         serial=serial,
         outside_home=nik[0:4] != home_prefix,
     )
+
+
+# Digits with at most one separator (space, dot, dash) between them: "1303 0552 0385 0001".
+_DIGIT_RUN = re.compile(r"[0-9](?:[\s." + re.escape(_DASHES + _INVISIBLE) + r"]?[0-9])*")
+
+
+def contains_nik(text: str) -> bool:
+    """Whether a free-text answer (a name, a jorong, a reason, a broadcast) holds a number
+    shaped like a NIK: 16 digits in a row, possibly grouped by spaces, dots or dashes.
+
+    Such text is refused with an explanation and never stored: a NIK may only be kept
+    encrypted, in its own field.
+    """
+    for run in _DIGIT_RUN.finditer(_ascii_digits(text)):
+        if sum(ch.isdigit() for ch in run.group(0)) == NIK_LENGTH:
+            return True
+    return False
 
 
 def mask_nik(nik: str) -> str:

@@ -55,7 +55,7 @@ from conversations.officials import (
     render_stats,
 )
 from conversations.state import State
-from conversations.validators import format_phone, mask_nik
+from conversations.validators import contains_nik, format_phone, mask_nik
 from handlers import quota
 from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
@@ -360,6 +360,9 @@ async def reject(desk: Desk, command: Command) -> None:
     if not reason:
         desk.answer("official.usage.reject")
         return
+    if contains_nik(reason):  # the reason is stored and sent as typed: never with a NIK in it
+        desk.answer("official.reason.nik")
+        return
     row = await locked(desk, registration)
     if registration.status not in ("pending", "correction", "waiting", "approved"):
         desk.answer("official.decide.already", reference=registration.reference,
@@ -395,6 +398,9 @@ async def ask_correction(desk: Desk, command: Command) -> None:
         return
     registration = await registration_for(desk, request.reference, "decide")
     if registration is None:
+        return
+    if contains_nik(request.reason):
+        desk.answer("official.reason.nik")
         return
     await locked(desk, registration)
     if registration.status not in ("pending", "waiting", "correction"):

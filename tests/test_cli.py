@@ -25,7 +25,8 @@ TERMINAL_SCRIPT = [
     "Muaro", "Koto Tuo", "/kontak +6281234567890",
     "1",                    # income up to 1 juta
     "Ahmad Yani", "1",      # heir, husband/wife
-    "1",                    # send
+    "2", "Siti Rahmah",     # at the summary a number is its item: the name, given again
+    "kirim",                # send (the summary's own numbers never tap its buttons)
     "/keluar",
 ]
 
@@ -65,7 +66,7 @@ def test_run_without_tokens_is_a_terminal_chat_that_registers(cli_env: Path, mon
     assert main(["run", "--db", str(cli_env), "--as", "tg:7"]) == 0
     captured = capsys.readouterr()
     assert "terminal chat" in captured.err
-    assert "[1] Bahasa Indonesia" in captured.out and "Langkah 11 dari 11" in captured.out
+    assert "[1] Bahasa Indonesia" in captured.out and "Langkah 13 dari 13" in captured.out
     assert "Terima kasih" in captured.out and "SJ-" in captured.out
     assert GOOD_NIK not in captured.out
 
@@ -82,7 +83,7 @@ def test_chat_as_a_whatsapp_user(cli_env: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr("sys.stdin", io.StringIO("halo\n2\n/keluar\n"))
     assert main(["chat", "--db", str(cli_env), "--as", "wa:6281234567890"]) == 0
     out = capsys.readouterr().out
-    assert "Step 1 of 11" in out and "[1] Yes, I agree" in out
+    assert "Step 1 of 13" in out and "[1] Yes, I agree" in out
 
 
 def test_database_argument_takes_urls_and_files(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conversations.form import FIELDS, FORM, TOTAL_STEPS
+from conversations.form import FIELDS, FORM, SUMMARY_STEP, TOTAL_STEPS
 from conversations.state import State
 from handlers.clock import FixedClock
 from handlers.services import Services
@@ -25,7 +25,7 @@ from tests.conftest import GOOD_NIK, REGISTRATION, Chat, register
 # The step each action of conftest.REGISTRATION answers, in the same order.
 STEPS = ["language", "consent", "elig_domicile", "elig_member", "elig_work", "category", "name", "nik",
          "birth_confirm", "nagari", "jorong", "phone", "income", "heir_name", "heir_relation"]
-# Catalog keys of every form question (the replies that must carry "Langkah N dari 11").
+# Catalog keys of every form question (the replies that must carry "Langkah N dari 13").
 QUESTION_KEYS = {f.prompt for f in FORM if isinstance(f.prompt, str)} | {
     "nagari.prompt", "nagari.pick", "nagari.did_you_mean", "phone.prompt", "phone.prompt_known",
     "income.prompt", "income.type",
@@ -68,7 +68,7 @@ def assert_progress(chat: Chat) -> None:
     for reply in chat.replies:
         if reply.key in QUESTION_KEYS:
             field_ = FIELDS.get(reply.key.split(".")[0])
-            group = 11 if reply.key == "summary.prompt" else (field_.group if field_ else None)
+            group = SUMMARY_STEP if reply.key == "summary.prompt" else (field_.progress if field_ else None)
             marker = f"Langkah {group} dari {TOTAL_STEPS}" if group else f"dari {TOTAL_STEPS}"
             assert reply.text.startswith("Langkah ") and marker in reply.text.splitlines()[0], reply.text
 
@@ -111,10 +111,10 @@ async def test_every_question_carries_the_progress_marker(chat: Chat) -> None:
 
 async def test_marker_counts_steps(chat: Chat) -> None:
     await walk_to(chat, "nik")
-    assert chat.last.text.splitlines()[0] == "Langkah 5 dari 11"
+    assert chat.last.text.splitlines()[0] == "Langkah 7 dari 13"
     other = Chat(chat.svc, "tg:2")
     await walk_to(other, "consent")
-    assert other.last.text.splitlines()[0] == "Langkah 1 dari 11"
+    assert other.last.text.splitlines()[0] == "Langkah 1 dari 13"
 
 
 @pytest.mark.parametrize("category", ["petani", "peternak", "nelayan", "pedagang", "ojek", "guru_mengaji",
@@ -268,7 +268,7 @@ async def test_resume_after_a_while(chat: Chat, clock: FixedClock, svc: Services
     await chat("Muaro")
     clock.advance(timedelta(minutes=svc.rules.conversation.resume_after_minutes + 1))
     await chat("Koto Tuo")
-    assert chat.keys == ["resume.ask"] and "7" in chat.text
+    assert chat.keys == ["resume.ask"] and "9" in chat.text
     await chat.tap(choice)
     assert chat.keys == [expected]
     answers = (await state_of(svc, chat.user)).answers
@@ -323,7 +323,7 @@ async def test_english_walk_through(svc: Services) -> None:
     await chat("hello")
     await chat.tap("lang:en")
     assert chat.keys == ["consent.prompt"]
-    assert chat.last.text.startswith("Step 1 of 11") and "agree" in chat.text.lower()
+    assert chat.last.text.startswith("Step 1 of 13") and "agree" in chat.text.lower()
     assert [b.title for b in chat.last.buttons][0].lower().startswith("yes")
     for kind, value in REGISTRATION[1:]:
         await (chat.tap(value) if kind == "tap" else chat(value))
@@ -345,7 +345,7 @@ async def test_language_can_change_midway(chat: Chat) -> None:
     await walk_to(chat, "name")
     await chat("language")
     await chat.tap("lang:en")
-    assert chat.keys == ["language.set", "name.prompt"] and chat.last.text.startswith("Step 4 of 11")
+    assert chat.keys == ["language.set", "name.prompt"] and chat.last.text.startswith("Step 6 of 13")
 
 
 async def test_back_from_summary_after_an_edit_keeps_the_other_answers(chat: Chat) -> None:

@@ -35,7 +35,7 @@ async def test_status_before_during_and_after(chat: Chat) -> None:
     assert chat.keys == ["status.none"]
     await walk_to(chat, "jorong")
     await chat("cek status")
-    assert chat.keys == ["status.text", "jorong.prompt"] and "7" in chat.text
+    assert chat.keys == ["status.text", "jorong.prompt"] and "langkah 9 dari 13" in chat.text
     await chat("Koto Tuo")
     assert chat.keys == ["phone.prompt"]
 

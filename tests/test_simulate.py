@@ -101,7 +101,7 @@ def check_transcript(objects: list[dict[str, Any]], lines: list[str]) -> None:
     assert any("SJ-" in o["text"] and "Terima kasih" in o["text"] for o in indonesian)
     assert any("SJ-" in o["text"] and "Thank you" in o["text"] for o in english)
     assert any("Welcome back" in o["text"] for o in english)
-    assert any(o["text"].startswith("Step 8 of 11") and o["buttons"] == [
+    assert any(o["text"].startswith("Step 10 of 13") and o["buttons"] == [
         {"id": "phone:known", "title": "Use this number"}] for o in english)
     assert any(o["request_contact"] for o in indonesian)
     assert GOOD_NIK not in json.dumps(objects)

@@ -111,6 +111,14 @@ async def test_a_reaction_gets_no_answer_but_is_recorded(wa: Harness, svc) -> No
     assert len(rows) == 2 and all(row.handled_at is not None and row.set_aside_reason is None for row in rows)
 
 
+async def test_a_reaction_is_not_a_message(wa: Harness) -> None:
+    """An emoji reaction (or taking one back) gets no answer and no repeated question."""
+    await wa.send(message(text="halo"))
+    assert await wa.send(message("reaction")) == []
+    sent = await wa.send(message("button_reply", choice="lang:id"))
+    assert wa.said(sent, "consent.prompt")
+
+
 async def test_list_reply_and_button_reply_are_taps(wa: Harness) -> None:
     await wa.send(message(text="halo"))
     sent = await wa.send(message("button_reply", choice="lang:id"))
