@@ -76,8 +76,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def p50_p99_ms(values: list[float], scale: float = 1000.0) -> dict[str, float]:
-    """{"p50_ms", "p99_ms"} of `values` (seconds; pass scale=1 for values already in ms)."""
-    return {"p50_ms": round(statistics.median(values) * scale, 1),
+    """{"mean_ms", "p50_ms", "p99_ms"} of `values` (seconds; pass scale=1 for values already in ms)."""
+    return {"mean_ms": round(statistics.fmean(values) * scale, 1), "p50_ms": round(statistics.median(values) * scale, 1),
             "p99_ms": round(percentile(values, 99) * scale, 1)}
 
 
