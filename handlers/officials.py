@@ -58,7 +58,14 @@ from conversations.validators import format_phone, mask_nik
 from handlers import quota
 from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
-from handlers.exports_bpjs import export_audit, export_registrations, purge_old_files
+from handlers.exports_bpjs import (
+    STATUS_WORDS,
+    Selection,
+    export_audit,
+    export_registrations,
+    parse_statuses,
+    purge_old_files,
+)
 from handlers.inbound import InTransaction, handle_message, known_phone_of
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.router import INTERCEPTORS, Outgoing
@@ -502,9 +509,12 @@ EXPORT_WORDS = {"csv", "xlsx", "audit", "semua", "all"}
 
 
 async def export(desk: Desk, command: Command) -> None:
-    """`/ekspor [csv] [NAGARI] [audit]`: approved registrations (or the audit trail) as a file."""
+    """`/ekspor [csv] [NAGARI] [STATUS] [audit]`: the BPJS list of approved (and enrolled)
+    registrations, or of another status (`menunggu`, `ditolak`, `semua_status`...), or the audit
+    trail, as a file."""
     words = [w.lower() for w in command.args]
-    rest = " ".join(w for w in command.args if w.lower() not in EXPORT_WORDS)
+    status_words = [w for w in words if w in STATUS_WORDS]
+    rest = " ".join(w for w in command.args if w.lower() not in EXPORT_WORDS and w.lower() not in STATUS_WORDS)
     if not allowed(desk.grants, "export"):
         desk.not_allowed()
         return
@@ -523,9 +533,16 @@ async def export(desk: Desk, command: Command) -> None:
         path, count = await export_audit(desk.svc, desk.session, codes, label, desk.who, desk.now)
         key = "official.export.audit"
     else:
+        statuses = parse_statuses(",".join(status_words)) if status_words else Selection().statuses
+        selection = Selection(statuses=statuses, nagari_codes=frozenset(codes) if codes is not None else None)
         fmt = "csv" if "csv" in words else "xlsx"
-        path, count = await export_registrations(desk.svc, desk.session, codes, label, fmt, desk.who, desk.now)
+        path, count = await export_registrations(desk.svc, desk.session, selection, label, fmt, desk.who, desk.now)
         key = "official.export.done"
+        if selection.statuses != Selection().statuses:
+            key = "report.export.done_status"
+        desk.out.append(Outgoing(desk.who, Reply(key, desk.say.t(
+            key, count=count, scope=label, status=selection.status_slug), document=str(path))))
+        return
     desk.out.append(Outgoing(desk.who, Reply(key, desk.say.t(key, count=count, scope=label), document=str(path))))
 
 
