@@ -365,36 +365,6 @@ def render_quota(say: Say, view: QuotaView) -> Reply:
                      used=view.used, free=view.free, waiting_count=len(view.waiting), waiting=waiting)
 
 
-@dataclass(frozen=True)
-class StatsView:
-    scope: str
-    total: int
-    by_status: dict[str, int]
-    by_kecamatan: dict[str, int]
-    by_category: dict[str, int]
-    by_nagari_top: list[tuple[str, int]]
-    covered: int  # approved + enrolled
-    target: int
-    vulnerable: int
-
-
-def _lines(pairs: list[tuple[str, int]] | Any) -> str:
-    return "\n".join(f"• {name}: {count}" for name, count in pairs) or "-"
-
-
-def render_stats(say: Say, view: StatsView, image: str | None) -> Reply:
-    percent = f"{100 * view.covered / view.target:.1f}" if view.target else "0"
-    text = say.t(
-        "official.stats.text", scope=view.scope, total=view.total, covered=view.covered, target=view.target,
-        percent=percent, vulnerable=view.vulnerable,
-        status=_lines((say.status(s), n) for s, n in sorted(view.by_status.items())),
-        kecamatan=_lines(sorted(view.by_kecamatan.items())),
-        category=_lines(sorted(view.by_category.items(), key=lambda p: -p[1])),
-        nagari=_lines(view.by_nagari_top),
-    )
-    return Reply("official.stats.text", text, image=image)
-
-
 def render_help(say: Say, roles: set[str]) -> Reply:
     lines = [say.t("official.help.view")]
     if roles & {"admin", "operator"}:

@@ -51,8 +51,10 @@ from conversations.officials import (
     render_history_lines,
     render_queue,
     render_quota,
-    render_stats,
 )
+from conversations.reports import day as day_text
+from conversations.reports import number
+from conversations.reports import render_chart, render_funnel, render_operator, render_regency
 from conversations.state import State
 from conversations.validators import format_phone, mask_nik
 from handlers import quota
@@ -70,7 +72,8 @@ from handlers.inbound import InTransaction, handle_message, known_phone_of
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.router import INTERCEPTORS, Outgoing
 from handlers.services import Services
-from handlers.stats import statistics
+from handlers.charts import draw_kecamatan, draw_quota_fill, draw_trend
+from handlers.stats import chart_path, funnel, operator_view, regency_view
 from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
@@ -600,12 +603,31 @@ async def on_document(svc: Services, who: str, event: Document,
 
 
 async def show_stats(desk: Desk, command: Command) -> None:
-    """Counts per kecamatan, nagari, category and status, progress to the target, a chart."""
+    """An operator: the nagari's quota, backlog and week, with the trend chart. An admin or
+    viewer: the regency with the quota-fill chart, then the kecamatan and trend charts; an
+    admin also the registration funnel."""
+    svc, say = desk.svc, desk.say
     codes = scope(desk.grants, "view")
-    label = desk.say.t("official.scope.all") if codes is None else ", ".join(
-        [await desk.nagari_name(c) for c in sorted(codes)])
-    view, chart = await statistics(desk.svc, desk.session, codes, label)
-    desk.out.append(Outgoing(desk.who, render_stats(desk.say, view, str(chart))))
+    today = desk.now.astimezone(LOCAL_TZ).date()
+    if codes is not None:
+        for code in sorted(codes):
+            view = await operator_view(svc, desk.session, code)
+            chart = draw_trend(say, view.trend, say.t("report.chart.trend.nagari", nagari=view.nagari),
+                               say.t("report.chart.trend.quota", limit=number(view.limit)), today,
+                               chart_path(svc, "trend"))
+            desk.out.append(Outgoing(desk.who, render_operator(say, view, str(chart))))
+        return
+    view = await regency_view(svc, desk.session, None)
+    fill = draw_quota_fill(say, view.nagari, view.year, day_text(today), chart_path(svc, "quota"))
+    kecamatan = draw_kecamatan(say, view.by_kecamatan, day_text(today), chart_path(svc, "kecamatan"))
+    trend_chart = draw_trend(say, view.trend, svc.config.regency.name,
+                             say.t("report.chart.trend.places", places=number(view.places),
+                                   nagari=number(len(view.nagari))), today, chart_path(svc, "trend"))
+    desk.out.append(Outgoing(desk.who, render_regency(say, view, str(fill))))
+    desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.kecamatan.caption", str(kecamatan))))
+    desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.trend.caption", str(trend_chart))))
+    if any(g.role == "admin" for g in desk.grants):
+        desk.out.append(Outgoing(desk.who, render_funnel(say, await funnel(svc, desk.session))))
 
 
 # ---------------------------------------------------------------------------------------------

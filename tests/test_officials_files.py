@@ -149,13 +149,15 @@ async def test_statistics_text_and_chart(svc, tmp_path: Path) -> None:
     await add_registrations(svc, 4, KANDANG, start=40)
     admin = Chat(svc, ADMIN)
     await admin("/statistik")
-    assert admin.keys == ["official.stats.text"]
-    assert "Total: 9" in admin.text and "3 dari target 30000" in admin.text and "Sijunjung: 9" in admin.text
-    with Image.open(admin.last.image) as image:
+    assert admin.keys[0] == "official.stats.text"
+    assert "Semua pendaftaran: 9" in admin.text and "3 dari target kabupaten 30.000" in admin.text
+    assert "• Sijunjung: 9 / 3 / 6" in admin.text
+    with Image.open(admin.replies[0].image) as image:
         assert image.format == "PNG" and image.width > 100
     operator = Chat(svc, OPERATOR)
     await operator("/stats")
-    assert "Total: 5" in operator.text and "Kandang Baru" not in operator.text
+    assert "3 dari 100 terisi" in operator.text and "Menunggu pemeriksaan Anda: 2" in operator.text
+    assert "Kandang Baru" not in operator.text
 
 
 async def test_old_exports_are_deleted(svc, clock, tmp_path: Path) -> None:
