@@ -52,19 +52,33 @@ def _dotted(value: float, _position: int = 0) -> str:
 
 
 def _save(figure: Figure, path: Path) -> Path:
+    # Margins are fixed in inches (`_margins`), so one draw suffices: no tight layout or tight
+    # bounding box, each of which would draw the whole figure once more.
     try:
-        figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.25)
+        figure.savefig(path, dpi=DPI)
     finally:
         plt.close(figure)
     return path
 
 
+def _margins(figure: Figure, top: float, bottom: float, left: float = 0.3, right: float = 0.97,
+             hspace: float | None = None) -> None:
+    """Space above and below the plots, in inches, whatever the figure's height."""
+    height = figure.get_figheight()
+    figure.subplots_adjust(top=1 - top / height, bottom=bottom / height, left=left, right=right, hspace=hspace)
+
+
 def _heading(figure: Figure, title: str, subtitle: str) -> None:
-    """Title and date line above the plots (kept in the saved image by bbox_inches="tight")."""
-    for text, points, size, weight, colour in ((subtitle, 6, 11, "normal", "#444444"),
-                                               (title, 24, 15, "bold", "#000000")):
-        figure.text(0.01, 1.0, text, ha="left", va="bottom", fontsize=size, fontweight=weight, color=colour,
+    """Title and date line at the top of the image."""
+    for text, points, size, weight, colour in ((title, -26, 15, "bold", "#000000"),
+                                               (subtitle, -46, 11, "normal", "#444444")):
+        figure.text(0.02, 1.0, text, ha="left", va="baseline", fontsize=size, fontweight=weight, color=colour,
                     transform=offset_copy(figure.transFigure, fig=figure, y=points, units="points"))
+
+
+def _notes(figure: Figure, lines: list[str]) -> None:
+    figure.text(0.02, 0.0, "\n".join(lines), ha="left", va="bottom", fontsize=9.5, color="#444444",
+                transform=offset_copy(figure.transFigure, fig=figure, y=8, units="points"))
 
 
 def draw_quota_fill(say: Say, lines: tuple[NagariLine, ...] | list[NagariLine], year: int, today_text: str,
@@ -72,7 +86,7 @@ def draw_quota_fill(say: Say, lines: tuple[NagariLine, ...] | list[NagariLine], 
     """Every nagari's quota use, most filled on top, with "used/quota" at each bar."""
     ordered = sorted(lines, key=lambda n: (-n.fill, -n.used, n.name))
     shown = ordered if len(ordered) <= MAX_BARS else sorted(ordered, key=lambda n: (n.fill, n.name))[:MAX_BARS][::-1]
-    height = max(3.0, 1.4 + 0.27 * len(shown))
+    height = max(3.0, 2.1 + 0.27 * len(shown))
     figure, axis = plt.subplots(figsize=(WIDTH_INCHES, height))
     names = [f"{n.name}{'' if n.has_operator else ' *'}" for n in shown][::-1]
     fills = [min(n.fill, 1.0) * 100 for n in shown][::-1]
@@ -99,9 +113,9 @@ def draw_quota_fill(say: Say, lines: tuple[NagariLine, ...] | list[NagariLine], 
         notes.append(say.t("report.chart.quota.no_operator"))
     if len(shown) < len(lines):
         notes.append(say.t("report.chart.quota.cut", shown=number(len(shown)), total=number(len(lines))))
-    figure.text(0.02, 0.0, "\n".join(notes), ha="left", va="top", fontsize=9.5, color="#444444")
-    # Fixed margins in inches (the x labels on top need 0.4"), whatever the number of bars.
-    figure.subplots_adjust(top=1 - 0.4 / height, bottom=0.1 / height, left=0.3, right=0.97)
+    _notes(figure, notes)
+    # The heading, then the percentages above the bars; the notes below.
+    _margins(figure, top=1.25, bottom=0.25 + 0.19 * len(notes))
     return _save(figure, path)
 
 
@@ -110,7 +124,7 @@ def draw_kecamatan(say: Say, by_kecamatan: dict[str, dict[str, int]], today_text
     ranked = sorted(by_kecamatan, key=lambda k: (-sum(by_kecamatan[k].values()), k))
     names = ranked[:MAX_KECAMATAN][::-1]
     present = [s for s in STATUS_ORDER if any(by_kecamatan[k].get(s) for k in names)] or ["pending"]
-    figure, axis = plt.subplots(figsize=(WIDTH_INCHES, max(3.5, 2.2 + 0.55 * len(names))))
+    figure, axis = plt.subplots(figsize=(WIDTH_INCHES, max(4.0, 2.6 + 0.55 * len(names))))
     left = [0] * len(names)
     for status in present:
         values = [by_kecamatan[k].get(status, 0) for k in names]
@@ -131,13 +145,14 @@ def draw_kecamatan(say: Say, by_kecamatan: dict[str, dict[str, int]], today_text
     axis.xaxis.set_major_formatter(FuncFormatter(_dotted))
     axis.tick_params(axis="y", length=0)
     axis.set_xlabel(say.t("report.chart.kecamatan.axis"))
-    axis.legend(loc="lower center", bbox_to_anchor=(0.42, 1.0), ncol=3, frameon=False, fontsize=10)
+    axis.legend(loc="lower left", bbox_to_anchor=(-0.3, 1.0), ncol=3, frameon=False, fontsize=10)
     total = sum(sum(c.values()) for c in by_kecamatan.values())
     _heading(figure, say.t("report.chart.kecamatan.title"),
              say.t("report.chart.kecamatan.subtitle", date=today_text, total=number(total)))
-    if len(ranked) > len(names):
-        figure.text(0.02, 0.0, say.t("report.chart.kecamatan.cut", shown=number(len(names)), total=number(len(ranked))),
-                    ha="left", va="top", fontsize=9.5, color="#444444")
+    cut = len(ranked) > len(names)
+    if cut:
+        _notes(figure, [say.t("report.chart.kecamatan.cut", shown=number(len(names)), total=number(len(ranked)))])
+    _margins(figure, top=1.55, bottom=0.65 + (0.25 if cut else 0), left=0.24)
     return _save(figure, path)
 
 
@@ -145,7 +160,7 @@ def draw_trend(say: Say, trend: Trend, scope: str, target_label: str, today: dat
     """Above: the running total of approved this budget year against the target line, and the
     weekly pace still needed by 31 December. Below: each week's submissions and approvals side
     by side (the current, unfinished week lighter)."""
-    figure, (total_axis, week_axis) = plt.subplots(2, 1, figsize=(WIDTH_INCHES, 8.6), height_ratios=(1.15, 1))
+    figure, (total_axis, week_axis) = plt.subplots(2, 1, figsize=(WIDTH_INCHES, 9.4), height_ratios=(1.15, 1))
     _clean(total_axis, week_axis)
     weeks = trend.weeks
     labels = [w.start.strftime("%d-%m") for w in weeks]
@@ -196,5 +211,5 @@ def draw_trend(say: Say, trend: Trend, scope: str, target_label: str, today: dat
     _heading(figure, say.t("report.chart.trend.title", scope=scope),
              say.t("report.chart.trend.subtitle", date=day(today),
                    first=day(weeks[0].start) if weeks else day(today)))
-    figure.tight_layout()
+    _margins(figure, top=1.15, bottom=1.45, left=0.12, hspace=0.62)
     return _save(figure, path)
