@@ -32,7 +32,7 @@ EXPORT_FIELDS = (
     "heir_name", "heir_relation", "decided_at", "kpj", "coverage_start", "coverage_end",
     "created_at", "flags",
 )
-# Spreadsheets turn long digit strings into numbers (Excel keeps 15 digits: DOMAIN.md): these
+# Spreadsheets turn long digit strings into numbers (Excel keeps 15 digits): these
 # are written as text cells.
 TEXT_FIELDS = frozenset({"nik", "phone", "kpj"})
 

@@ -100,7 +100,7 @@ class RegencyView:
     by_kecamatan: dict[str, dict[str, int]]  # every kecamatan, zeros included
     nagari: tuple[NagariLine, ...]
     oldest_days: int | None
-    trend: Trend
+    trend: Trend | None  # only when the trend chart is asked for
     today: date
 
     @property

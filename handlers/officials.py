@@ -602,10 +602,15 @@ async def on_document(svc: Services, who: str, event: Document,
         Path(event.path).unlink(missing_ok=True)
 
 
+STATS_CHARTS = {"kecamatan": "kecamatan", "tren": "trend", "trend": "trend", "minggu": "trend", "weekly": "trend",
+                "semua": "all", "all": "all"}
+
+
 async def show_stats(desk: Desk, command: Command) -> None:
     """An operator: the nagari's quota, backlog and week, with the trend chart. An admin or
-    viewer: the regency with the quota-fill chart, then the kecamatan and trend charts; an
-    admin also the registration funnel."""
+    viewer: the regency with the quota-fill chart (one look answers "how are the nagari doing");
+    `/statistik kecamatan`, `/statistik tren` or `/statistik semua` add the kecamatan and weekly
+    trend charts. An admin also gets the registration funnel."""
     svc, say = desk.svc, desk.say
     codes = scope(desk.grants, "view")
     today = desk.now.astimezone(LOCAL_TZ).date()
@@ -617,15 +622,19 @@ async def show_stats(desk: Desk, command: Command) -> None:
                                chart_path(svc, "trend"))
             desk.out.append(Outgoing(desk.who, render_operator(say, view, str(chart))))
         return
-    view = await regency_view(svc, desk.session, None)
+    asked = {STATS_CHARTS[w.lower()] for w in command.args if w.lower() in STATS_CHARTS}
+    extra = {"kecamatan", "trend"} if "all" in asked else asked
+    view = await regency_view(svc, desk.session, None, with_trend="trend" in extra)
     fill = draw_quota_fill(say, view.nagari, view.year, day_text(today), chart_path(svc, "quota"))
-    kecamatan = draw_kecamatan(say, view.by_kecamatan, day_text(today), chart_path(svc, "kecamatan"))
-    trend_chart = draw_trend(say, view.trend, svc.config.regency.name,
-                             say.t("report.chart.trend.places", places=number(view.places),
-                                   nagari=number(len(view.nagari))), today, chart_path(svc, "trend"))
     desk.out.append(Outgoing(desk.who, render_regency(say, view, str(fill))))
-    desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.kecamatan.caption", str(kecamatan))))
-    desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.trend.caption", str(trend_chart))))
+    if "kecamatan" in extra:
+        kecamatan = draw_kecamatan(say, view.by_kecamatan, day_text(today), chart_path(svc, "kecamatan"))
+        desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.kecamatan.caption", str(kecamatan))))
+    if view.trend is not None:
+        trend_chart = draw_trend(say, view.trend, svc.config.regency.name,
+                                 say.t("report.chart.trend.places", places=number(view.places),
+                                       nagari=number(len(view.nagari))), today, chart_path(svc, "trend"))
+        desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.trend.caption", str(trend_chart))))
     if any(g.role == "admin" for g in desk.grants):
         desk.out.append(Outgoing(desk.who, render_funnel(say, await funnel(svc, desk.session))))
 

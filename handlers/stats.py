@@ -5,8 +5,8 @@
   the quota.
 - An admin or viewer: the regency against its target (config.yaml `regency`: 30,000 of 48,838
   vulnerable workers) and against the funded places (the sum of the nagari quotas: 62 x 100),
-  every kecamatan (zeros included), the nagari table (fill, backlog, no operator), the weekly
-  trend, and the registration funnel.
+  every kecamatan (zeros included), the nagari table (fill, backlog, no operator) and the
+  registration funnel; the kecamatan and weekly-trend charts on request.
 
 Counting is done by the database in a few GROUP BY queries whose result has a handful of rows
 per nagari, whatever the table's size: one over (nagari, status, decision date), which the
@@ -27,7 +27,6 @@ from sqlalchemy import Integer, and_, case, cast, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.reports import (
-    COVERED,
     Funnel,
     NagariLine,
     OperatorView,
@@ -136,7 +135,9 @@ async def operator_view(svc: Services, session: AsyncSession, code: str) -> Oper
         trend=await trend(session, {code}, now, usage["used"], usage["limit"]), today=local_today(now))
 
 
-async def regency_view(svc: Services, session: AsyncSession, codes: set[str] | None) -> RegencyView:
+async def regency_view(svc: Services, session: AsyncSession, codes: set[str] | None,
+                       with_trend: bool = False) -> RegencyView:
+    """The regency's figures; the weekly trend (two more passes over the table) only when asked."""
     now = svc.clock.now()
     year = quota.budget_year(now)
     start, end = quota.year_bounds(year)
@@ -177,7 +178,8 @@ async def regency_view(svc: Services, session: AsyncSession, codes: set[str] | N
         year=year, target=regency.target_workers, vulnerable=regency.vulnerable_workers, places=places,
         by_status=by_status, by_kecamatan=by_kecamatan, nagari=tuple(lines),
         oldest_days=await oldest_pending_days(session, codes, now),
-        trend=await trend(session, codes, now, sum(used.values()), places), today=local_today(now))
+        trend=await trend(session, codes, now, sum(used.values()), places) if with_trend else None,
+        today=local_today(now))
 
 
 async def funnel(svc: Services, session: AsyncSession) -> Funnel:
