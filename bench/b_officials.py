@@ -114,6 +114,21 @@ async def timed(svc: Services, who: str, command: str) -> tuple[float, float, st
     return round(times[0], 1), round(statistics.median(times[1:]), 1), key
 
 
+async def timed_cli_export(svc: Services, nagari_code: str) -> dict[str, Any]:
+    """`python -m bot export --status all --nagari CODE` (without the process start): ms and rows."""
+    import io
+
+    from handlers.export import ExportRequest, export_csv, selection_of
+
+    times, count = [], 0
+    for _ in range(RUNS + 1):
+        started = time.perf_counter()
+        selection = await selection_of(svc, ExportRequest(status="all", nagari=nagari_code))
+        count = await export_csv(svc, io.StringIO(newline=""), selection)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"cold_ms": round(times[0], 1), "median_ms": round(statistics.median(times[1:]), 1), "exported": count}
+
+
 async def measure(url: str, database: str, rows: int, nagari: int, folder: Path) -> list[dict[str, Any]]:
     svc = await build_services(None, url, clock=FixedClock(START + timedelta(days=40)), env=bench_environment(folder))
     svc.config = svc.config.model_copy(update={"officials": svc.config.officials.model_copy(update={
@@ -140,6 +155,8 @@ async def measure(url: str, database: str, rows: int, nagari: int, folder: Path)
             cold, median, key = await timed(svc, who, command)
             results.append({"name": f"officials.{label}", "database": database, "rows": rows,
                             "cold_ms": cold, "median_ms": median, "answer": key})
+        results.append({"name": "officials.export.cli_csv_one_nagari", "database": database, "rows": rows,
+                        **await timed_cli_export(svc, middle)})
         return results
     finally:
         await svc.db.dispose()

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from bot.args import database_arg
 from bot.commands import CHANNELS, SUBCOMMANDS
@@ -49,11 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(sim)
     sim.add_argument("--now", help="fix the clock at this ISO 8601 time")
 
-    export = sub.add_parser("export", help="export registrations (full NIK: an operator's tool on the server)")
+    export = sub.add_parser("export", help="export registrations (the BPJS list: approved by default)")
     common(export)
-    export.add_argument("--format", choices=["csv"], default="csv", help="file format (csv)")
-    export.add_argument("--out", help="file to write, created readable by this user only (default: stdout)")
-    export.add_argument("--nagari", help="only this nagari (Kemendagri code)")
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="file format (default csv)")
+    export.add_argument("--out", help="file to write, '-' for stdout (default: stdout for csv, "
+                                      "a file named after the selection for xlsx)")
+    export.add_argument("--status", default="approved",
+                        help="approved (default: approved and enrolled), all, or statuses separated by "
+                             "commas: pending, correction, waiting, approved, enrolled, rejected, withdrawn")
+    export.add_argument("--nagari", help="only this nagari (Kemendagri code or name)")
+    export.add_argument("--since", help="decided (undecided: submitted) on or after this day, "
+                                        "YYYY-MM-DD or DD-MM-YYYY")
 
     db = sub.add_parser("db", help="database maintenance: migrations, backup, restore")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
@@ -162,19 +169,49 @@ async def run_simulate(args: argparse.Namespace) -> None:
             await svc.db.dispose()
 
 
-async def run_export(args: argparse.Namespace) -> None:
-    from handlers.export import export_csv
+class _Utf8Writer:
+    """A text sink writing UTF-8 straight to a binary stream (stdout's, whatever the locale)."""
+
+    def __init__(self, binary: Any) -> None:
+        self.binary = binary
+
+    def write(self, text: str) -> int:
+        return self.binary.write(text.encode("utf-8"))
+
+
+async def run_export(args: argparse.Namespace) -> int:
+    """Write the export; a closed pipe (`export | head`) ends it quietly."""
+    from handlers.export import ExportRequest, default_name, export_csv, export_xlsx, selection_of
+    from handlers.exports_bpjs import SelectionError
 
     svc = await build_services(args.config, args.db)
     try:
-        if args.out:
-            # Full NIKs: the file is readable by this user only.
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8", newline="") as handle:
-                count = await export_csv(svc, handle, args.nagari)
-            print(f"{count} registrations written to {args.out}", file=sys.stderr)
+        try:
+            selection = await selection_of(svc, ExportRequest(args.format, args.status, args.nagari, args.since))
+        except SelectionError as problem:
+            print(svc.catalog.text("en", problem.key), file=sys.stderr)
+            return 2
+        out = args.out or ("-" if args.format == "csv" else default_name(svc, selection, args.format))
+        if out == "-":
+            binary = sys.stdout.buffer
+            try:
+                if args.format == "csv":
+                    await export_csv(svc, _Utf8Writer(binary), selection)
+                else:
+                    await export_xlsx(svc, binary, selection)
+                binary.flush()
+            except BrokenPipeError:
+                # The reader went away (`export | head`): stop writing, and point stdout at
+                # /dev/null so that Python's own flush at exit does not fail a second time.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        if args.format == "csv":
+            with open(out, "w", encoding="utf-8", newline="") as handle:
+                count = await export_csv(svc, handle, selection)
         else:
-            await export_csv(svc, sys.stdout, args.nagari)
+            count = await export_xlsx(svc, Path(out), selection)
+        print(f"{count} registrations ({selection.status_slug}) written to {out}", file=sys.stderr)
+        return 0
     finally:
         await svc.db.dispose()
 
@@ -323,7 +360,7 @@ def _main(argv: list[str] | None) -> int:
         elif args.command == "simulate":
             asyncio.run(run_simulate(args))
         elif args.command == "export":
-            asyncio.run(run_export(args))
+            return asyncio.run(run_export(args))
         elif args.command == "db":
             return asyncio.run(run_db(args, env))
         elif args.command == "keys":

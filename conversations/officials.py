@@ -23,16 +23,18 @@ from conversations.validators import normalize_text
 # ---------------------------------------------------------------------------------------------
 # Configuration (config.yaml, section `officials:`)
 
-# Columns an export may contain; handlers/exports_bpjs.py produces every one of them.
+# Columns an export may contain; handlers/exports_bpjs.py produces every one of them (one row
+# builder for the officials' /ekspor and the server's `export` command).
 EXPORT_FIELDS = (
-    "reference", "status", "nik", "kk", "name", "sex", "birth_date", "nagari_code", "nagari",
-    "kecamatan", "jorong", "address", "phone", "category", "income_base", "monthly_contribution",
-    "programmes", "heir_name", "heir_relation", "funding_source", "decided_at", "kpj",
-    "coverage_start", "created_at",
+    "reference", "status", "nik", "name", "sex", "birth_date", "nagari_code", "nagari",
+    "kecamatan", "jorong", "address", "phone", "category", "income", "income_base",
+    "monthly_contribution", "contribution_base", "contribution", "programmes", "funding_source",
+    "heir_name", "heir_relation", "decided_at", "kpj", "coverage_start", "coverage_end",
+    "created_at", "flags",
 )
-# Spreadsheets turn long digit strings into numbers (Excel keeps 15 digits: DOMAIN.md): these
+# Spreadsheets turn long digit strings into numbers (Excel keeps 15 digits): these
 # are written as text cells.
-TEXT_FIELDS = frozenset({"nik", "kk", "phone", "kpj"})
+TEXT_FIELDS = frozenset({"nik", "phone", "kpj"})
 
 
 class ExportColumn(BaseModel):
@@ -41,14 +43,21 @@ class ExportColumn(BaseModel):
     field: str
 
 
-DEFAULT_EXPORT_COLUMNS = (
-    ExportColumn(header="NIK", field="nik"), ExportColumn(header="NO KK", field="kk"),
-    ExportColumn(header="NAMA LENGKAP", field="name"), ExportColumn(header="TGL LAHIR", field="birth_date"),
-    ExportColumn(header="JENIS KELAMIN", field="sex"), ExportColumn(header="NO HP", field="phone"),
-    ExportColumn(header="ALAMAT", field="address"), ExportColumn(header="PEKERJAAN", field="category"),
-    ExportColumn(header="UPAH", field="income_base"), ExportColumn(header="PROGRAM", field="programmes"),
-    ExportColumn(header="AHLI WARIS", field="heir_name"), ExportColumn(header="HUBUNGAN", field="heir_relation"),
-    ExportColumn(header="REFERENSI", field="reference"),
+def _columns(*pairs: tuple[str, str]) -> tuple[ExportColumn, ...]:
+    return tuple(ExportColumn(header=header, field=name) for header, name in pairs)
+
+
+# The list a BPJS TK branch uploads: one person per row, kecamatan/nagari/jorong apart, the
+# programme's contribution, the decision, and the KPJ and coverage once BPJS has enrolled them.
+DEFAULT_EXPORT_COLUMNS = _columns(
+    ("REFERENSI", "reference"), ("NIK", "nik"), ("NAMA LENGKAP", "name"), ("TGL LAHIR", "birth_date"),
+    ("JENIS KELAMIN", "sex"), ("NO HP", "phone"), ("KECAMATAN", "kecamatan"), ("NAGARI", "nagari"),
+    ("JORONG", "jorong"), ("ALAMAT", "address"), ("PEKERJAAN", "category"),
+    ("PENGHASILAN PER BULAN", "income"), ("DASAR IURAN", "contribution_base"),
+    ("IURAN PER BULAN", "contribution"), ("PROGRAM", "programmes"), ("SUMBER DANA", "funding_source"),
+    ("AHLI WARIS", "heir_name"), ("HUBUNGAN AHLI WARIS", "heir_relation"), ("STATUS", "status"),
+    ("TGL KEPUTUSAN", "decided_at"), ("NO KPJ", "kpj"), ("TMT KEPESERTAAN", "coverage_start"),
+    ("AKHIR KEPESERTAAN", "coverage_end"),
 )
 
 
@@ -354,36 +363,6 @@ def render_quota(say: Say, view: QuotaView) -> Reply:
     waiting = ", ".join(view.waiting[:10]) + (" …" if len(view.waiting) > 10 else "") if view.waiting else "-"
     return say.reply("official.quota.view", nagari=view.nagari, year=view.year, limit=view.limit,
                      used=view.used, free=view.free, waiting_count=len(view.waiting), waiting=waiting)
-
-
-@dataclass(frozen=True)
-class StatsView:
-    scope: str
-    total: int
-    by_status: dict[str, int]
-    by_kecamatan: dict[str, int]
-    by_category: dict[str, int]
-    by_nagari_top: list[tuple[str, int]]
-    covered: int  # approved + enrolled
-    target: int
-    vulnerable: int
-
-
-def _lines(pairs: list[tuple[str, int]] | Any) -> str:
-    return "\n".join(f"• {name}: {count}" for name, count in pairs) or "-"
-
-
-def render_stats(say: Say, view: StatsView, image: str | None) -> Reply:
-    percent = f"{100 * view.covered / view.target:.1f}" if view.target else "0"
-    text = say.t(
-        "official.stats.text", scope=view.scope, total=view.total, covered=view.covered, target=view.target,
-        percent=percent, vulnerable=view.vulnerable,
-        status=_lines((say.status(s), n) for s, n in sorted(view.by_status.items())),
-        kecamatan=_lines(sorted(view.by_kecamatan.items())),
-        category=_lines(sorted(view.by_category.items(), key=lambda p: -p[1])),
-        nagari=_lines(view.by_nagari_top),
-    )
-    return Reply("official.stats.text", text, image=image)
 
 
 def render_help(say: Say, roles: set[str]) -> Reply:

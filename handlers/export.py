@@ -1,95 +1,82 @@
-"""Use-case: export registrations for the operator on the server (full NIK: an operator's tool).
+"""Use-case: `python -m bot export` on the server (full NIK: an operator's tool).
 
-CSV cells that a spreadsheet would turn into numbers (NIK: Excel keeps 15 digits; phone: it
-drops the "+") are written as text formulas ="...", which Excel and LibreOffice show verbatim.
+The same rows and columns as the officials' `/ekspor` (handlers/exports_bpjs.py): CSV as plain
+RFC 4180 in UTF-8 with a byte-order mark, or XLSX; approved (and enrolled) registrations unless
+another status is asked for, the selection stated in the default file name.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import AsyncIterator
-from typing import IO, Any
-
-from sqlalchemy import select
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from handlers.clock import LOCAL_TZ
-from handlers.services import Services
-from storage.models import Nagari, Registration
-
-COLUMNS = (
-    "reference", "status", "nik", "name", "sex", "birth_date", "nagari_code", "nagari", "kecamatan",
-    "jorong", "phone", "category", "income_base", "monthly_contribution", "heir_name", "heir_relation",
-    "channel_user", "flags", "created_at",
+from handlers.exports_bpjs import (
+    Selection,
+    SelectionError,
+    nagari_code_of,
+    parse_day,
+    parse_statuses,
+    rows_of,
+    write_csv,
+    write_xlsx,
 )
-TEXT_COLUMNS = {"nik", "phone"}
-# Village schemes buy work-accident and death cover (DOMAIN.md); JHT is for self-paying workers.
-PROGRAMMES = "JKK+JKM"
+from handlers.services import Services
+
+BOM = "\ufeff"
 
 
-def as_text_cell(value: str) -> str:
-    return f'="{value}"'
+@dataclass(frozen=True)
+class ExportRequest:
+    """What `export` was asked for, as typed on the command line."""
+
+    fmt: str = "csv"
+    status: str = "approved"
+    nagari: str | None = None
+    since: str | None = None
 
 
-def row_of(svc: Services, registration: Registration, nagari: Nagari) -> dict[str, Any]:
-    """Every exportable field (conversations.officials.EXPORT_FIELDS) of one registration."""
-    category = svc.rules.category(registration.category)
-    work = category.title("id") if category else registration.category
-    if registration.category == "lainnya" and registration.category_other:
-        work = f"{work}: {registration.category_other}"
-    return {
-        "reference": registration.reference,
-        "status": registration.status,
-        "nik": svc.cipher.decrypt(registration.nik_enc),
-        "kk": "",  # the family-card number is not collected by the registration form
-        "name": registration.name,
-        "sex": registration.sex,
-        "birth_date": registration.birth_date.isoformat(),
-        "nagari_code": registration.nagari_code,
-        "nagari": nagari.name,
-        "kecamatan": nagari.kecamatan,
-        "jorong": registration.jorong,
-        "address": f"Jorong {registration.jorong}, Nagari {nagari.name}, Kec. {nagari.kecamatan}, "
-                   f"{svc.config.regency.name}",
-        "phone": registration.phone,
-        "category": work,
-        "income_base": registration.income_base,
-        "monthly_contribution": registration.monthly_contribution,
-        "programmes": PROGRAMMES,
-        "heir_name": registration.heir_name or "",
-        "heir_relation": registration.heir_relation or "",
-        "funding_source": registration.funding_source,
-        "decided_at": registration.decided_at.astimezone(LOCAL_TZ).date().isoformat() if registration.decided_at else "",
-        "kpj": registration.kpj or "",
-        "coverage_start": registration.coverage_start.isoformat() if registration.coverage_start else "",
-        "created_at": registration.created_at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
-    }
+async def selection_of(svc: Services, request: ExportRequest) -> Selection:
+    """The registrations a request selects; SelectionError for a status, nagari or date that
+    does not exist."""
+    codes = None
+    if request.nagari:
+        async with svc.db.session() as session:
+            code = await nagari_code_of(svc, session, request.nagari)
+        if code is None:
+            raise SelectionError("report.export.unknown_nagari")
+        codes = frozenset({code})
+    return Selection(statuses=parse_statuses(request.status), nagari_codes=codes,
+                     since=parse_day(request.since) if request.since else None)
 
 
-async def registration_rows(svc: Services, nagari_code: str | None = None) -> AsyncIterator[dict[str, Any]]:
-    query = select(Registration, Nagari).join(Nagari, Nagari.code == Registration.nagari_code).order_by(Registration.id)
-    if nagari_code:
-        query = query.where(Registration.nagari_code == nagari_code)
+def default_name(svc: Services, selection: Selection, fmt: str) -> str:
+    """peserta-<status>-<nagari or semua>-<date>.<fmt>: the selection is visible in the name."""
+    scope = "semua" if selection.nagari_codes is None else "-".join(sorted(selection.nagari_codes)).replace(".", "")
+    day = svc.clock.now().astimezone(LOCAL_TZ).strftime("%Y%m%d")
+    return f"peserta-{selection.status_slug}-{scope}-{day}.{fmt}"
+
+
+async def export_csv(svc: Services, out: IO[str], selection: Selection = Selection()) -> int:
+    """CSV to a text stream (open it with newline=""): the BOM first, then the rows."""
+    out.write(BOM)
     async with svc.db.session() as session:
-        result = await session.stream(query.execution_options(yield_per=1000))
-        async for registration, nagari in result:
-            # The same field values as the officials' exports, plus who registered and the flags.
-            row = row_of(svc, registration, nagari)
-            # The server-side export keeps category ids (stable for scripts), not display titles.
-            row["category"] = registration.category
-            if registration.category == "lainnya" and registration.category_other:
-                row["category"] = f"lainnya: {registration.category_other}"
-            row["channel_user"] = registration.channel_user
-            row["flags"] = ";".join(registration.flags or [])
-            yield {column: row[column] for column in COLUMNS}
+        return await write_csv(rows_of(svc, session, selection), svc.config.officials.export_columns, out)
 
 
-async def export_csv(svc: Services, out: IO[str], nagari_code: str | None = None) -> int:
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    count = 0
-    async for row in registration_rows(svc, nagari_code):
-        for column in TEXT_COLUMNS:
-            row[column] = as_text_cell(str(row[column]))
-        writer.writerow(row)
-        count += 1
-    return count
+async def export_xlsx(svc: Services, out: Path | IO[bytes], selection: Selection = Selection()) -> int:
+    async with svc.db.session() as session:
+        return await write_xlsx(rows_of(svc, session, selection), svc.config.officials.export_columns, out)
+
+
+async def export_bytes(svc: Services, fmt: str, selection: Selection = Selection()) -> tuple[bytes, int]:
+    """The whole file in memory (for a pipe: stdout)."""
+    if fmt == "xlsx":
+        buffer = io.BytesIO()
+        count = await export_xlsx(svc, buffer, selection)
+        return buffer.getvalue(), count
+    text = io.StringIO(newline="")
+    count = await export_csv(svc, text, selection)
+    return text.getvalue().encode("utf-8"), count

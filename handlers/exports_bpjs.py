@@ -1,11 +1,19 @@
-"""Use-case: export approved registrations for the BPJS TK branch (XLSX and CSV), and the audit
-trail (CSV), as files sent to the official in chat.
+"""Use-case: the list of registrations for the BPJS TK branch (XLSX and CSV), and the audit trail
+(CSV). One row builder and one column set (`officials.export_columns` in config.yaml) serve the
+officials' `/ekspor` in chat and the server's `python -m bot export`.
 
-The XLSX columns follow `officials.export_columns` in config.yaml (the branch's template). NIK,
-KK, phone and KPJ are text cells (number_format "@", str values): Excel keeps only 15 digits of
-a number and drops the "+" of a phone (DOMAIN.md). CSV cells of those columns are text formulas
-="..." (handlers/export.py). Files hold full NIKs: they are written under `export_dir` readable by
-the bot's user only, and every export is recorded in the audit trail.
+- XLSX: NIK, phone and KPJ are text cells (number_format "@", str values): Excel keeps only 15
+  digits of a number and drops the "+" of a phone. Dates are date cells shown DD-MM-YYYY, amounts
+  are numbers; the header is bold and frozen, with a filter and column widths.
+- CSV: plain RFC 4180 (CRLF line ends, quotes only where needed), UTF-8 with a byte-order mark
+  (Excel then reads it as UTF-8), NIK and phone as plain digit strings: a file for scripts,
+  pandas and import tools. Dates are DD-MM-YYYY as in the XLSX, amounts plain integers.
+- Values are Indonesian labels (sex, status, relation, work, funding source), not ids.
+- By default only approved (and enrolled) registrations: what BPJS may receive. Any other
+  selection is named in the file name.
+
+Files hold full NIKs: chat exports are written under `export_dir`, readable by the bot's user
+only, and every export is recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -14,26 +22,295 @@ import csv
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from sqlalchemy import select
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.officials import TEXT_FIELDS, ExportColumn
+from conversations.rules import Contribution
 from handlers.clock import LOCAL_TZ
-from handlers.export import as_text_cell, row_of
 from handlers.quota import COUNTED
+from handlers.reminders import add_months, reminder_rules
 from handlers.services import Services
 from storage.models import AuditEvent, Nagari, Registration
 from storage.repo import Repository
 
-# The programmes a village scheme buys (DOMAIN.md): work accident and death benefit.
+# Village schemes buy work-accident and death cover (JKK, JKM); JHT is for self-paying workers.
+PROGRAMMES = "JKK+JKM"
+# Funding sources the programme pays from (APB Nagari, the regency's APBD): the lowest bracket.
+PROGRAMME_FUNDED = frozenset({"apb_nagari", "apbd"})
+DATE_FORMAT = "DD-MM-YYYY"
+MONEY_FORMAT = "#,##0"
+DATE_FIELDS = frozenset({"birth_date", "decided_at", "coverage_start", "coverage_end", "created_at"})
+MONEY_FIELDS = frozenset({"income", "income_base", "monthly_contribution", "contribution_base", "contribution"})
+# Column widths in characters (a NIK is 16 digits; names and addresses are long).
+WIDTHS = {"reference": 12, "status": 22, "nik": 19, "name": 28, "sex": 13, "birth_date": 12,
+          "nagari_code": 14, "nagari": 22, "kecamatan": 20, "jorong": 18, "address": 48, "phone": 16,
+          "category": 20, "income": 14, "income_base": 14, "monthly_contribution": 12, "contribution_base": 13,
+          "contribution": 12, "programmes": 10, "funding_source": 15, "heir_name": 26, "heir_relation": 16,
+          "decided_at": 13, "kpj": 16, "coverage_start": 13, "coverage_end": 13, "created_at": 12, "flags": 30}
+STATUSES = ("pending", "correction", "waiting", "approved", "enrolled", "rejected", "withdrawn",
+            "deletion_requested")
+# How a selection of statuses is named in a file name (Indonesian, as officials read it).
+STATUS_SLUGS = {"approved": "disetujui", "enrolled": "terdaftar", "pending": "menunggu",
+                "waiting": "daftar-tunggu", "rejected": "ditolak", "correction": "perbaikan",
+                "withdrawn": "ditarik", "deletion_requested": "minta-hapus"}
+# Words for a status selection, typed after /ekspor or given to --status.
+STATUS_WORDS = {
+    "approved": "approved", "disetujui": "approved", "setuju": "approved",
+    "enrolled": "enrolled", "terdaftar": "enrolled",
+    "pending": "pending", "menunggu": "pending",
+    "waiting": "waiting", "tunggu": "waiting", "daftar_tunggu": "waiting",
+    "rejected": "rejected", "ditolak": "rejected",
+    "correction": "correction", "perbaikan": "correction",
+    "withdrawn": "withdrawn", "ditarik": "withdrawn",
+    "deletion_requested": "deletion_requested",
+    "all": "all", "semua_status": "all",
+}
 
+
+# ---------------------------------------------------------------------------------------------
+# The programme's contribution
+
+def programme_contribution(svc: Services, day: date) -> Contribution:
+    """The contribution base and monthly amount the programme pays for one worker on `day`: the
+    lowest bracket of the contribution rule in force then (Rp 1.000.000 -> Rp 16.800 a month)."""
+    rule = svc.rules.contributions.rule_on(day)
+    base = rule.brackets[0].base
+    return Contribution(income_base=base, jkk=round(base * rule.jkk_percent / 100), jkm=rule.jkm_flat)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which registrations
+
+class SelectionError(ValueError):
+    """A status, nagari or date an export cannot use; `key` names the kind answer."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which registrations an export holds. statuses None: every status; nagari_codes None: all."""
+
+    statuses: tuple[str, ...] | None = COUNTED
+    nagari_codes: frozenset[str] | None = None
+    # Decided (or, when undecided, submitted) on or after this local day.
+    since: date | None = None
+
+    @property
+    def status_slug(self) -> str:
+        if self.statuses is None:
+            return "semua-status"
+        if set(self.statuses) == set(COUNTED):
+            return STATUS_SLUGS["approved"]
+        return "+".join(STATUS_SLUGS[s] for s in self.statuses)
+
+
+def parse_statuses(text: str) -> tuple[str, ...] | None:
+    """`approved` (approved and enrolled: every worker the nagari pays for, the default),
+    `all`, or statuses separated by commas (`pending,waiting`). None means every status."""
+    chosen: list[str] = []
+    for word in text.replace(";", ",").split(","):
+        word = word.strip().lower().replace("-", "_").replace(" ", "_")
+        if not word:
+            continue
+        status = STATUS_WORDS.get(word)
+        if status is None:
+            raise SelectionError("report.export.bad_status")
+        if status == "all":
+            return None
+        for one in COUNTED if status == "approved" else (status,):
+            if one not in chosen:
+                chosen.append(one)
+    if not chosen:
+        raise SelectionError("report.export.bad_status")
+    return tuple(chosen)
+
+
+def parse_day(text: str) -> date:
+    """A day as 2026-12-01 or 01-12-2026 (also with "/" or ".")."""
+    value = text.strip().replace("/", "-").replace(".", "-")
+    try:
+        if len(value.split("-")[0]) == 4:
+            return date.fromisoformat(value)
+        day, month, year = (int(p) for p in value.split("-"))
+        return date(year, month, day)
+    except ValueError:
+        raise SelectionError("report.export.bad_date") from None
+
+
+async def nagari_code_of(svc: Services, session: AsyncSession, text: str) -> str | None:
+    """A nagari given as its Kemendagri code or a name (any spelling the matcher knows)."""
+    text = text.strip()
+    if await session.get(Nagari, text) is not None:
+        return text
+    match = svc.wilayah.match(text)
+    return match.nagari.code if match.nagari else None
+
+
+def query_of(selection: Selection) -> Select[Any]:
+    query = select(Registration, Nagari).join(Nagari, Nagari.code == Registration.nagari_code)
+    if selection.statuses is not None:
+        query = query.where(Registration.status.in_(selection.statuses))
+    if selection.nagari_codes is not None:
+        query = query.where(Registration.nagari_code.in_(sorted(selection.nagari_codes)))
+    if selection.since is not None:
+        start = datetime.combine(selection.since, time(0), tzinfo=LOCAL_TZ)
+        query = query.where(func.coalesce(Registration.decided_at, Registration.created_at) >= start)
+    return query.order_by(Registration.nagari_code, Registration.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# One row
+
+def _local_day(moment: datetime | None) -> date | None:
+    return moment.astimezone(LOCAL_TZ).date() if moment else None
+
+
+def row_of(svc: Services, registration: Registration, nagari: Nagari, today: date) -> dict[str, Any]:
+    """Every exportable field (conversations.officials.EXPORT_FIELDS) of one registration, as
+    typed values (str, int, date; None when unknown) with Indonesian labels."""
+    text = svc.catalog.text
+    category = svc.rules.category(registration.category)
+    work = category.title("id") if category else registration.category
+    if registration.category == "lainnya" and registration.category_other:
+        work = f"{work}: {registration.category_other}"
+    decided = _local_day(registration.decided_at)
+    if registration.funding_source in PROGRAMME_FUNDED:
+        # The programme pays the lowest bracket in force when cover starts (else when decided).
+        paid = programme_contribution(svc, registration.coverage_start or decided or today)
+        base, amount = paid.income_base, paid.monthly
+    else:
+        base, amount = registration.income_base, registration.monthly_contribution
+    coverage_end = (add_months(registration.coverage_start, reminder_rules(svc).funded_months)
+                    if registration.coverage_start else None)
+    relation = registration.heir_relation
+    funding_key = f"report.value.funding.{registration.funding_source}"
+    return {
+        "reference": registration.reference,
+        "status": text("id", f"report.value.status.{registration.status}"),
+        "nik": svc.cipher.decrypt(registration.nik_enc),
+        "name": registration.name,
+        "sex": text("id", f"report.value.sex.{registration.sex}"),
+        "birth_date": registration.birth_date,
+        "nagari_code": registration.nagari_code,
+        "nagari": nagari.name,
+        "kecamatan": nagari.kecamatan,
+        "jorong": registration.jorong,
+        "address": text("id", "report.value.address", jorong=registration.jorong, nagari=nagari.name,
+                        kecamatan=nagari.kecamatan, regency=svc.config.regency.name),
+        "phone": registration.phone,
+        "category": work,
+        "income": registration.income,
+        "income_base": registration.income_base,
+        "monthly_contribution": registration.monthly_contribution,
+        "contribution_base": base,
+        "contribution": amount,
+        "programmes": PROGRAMMES,
+        "funding_source": text("id", funding_key) if svc.catalog.has(funding_key) else registration.funding_source,
+        "heir_name": registration.heir_name or "",
+        "heir_relation": text("id", f"btn.rel.{relation}") if relation and svc.catalog.has(f"btn.rel.{relation}")
+        else relation or "",
+        "decided_at": decided if registration.status != "pending" else None,
+        "kpj": registration.kpj or "",
+        "coverage_start": registration.coverage_start,
+        "coverage_end": coverage_end,
+        "created_at": _local_day(registration.created_at),
+        "flags": "; ".join(text("id", f"official.flag.{f}") if svc.catalog.has(f"official.flag.{f}") else f
+                           for f in registration.flags or []),
+    }
+
+
+async def rows_of(svc: Services, session: AsyncSession, selection: Selection) -> AsyncIterator[dict[str, Any]]:
+    """The selected registrations, streamed (a whole province fits in little memory)."""
+    today = svc.clock.now().astimezone(LOCAL_TZ).date()
+    result = await session.stream(query_of(selection).execution_options(yield_per=1000))
+    async for registration, nagari in result:
+        yield row_of(svc, registration, nagari, today)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+
+def csv_value(field: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.strftime("%d-%m-%Y")
+    return str(value)
+
+
+async def write_csv(rows: AsyncIterator[dict[str, Any]], columns: Iterable[ExportColumn], out: IO[str]) -> int:
+    """RFC 4180 rows to a text stream opened with newline="" (the BOM is the caller's encoding,
+    "utf-8-sig", or `BOM` written first)."""
+    columns = tuple(columns)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c.header for c in columns])
+    count = 0
+    async for row in rows:
+        writer.writerow([csv_value(c.field, row[c.field]) for c in columns])
+        count += 1
+    return count
+
+
+def _header_cells(sheet: Any, columns: tuple[ExportColumn, ...]) -> list[WriteOnlyCell]:
+    cells = []
+    for column in columns:
+        cell = WriteOnlyCell(sheet, value=column.header)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E79")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        cells.append(cell)
+    return cells
+
+
+async def write_xlsx(rows: AsyncIterator[dict[str, Any]], columns: Iterable[ExportColumn], path: Path | IO[bytes]) -> int:
+    # Write-only mode streams rows to disk; widths and the frozen header must be set before the
+    # first row, the filter (which needs the last row) before saving.
+    columns = tuple(columns)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Peserta")
+    for index, column in enumerate(columns, start=1):
+        width = max(WIDTHS.get(column.field, 14), min(len(column.header) + 2, 24))
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.append(_header_cells(sheet, columns))
+    count = 0
+    async for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column.field]
+            if column.field in TEXT_FIELDS:
+                cell = WriteOnlyCell(sheet, value=str(value) if value else None)
+                cell.number_format = "@"
+            else:
+                cell = WriteOnlyCell(sheet, value=value if value != "" else None)
+                if column.field in DATE_FIELDS:
+                    cell.number_format = DATE_FORMAT
+                elif column.field in MONEY_FIELDS:
+                    cell.number_format = MONEY_FORMAT
+            cells.append(cell)
+        sheet.append(cells)
+        count += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+    book.save(path)
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat exports (files under export_dir) and the audit trail
 
 def export_path(svc: Services, kind: str, scope: str, extension: str) -> Path:
     """A new, unguessable file name under the export directory (created 0700)."""
@@ -48,59 +325,22 @@ def _private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-async def approved_rows(svc: Services, session: AsyncSession, nagari_codes: set[str] | None) -> AsyncIterator[dict[str, Any]]:
-    """Approved and enrolled registrations (all nagari when `nagari_codes` is None), streamed."""
-    query = (select(Registration, Nagari).join(Nagari, Nagari.code == Registration.nagari_code)
-             .where(Registration.status.in_(COUNTED)).order_by(Registration.nagari_code, Registration.id))
-    if nagari_codes is not None:
-        query = query.where(Registration.nagari_code.in_(sorted(nagari_codes)))
-    result = await session.stream(query.execution_options(yield_per=1000))
-    async for registration, nagari in result:
-        yield row_of(svc, registration, nagari)
-
-
-async def write_xlsx(rows: AsyncIterator[dict[str, Any]], columns: tuple[ExportColumn, ...], path: Path) -> int:
-    # Write-only mode streams rows to disk: a whole regency fits in little memory.
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("Peserta")
-    sheet.append([c.header for c in columns])
-    count = 0
-    async for row in rows:
-        cells = []
-        for column in columns:
-            value = row[column.field]
-            cell = WriteOnlyCell(sheet, value=str(value) if column.field in TEXT_FIELDS else value)
-            if column.field in TEXT_FIELDS:
-                cell.number_format = "@"
-            cells.append(cell)
-        sheet.append(cells)
-        count += 1
-    book.save(path)
-    _private(path)
-    return count
-
-
-async def write_csv(rows: AsyncIterator[dict[str, Any]], columns: tuple[ExportColumn, ...], path: Path) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        _private(path)
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([c.header for c in columns])
-        async for row in rows:
-            writer.writerow([as_text_cell(str(row[c.field])) if c.field in TEXT_FIELDS and row[c.field]
-                             else row[c.field] for c in columns])
-            count += 1
-    return count
-
-
-async def export_registrations(svc: Services, session: AsyncSession, nagari_codes: set[str] | None,
+async def export_registrations(svc: Services, session: AsyncSession, selection: Selection,
                                scope: str, fmt: str, actor: str, now: datetime) -> tuple[Path, int]:
-    """Write the approved list as XLSX or CSV and record the export in the audit trail."""
-    path = export_path(svc, "bpjs", scope, fmt)
+    """Write the selected list as XLSX or CSV and record the export in the audit trail."""
+    path = export_path(svc, "bpjs", f"{scope}-{selection.status_slug}", fmt)
     columns = svc.config.officials.export_columns
-    writer = write_xlsx if fmt == "xlsx" else write_csv
-    count = await writer(approved_rows(svc, session, nagari_codes), columns, path)
-    await _record(svc, session, actor, now, kind="registrations", scope=scope, fmt=fmt, rows=count, path=path)
+    rows = rows_of(svc, session, selection)
+    if fmt == "xlsx":
+        path.touch(mode=0o600)
+        count = await write_xlsx(rows, columns, path)
+    else:
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            _private(path)
+            count = await write_csv(rows, columns, handle)
+    _private(path)
+    await _record(svc, session, actor, now, kind="registrations", scope=scope, fmt=fmt, rows=count, path=path,
+                  statuses=selection.status_slug)
     return path, count
 
 

@@ -52,20 +52,30 @@ from conversations.officials import (
     render_history_lines,
     render_queue,
     render_quota,
-    render_stats,
 )
+from conversations.reports import day as day_text
+from conversations.reports import number
+from conversations.reports import render_chart, render_funnel, render_operator, render_regency
 from conversations.state import State
 from conversations.validators import contains_nik, format_phone, mask_nik
 from handlers import quota
 from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
-from handlers.exports_bpjs import export_audit, export_registrations, purge_old_files
+from handlers.exports_bpjs import (
+    STATUS_WORDS,
+    Selection,
+    export_audit,
+    export_registrations,
+    parse_statuses,
+    purge_old_files,
+)
 from handlers.inbound import converse, known_phone_of
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.delivery import Outgoing
 from handlers.services import Services
 from handlers.turn import Turn
-from handlers.stats import statistics
+from handlers.charts import draw_kecamatan, draw_quota_fill, draw_trend
+from handlers.stats import chart_path, funnel, operator_view, regency_view
 from storage.models import AuditEvent, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
@@ -498,9 +508,12 @@ EXPORT_WORDS = {"csv", "xlsx", "audit", "semua", "all"}
 
 
 async def export(desk: Desk, command: Command) -> None:
-    """`/ekspor [csv] [NAGARI] [audit]`: approved registrations (or the audit trail) as a file."""
+    """`/ekspor [csv] [NAGARI] [STATUS] [audit]`: the BPJS list of approved (and enrolled)
+    registrations, or of another status (`menunggu`, `ditolak`, `semua_status`...), or the audit
+    trail, as a file."""
     words = [w.lower() for w in command.args]
-    rest = " ".join(w for w in command.args if w.lower() not in EXPORT_WORDS)
+    status_words = [w for w in words if w in STATUS_WORDS]
+    rest = " ".join(w for w in command.args if w.lower() not in EXPORT_WORDS and w.lower() not in STATUS_WORDS)
     if not allowed(desk.grants, "export"):
         desk.not_allowed()
         return
@@ -519,9 +532,16 @@ async def export(desk: Desk, command: Command) -> None:
         path, count = await export_audit(desk.svc, desk.session, codes, label, desk.who, desk.now)
         key = "official.export.audit"
     else:
+        statuses = parse_statuses(",".join(status_words)) if status_words else Selection().statuses
+        selection = Selection(statuses=statuses, nagari_codes=frozenset(codes) if codes is not None else None)
         fmt = "csv" if "csv" in words else "xlsx"
-        path, count = await export_registrations(desk.svc, desk.session, codes, label, fmt, desk.who, desk.now)
+        path, count = await export_registrations(desk.svc, desk.session, selection, label, fmt, desk.who, desk.now)
         key = "official.export.done"
+        if selection.statuses != Selection().statuses:
+            key = "report.export.done_status"
+        desk.out.append(Outgoing(desk.who, Reply(key, desk.say.t(
+            key, count=count, scope=label, status=selection.status_slug), document=str(path))))
+        return
     desk.out.append(Outgoing(desk.who, Reply(key, desk.say.t(key, count=count, scope=label), document=str(path))))
 
 
@@ -576,13 +596,41 @@ async def on_document(turn: Turn, event: Document) -> bool:
         Path(event.path).unlink(missing_ok=True)
 
 
+STATS_CHARTS = {"kecamatan": "kecamatan", "tren": "trend", "trend": "trend", "minggu": "trend", "weekly": "trend",
+                "semua": "all", "all": "all"}
+
+
 async def show_stats(desk: Desk, command: Command) -> None:
-    """Counts per kecamatan, nagari, category and status, progress to the target, a chart."""
+    """An operator: the nagari's quota, backlog and week, with the trend chart. An admin or
+    viewer: the regency with the quota-fill chart (one look answers "how are the nagari doing");
+    `/statistik kecamatan`, `/statistik tren` or `/statistik semua` add the kecamatan and weekly
+    trend charts. An admin also gets the registration funnel."""
+    svc, say = desk.svc, desk.say
     codes = scope(desk.grants, "view")
-    label = desk.say.t("official.scope.all") if codes is None else ", ".join(
-        [await desk.nagari_name(c) for c in sorted(codes)])
-    view, chart = await statistics(desk.svc, desk.session, codes, label)
-    desk.out.append(Outgoing(desk.who, render_stats(desk.say, view, str(chart))))
+    today = desk.now.astimezone(LOCAL_TZ).date()
+    if codes is not None:
+        for code in sorted(codes):
+            view = await operator_view(svc, desk.session, code)
+            chart = draw_trend(say, view.trend, say.t("report.chart.trend.nagari", nagari=view.nagari),
+                               say.t("report.chart.trend.quota", limit=number(view.limit)), today,
+                               chart_path(svc, "trend"))
+            desk.out.append(Outgoing(desk.who, render_operator(say, view, str(chart))))
+        return
+    asked = {STATS_CHARTS[w.lower()] for w in command.args if w.lower() in STATS_CHARTS}
+    extra = {"kecamatan", "trend"} if "all" in asked else asked
+    view = await regency_view(svc, desk.session, None, with_trend="trend" in extra)
+    fill = draw_quota_fill(say, view.nagari, view.year, day_text(today), chart_path(svc, "quota"))
+    desk.out.append(Outgoing(desk.who, render_regency(say, view, str(fill))))
+    if "kecamatan" in extra:
+        kecamatan = draw_kecamatan(say, view.by_kecamatan, day_text(today), chart_path(svc, "kecamatan"))
+        desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.kecamatan.caption", str(kecamatan))))
+    if view.trend is not None:
+        trend_chart = draw_trend(say, view.trend, svc.config.regency.name,
+                                 say.t("report.chart.trend.places", places=number(view.places),
+                                       nagari=number(len(view.nagari))), today, chart_path(svc, "trend"))
+        desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.trend.caption", str(trend_chart))))
+    if any(g.role == "admin" for g in desk.grants):
+        desk.out.append(Outgoing(desk.who, render_funnel(say, await funnel(svc, desk.session))))
 
 
 # ---------------------------------------------------------------------------------------------

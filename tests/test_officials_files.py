@@ -49,7 +49,8 @@ async def test_xlsx_export_has_text_cells_for_nik_kk_phone(svc, tmp_path: Path) 
         assert nik_cell.value == nik(serial) and nik_cell.data_type == "s" and nik_cell.number_format == "@"
         phone = row[column["NO HP"]]
         assert phone.value == f"+62812{serial:08d}" and phone.data_type == "s" and phone.number_format == "@"
-        assert row[column["NO KK"]].number_format == "@"
+        assert "NO KK" not in column  # not collected by the form: no always-empty column
+        assert [row[column[h]].value for h in ("KECAMATAN", "NAGARI", "JORONG")] == ["Sijunjung", "Muaro", "Koto Tuo"]
         assert row[column["NAMA LENGKAP"]].value == f"Pekerja {serial}"
         assert row[column["PROGRAM"]].value == "JKK+JKM"
         assert row[column["REFERENSI"]].value == approved[serial - 1]
@@ -63,9 +64,9 @@ async def test_csv_export_for_viewer_and_audit_export(svc, tmp_path: Path) -> No
     await add_registrations(svc, 1, KANDANG, start=40, status="approved")
     viewer = Chat(svc, VIEWER)
     await viewer("/export csv")
-    with open(viewer.last.document, encoding="utf-8") as handle:
+    with open(viewer.last.document, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert len(rows) == 4 and rows[1][0] == f'="{nik(1)}"'  # all nagari; NIK as a text formula
+    assert len(rows) == 4 and rows[1][1] == nik(1)  # all nagari; NIK as plain digits
     await viewer("/ekspor audit")
     assert viewer.keys == ["official.export.audit"]
     with open(viewer.last.document, encoding="utf-8") as handle:
@@ -148,13 +149,15 @@ async def test_statistics_text_and_chart(svc, tmp_path: Path) -> None:
     await add_registrations(svc, 4, KANDANG, start=40)
     admin = Chat(svc, ADMIN)
     await admin("/statistik")
-    assert admin.keys == ["official.stats.text"]
-    assert "Total: 9" in admin.text and "3 dari target 30000" in admin.text and "Sijunjung: 9" in admin.text
-    with Image.open(admin.last.image) as image:
+    assert admin.keys[0] == "official.stats.text"
+    assert "Semua pendaftaran: 9" in admin.text and "3 dari target kabupaten 30.000" in admin.text
+    assert "• Sijunjung: 9 / 3 / 6" in admin.text
+    with Image.open(admin.replies[0].image) as image:
         assert image.format == "PNG" and image.width > 100
     operator = Chat(svc, OPERATOR)
     await operator("/stats")
-    assert "Total: 5" in operator.text and "Kandang Baru" not in operator.text
+    assert "3 dari 100 terisi" in operator.text and "Menunggu pemeriksaan Anda: 2" in operator.text
+    assert "Kandang Baru" not in operator.text
 
 
 async def test_old_exports_are_deleted(svc, clock, tmp_path: Path) -> None:

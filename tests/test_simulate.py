@@ -156,11 +156,11 @@ def test_simulate_then_export_as_subprocesses(tmp_path: Path) -> None:
     assert not (tmp_path / "unused.key").exists()  # the key came from BOT_SECRET_KEY
 
     exported = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "--db", str(database), "--format", "csv"],
+        [sys.executable, "-m", "bot", "export", "--db", str(database), "--format", "csv", "--status", "all"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=180,
     )
     assert exported.returncode == 0, exported.stderr
-    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert sorted(r["nik"] for r in rows) == [f'="{n}"' for n in sorted([GOOD_NIK, "1303050102900002"])]
-    assert {r["channel_user"] for r in rows} == {"tg:1001", "wa:6281234567890"}
-    assert all(r["category"] == "lainnya: Penjahit keliling" for r in rows)
+    rows = list(csv.DictReader(io.StringIO(exported.stdout.removeprefix("\ufeff"), newline="")))
+    assert sorted(r["NIK"] for r in rows) == sorted([GOOD_NIK, "1303050102900002"])
+    assert len({r["REFERENSI"] for r in rows}) == 2
+    assert all(r["PEKERJAAN"] == "Lainnya: Penjahit keliling" for r in rows)
