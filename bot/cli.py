@@ -142,7 +142,7 @@ async def serve_channels(args: argparse.Namespace, names: list[str]) -> None:
 
     env = Environment.from_env()
     svc = await build_services(args.config, args.db, env=env)
-    log.info(startup_summary(svc, names))
+    log.info("%s", startup_summary(svc, names))
     try:
         await serve(svc, os.environ, names, env.port, env.host)
     finally:
