@@ -139,7 +139,7 @@ async def serve_channels(args: argparse.Namespace, channels: dict[str, ChannelSp
     stop_on_signals(stop)
     env = Environment.from_env()
     svc = await build_services(args.config, args.db, env=env)
-    log.info(startup_summary(svc, list(channels)))
+    log.info("%s", startup_summary(svc, list(channels)))
     try:
         await serve(svc, os.environ, channels, env.port, env.host, stop=stop)
     finally:
