@@ -277,8 +277,6 @@ class TelegramIntake:
             round_.add_done_callback(self._background.discard)
             try:
                 await asyncio.shield(round_)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # noqa: BLE001 - the database may be down; try again later
                 log.exception("recovering unfinished Telegram updates failed")
             grace = self.config.recover_every_seconds

@@ -255,8 +255,6 @@ class WhatsAppWebhook:
             sweep.add_done_callback(self._tasks.discard)
             try:
                 await asyncio.shield(sweep)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("WhatsApp inbox sweep failed")
             grace = timedelta(seconds=SWEEP_SECONDS)
