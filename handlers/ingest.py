@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from datetime import timedelta
 from typing import Any
 
 from conversations.events import Inbound
 from handlers import outbox, router
+from handlers.batching import GroupCommit
 from handlers.outbox import one_writer, send_claimed
 from handlers.services import Services
 from storage.crypto import who
-from storage.inbox import Inbox
+from storage.inbox import Arrived, Inbox
 
 log = logging.getLogger(__name__)
 # Parses a recorded payload back into (event, known_phone); each channel adapter provides one. It
@@ -53,10 +55,17 @@ class Undecodable(Exception):
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
                  payload: dict[str, Any]) -> bool:
     """Record one update; False for a duplicate. Committed when this returns."""
+    if svc.recorder is None:
+        svc.recorder = GroupCommit(partial(_record_batch, svc))
+    return await svc.recorder.submit(Arrived(channel, update_key, seq, channel_user, payload))
+
+
+async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]:
+    """The updates that arrived together, in one transaction (handlers/batching.py)."""
     # On SQLite, queue behind the turns in this process rather than in SQLite's busy handler,
     # whose growing sleeps would hold the webhook's answer far longer than the turns take.
     async with one_writer(svc), svc.db.session() as session:
-        fresh = await Inbox(session, svc.cipher).record(channel, update_key, seq, channel_user, payload, svc.clock.now())
+        fresh = await Inbox(session, svc.cipher).record_many(updates, svc.clock.now())
         await session.commit()
     return fresh
 

@@ -29,6 +29,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import Button, Reply
 from conversations.state import IDLE_STEPS
 from handlers.clock import LOCAL_TZ
+from handlers.batching import GroupCommit
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
 from handlers.settings import DeliveryRules  # noqa: F401  (re-exported)
 from handlers.services import TURN_CLAIM, Services
@@ -448,12 +450,20 @@ async def send_claimed(svc: Services, messages: Sequence[Claimed]) -> list[Outco
     for outcome in outcomes:
         if outcome.person == "reset" and outcome.message.priority == Priority.REPLY:
             outcome.person = None  # the turn of the person who wrote already reset their counter
+    if svc.sent_marks is None:
+        svc.sent_marks = GroupCommit(partial(_mark_batch, svc))
     try:
-        async with one_writer(svc):
-            await record(svc, svc.turn_claimer, outcomes, svc.clock.now())
+        await svc.sent_marks.submit(outcomes)
     except Exception:  # noqa: BLE001 - sent is sent: the rows are re-sent after their lease at worst
         log.exception("recording %d sent messages failed", len(outcomes))
     return outcomes
+
+
+async def _mark_batch(svc: Services, batches: Sequence[Sequence[Outcome]]) -> list[None]:
+    """What became of the messages of turns that finished sending together: one transaction."""
+    async with one_writer(svc):
+        await record(svc, svc.turn_claimer, [o for outcomes in batches for o in outcomes], svc.clock.now())
+    return [None] * len(batches)
 
 
 def one_writer(svc: Services) -> AbstractAsyncContextManager[None]:

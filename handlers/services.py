@@ -48,6 +48,10 @@ class Services:
     senders: dict[str, Any] = field(default_factory=dict)
     # This process's name on the outbox rows it claims (a turn's replies, a worker's batch).
     process: str = field(default_factory=process_name)
+    # Group commits (handlers/batching.py) of this process: recording updates (handlers/ingest.py)
+    # and marking messages sent (handlers/outbox.py); made on first use.
+    recorder: Any = None
+    sent_marks: Any = None
 
     @property
     def turn_claimer(self) -> str:

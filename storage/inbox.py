@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,17 @@ class InboundUpdate(SQLModel, table=True):
 INBOX = InboundUpdate.__table__
 
 
+@dataclass(frozen=True)
+class Arrived:
+    """An update as a platform sent it, to be recorded."""
+
+    channel: str
+    update_key: str
+    seq: int
+    channel_user: str
+    payload: dict[str, Any]
+
+
 class Inbox:
     def __init__(self, session: AsyncSession, cipher: NikCipher) -> None:
         self.session = session
@@ -61,14 +73,27 @@ class Inbox:
     async def record(self, channel: str, update_key: str, seq: int, channel_user: str,
                      payload: dict[str, Any], now: datetime) -> bool:
         """Store an update; False if it was already recorded (a redelivery). Caller commits."""
+        return (await self.record_many([Arrived(channel, update_key, seq, channel_user, payload)], now))[0]
+
+    async def record_many(self, updates: Sequence["Arrived"], now: datetime) -> list[bool]:
+        """Store updates in one statement; for each, False if it was already recorded (a
+        redelivery, or the same update twice in `updates`). Caller commits."""
         # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
         dialect = self.session.bind.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(INBOX).values(
-            channel=channel, update_key=update_key, seq=seq, channel_user=channel_user,
-            payload_enc=self.cipher.encrypt(json.dumps(payload, ensure_ascii=False)), received_at=now, attempts=0,
-        ).on_conflict_do_nothing(index_elements=["channel", "update_key"]).returning(INBOX.c.id)
-        return (await self.session.execute(statement)).first() is not None
+        first: dict[tuple[str, str], int] = {}
+        for index, arrived in enumerate(updates):
+            first.setdefault((arrived.channel, arrived.update_key), index)
+        rows = [{
+            "channel": u.channel, "update_key": u.update_key, "seq": u.seq, "channel_user": u.channel_user,
+            "payload_enc": self.cipher.encrypt(json.dumps(u.payload, ensure_ascii=False)), "received_at": now,
+            "attempts": 0,
+        } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
+        statement = (insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["channel", "update_key"])
+                     .returning(INBOX.c.channel, INBOX.c.update_key))
+        inserted = {(channel, key) for channel, key in (await self.session.execute(statement)).all()}
+        return [first[(u.channel, u.update_key)] == index and (u.channel, u.update_key) in inserted
+                for index, u in enumerate(updates)]
 
     def payload(self, row: InboundUpdate) -> dict[str, Any]:
         return json.loads(self.cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
