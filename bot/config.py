@@ -27,6 +27,8 @@ from conversations.rules import (
     ConversationRules,
     FlowRules,
     HelpContacts,
+    ProgrammeRules,
+    funded_base_problem,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +80,8 @@ class AppConfig(BaseModel):
     delivery: DeliveryRules = DeliveryRules()
     # Issue 5 (nagari officials): quotas, invitations, digests, exports; optional, with defaults.
     officials: OfficialsRules = OfficialsRules()
+    # The programme's own rules: funded contribution base (dated), continuation, escalation.
+    programme: ProgrammeRules = ProgrammeRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":
@@ -93,6 +97,9 @@ class AppConfig(BaseModel):
             raise ValueError("categories: the 'lainnya' (other) category is required")
         if self.regency.nik_prefix != self.regency.kemendagri_code.replace(".", ""):
             raise ValueError("regency.nik_prefix must be kemendagri_code without the dot")
+        problem = funded_base_problem(self.programme, ContributionTable(rules=tuple(self.contributions)))
+        if problem:
+            raise ValueError(problem)
         return self
 
     def resolve(self, path: Path) -> Path:
@@ -112,6 +119,7 @@ class AppConfig(BaseModel):
             income_choices=tuple(self.income_choices),
             conversation=self.conversation,
             help=self.help,
+            programme=self.programme,
         )
 
 

@@ -324,7 +324,8 @@ def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
         return Accepted(again={"type_amount": True})
     # A bare "2" is read literally as Rp 2: refuse amounts no monthly income can be.
     income = int(answer.choice) if answer.choice else parse_income(answer.text or "", minimum=MIN_INCOME)
-    contribution = ctx.rules.contributions.for_income(income, ctx.today)
+    # The declared income is kept as given; the nagari pays the programme's fixed amount.
+    contribution = ctx.rules.programme_contribution(ctx.today)
     return Accepted(
         {
             "income": income,

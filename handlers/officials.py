@@ -264,7 +264,8 @@ async def show_details(desk: Desk, command: Command) -> None:
         birth_date_nik=registration.birth_date_nik.strftime("%d-%m-%Y"),
         nagari=nagari.name if nagari else registration.nagari_code, kecamatan=nagari.kecamatan if nagari else "-",
         jorong=registration.jorong, phone=format_phone(registration.phone), category=work,
-        income=registration.income, contribution=registration.monthly_contribution, heir=heir,
+        income=registration.income,
+        contribution=desk.svc.rules.programme_contribution(desk.now.astimezone(LOCAL_TZ).date()).monthly, heir=heir,
         channel=registration.channel_user, submitted=desk.local(registration.created_at), decision=decision,
         kpj=registration.kpj or "", flags=tuple(registration.flags or ()),
         duplicates=await same_phone(desk, registration), history=tuple(await history_of(desk, registration.reference)),
@@ -348,8 +349,8 @@ async def approve(desk: Desk, command: Command) -> None:
 
 
 def tell_approved(desk: Desk, registration: Registration, nagari: str) -> None:
-    desk.tell_worker(registration, "official.worker.approved", nagari=nagari,
-                     contribution=rupiah(registration.monthly_contribution))
+    amount = desk.svc.rules.programme_contribution(desk.now.astimezone(LOCAL_TZ).date()).monthly
+    desk.tell_worker(registration, "official.worker.approved", nagari=nagari, contribution=rupiah(amount))
 
 
 async def promote(desk: Desk, row: NagariQuota) -> None:
