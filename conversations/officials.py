@@ -109,6 +109,8 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
     "code": frozenset({"kode", "code"}),
     "register_for": frozenset({"daftarkan", "register_for"}),
     "history": frozenset({"riwayat", "history"}),
+    "withdraw": frozenset({"tarik", "withdraw"}),
+    "end": frozenset({"akhiri", "discontinue"}),
     "help": frozenset({"bantuan", "help"}),
 }
 # Buttons our own messages carry ("off:<command>:<argument>"): Telegram callback data holds at
@@ -344,6 +346,8 @@ class QuotaView:
     limit: int
     used: int
     waiting: tuple[str, ...]  # references, in order
+    # Of `used`: participants of earlier budget years who continue (carry-over).
+    carried: int = 0
 
     @property
     def free(self) -> int:
@@ -353,7 +357,8 @@ class QuotaView:
 def render_quota(say: Say, view: QuotaView) -> Reply:
     waiting = ", ".join(view.waiting[:10]) + (" …" if len(view.waiting) > 10 else "") if view.waiting else "-"
     return say.reply("official.quota.view", nagari=view.nagari, year=view.year, limit=view.limit,
-                     used=view.used, free=view.free, waiting_count=len(view.waiting), waiting=waiting)
+                     used=view.used, carried=view.carried, free=view.free, waiting_count=len(view.waiting),
+                     waiting=waiting)
 
 
 @dataclass(frozen=True)
@@ -390,6 +395,7 @@ def render_help(say: Say, roles: set[str]) -> Reply:
     lines = [say.t("official.help.view")]
     if roles & {"admin", "operator"}:
         lines.append(say.t("official.help.decide"))
+        lines.append(say.t("official.help.programme"))
     lines.append(say.t("official.help.export"))
     if "admin" in roles:
         lines.append(say.t("official.help.admin"))

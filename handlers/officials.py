@@ -60,6 +60,7 @@ from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
 from handlers.exports_bpjs import export_audit, export_registrations, purge_old_files
 from handlers.inbound import InTransaction, handle_message, known_phone_of
+from handlers.programme import programme_due
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.router import INTERCEPTORS, Outgoing
 from handlers.services import Services
@@ -339,7 +340,9 @@ async def approve(desk: Desk, command: Command) -> None:
     nagari = await desk.nagari_name(registration.nagari_code)
     if placement.status == "approved":
         await desk.audit("approved", registration.reference, year=row.year)
-        desk.answer("official.approve.done", reference=registration.reference, nagari=nagari)
+        desk.answer("official.approve.done", reference=registration.reference, nagari=nagari, year=row.year,
+                    used=await quota.used(desk.session, row.nagari_code, row.year),
+                    limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
         tell_approved(desk, registration, nagari)
     else:
         await desk.audit("waitlisted", registration.reference, year=row.year, position=placement.position)
@@ -353,13 +356,16 @@ def tell_approved(desk: Desk, registration: Registration, nagari: str) -> None:
     desk.tell_worker(registration, "official.worker.approved", nagari=nagari, contribution=rupiah(amount))
 
 
-async def promote(desk: Desk, row: NagariQuota) -> None:
-    """A freed slot goes to the next on the waiting list, who is told at once."""
+async def promote(desk: Desk, row: NagariQuota) -> list[str]:
+    """A freed slot goes to the next on the waiting list, who is told at once; their references."""
     nagari = await desk.nagari_name(row.nagari_code)
+    promoted = []
     for registration in await quota.promote(desk.session, desk.rules.quota, row, desk.now):
         registration.decided_by = desk.who
         await desk.audit("promoted", registration.reference, year=row.year)
         tell_approved(desk, registration, nagari)
+        promoted.append(registration.reference)
+    return promoted
 
 
 async def reject(desk: Desk, command: Command) -> None:
@@ -386,6 +392,69 @@ async def reject(desk: Desk, command: Command) -> None:
                      contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
     if freed:
         await promote(desk, row)
+
+
+async def withdraw(desk: Desk, command: Command) -> None:
+    """`/tarik REF alasan`: the enrolment was withdrawn at BPJS. A participant who asked to
+    delete their data (UU 27/2022) is erased now, keeping only the record that it happened; any
+    other participant is marked withdrawn. Either way the slot is freed and the waiting list's
+    first is approved."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    reason = reason_of(command)
+    if not reason:
+        desk.answer("official.usage.withdraw")
+        return
+    row = await locked(desk, registration)
+    if registration.status not in ("deletion_requested", "approved", "enrolled"):
+        desk.answer("official.withdraw.not_participant", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    reference, erase = registration.reference, registration.status == "deletion_requested"
+    await close_correction(desk, reference)
+    if erase:
+        # The notice is addressed before the row (and the worker's language) is gone.
+        desk.tell_worker(registration, "official.worker.withdrawn_erased")
+        await desk.repo.delete_registrations([registration])
+        await desk.audit("withdrawn", reference, reason=reason[:500], erased=True, nagari=row.nagari_code)
+    else:
+        registration.status, registration.decision_reason = "withdrawn", reason[:500]
+        registration.decided_at, registration.decided_by, registration.updated_at = desk.now, desk.who, desk.now
+        await desk.audit("withdrawn", reference, reason=reason[:500], erased=False, nagari=row.nagari_code)
+        desk.tell_worker(registration, "official.worker.withdrawn", reason=reason,
+                         contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
+    promoted = await promote(desk, row)
+    desk.answer("official.withdraw.done" if erase else "official.withdraw.done_kept", reference=reference,
+                promoted=", ".join(promoted) or "-", year=row.year,
+                used=await quota.used(desk.session, row.nagari_code, row.year),
+                limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
+
+
+async def end_participation(desk: Desk, command: Command) -> None:
+    """`/akhiri REF alasan`: the participant does not continue into the next budget year. They
+    stay covered (and counted) until 1 January, then leave the quota; whoever is not ended
+    continues and counts in the new year's quota."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    reason = reason_of(command)
+    if not reason:
+        desk.answer("official.usage.end")
+        return
+    await locked(desk, registration)
+    if registration.status not in ("approved", "enrolled"):
+        desk.answer("official.withdraw.not_participant", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    year = quota.budget_year(desk.now)
+    ends_at = quota.year_bounds(year + 1)[0]
+    registration.ends_at, registration.decision_reason, registration.updated_at = ends_at, reason[:500], desk.now
+    await desk.audit("continuation_ended", registration.reference, reason=reason[:500], year=year + 1)
+    last_day = (ends_at - timedelta(days=1)).strftime("%d-%m-%Y")
+    desk.answer("official.end.done", reference=registration.reference, last_day=last_day, year=year + 1)
+    desk.tell_worker(registration, "official.worker.ending", last_day=last_day, reason=reason,
+                     contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
 
 
 async def close_correction(desk: Desk, reference: str) -> None:
@@ -493,7 +562,7 @@ async def show_or_set_quota(desk: Desk, command: Command) -> None:
     usage = await quota.usage(desk.session, desk.rules.quota, code, year)
     desk.out.append(Outgoing(desk.who, render_quota(desk.say, QuotaView(
         nagari=await desk.nagari_name(code), year=year, limit=usage["limit"], used=usage["used"],
-        waiting=usage["waiting"]))))
+        waiting=usage["waiting"], carried=usage["carried"]))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -747,7 +816,7 @@ async def digest_job(svc: Services, now: datetime) -> list[tuple[str, Reply]]:
     return messages
 
 
-DUE_JOBS = (digest_job, purge_old_files)
+DUE_JOBS = (digest_job, purge_old_files, programme_due)
 
 
 def install(svc: Services) -> None:
@@ -773,6 +842,8 @@ HANDLERS: dict[str, Handler] = {
     "code": take_invitation,
     "help": show_help,
     "register_for": refuse,  # reached only without the right (see `intercept`)
+    "withdraw": withdraw,
+    "end": end_participation,
 }
 
 INTERCEPTORS.append(intercept)
