@@ -311,6 +311,8 @@ class DetailView:
     flags: tuple[str, ...]
     duplicates: tuple[str, ...]  # references sharing this phone
     history: tuple[HistoryLine, ...] = field(default_factory=tuple)
+    # Earlier registrations of the same NIK: (reference, status, reason), newest first.
+    earlier: tuple[tuple[str, str, str], ...] = ()
 
 
 def render_history_lines(say: Say, lines: tuple[HistoryLine, ...] | list[HistoryLine]) -> str:
@@ -324,6 +326,9 @@ def render_details(say: Say, view: DetailView) -> Reply:
     flags = [say.t(f"official.flag.{f}") if say.catalog.has(f"official.flag.{f}") else f for f in view.flags]
     if view.duplicates:
         flags.append(say.t("official.flag.same_phone", references=", ".join(view.duplicates)))
+    for reference, status, reason in view.earlier:
+        flags.append(say.t("official.flag.earlier", reference=reference, status=say.status(status),
+                           reason=reason or "-"))
     buttons: tuple[Button, ...] = ()
     if view.status in ("pending", "waiting", "correction"):
         buttons = (Button(f"off:approve:{view.reference}", say.t("official.btn.approve")),

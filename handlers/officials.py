@@ -270,7 +270,20 @@ async def show_details(desk: Desk, command: Command) -> None:
         channel=registration.channel_user, submitted=desk.local(registration.created_at), decision=decision,
         kpj=registration.kpj or "", flags=tuple(registration.flags or ()),
         duplicates=await same_phone(desk, registration), history=tuple(await history_of(desk, registration.reference)),
+        earlier=await earlier_of(desk, registration),
     ))))
+
+
+async def earlier_of(desk: Desk, registration: Registration) -> tuple[tuple[str, str, str], ...]:
+    """Earlier registrations of the same NIK (a rejected worker may register again): shown with
+    their reason when the official may see that nagari, else only counted."""
+    found = []
+    for other in await desk.repo.earlier_registrations(registration):
+        if allowed(desk.grants, "view", other.nagari_code):
+            found.append((other.reference, other.status, other.decision_reason or ""))
+        else:
+            found.append(("-", other.status, ""))
+    return tuple(found)
 
 
 async def same_phone(desk: Desk, registration: Registration) -> tuple[str, ...]:
@@ -847,3 +860,5 @@ HANDLERS: dict[str, Handler] = {
 }
 
 INTERCEPTORS.append(intercept)
+# After the officials' interceptor: a worker's message after submission (not an official's).
+import handlers.aftercare  # noqa: E402,F401

@@ -79,8 +79,34 @@ async def subscription_interceptor(svc: Services, channel_user: str, event: Inbo
     if word in STOP_WORDS:
         return await opt_out(svc, channel_user, in_transaction)
     if word in START_WORDS and await is_opted_out(svc, channel_user):
+        if await has_submitted(svc, channel_user):
+            return await resubscribe_only(svc, channel_user, in_transaction)
         return await opt_back_in(svc, channel_user, event, in_transaction)
     return None
+
+
+async def has_submitted(svc: Services, channel_user: str) -> bool:
+    """Someone with a registration who is not in the middle of a form: for them "mulai" only
+    means "messages on again", never a new form (which would make `status` say "unfinished")."""
+    async with svc.db.session() as session:
+        repo = Repository(session, svc.cipher)
+        if not await repo.registrations_of(channel_user):
+            return False
+        return not (await repo.load_state(channel_user)).in_form
+
+
+async def resubscribe_only(svc: Services, channel_user: str, in_transaction: InTransaction | None) -> list[Outgoing]:
+    async with svc.locks.hold(channel_user):
+        now = svc.clock.now()
+        async with svc.db.session() as session:
+            repo = Repository(session, svc.cipher)
+            person = await repo.person(channel_user, now, svc.rules.default_language)
+            person.opted_out, lang = False, person.lang
+            await repo.audit(channel_user, "opted_in", now)
+            if in_transaction is not None:
+                await in_transaction(session)
+            await session.commit()
+    return [Outgoing(channel_user, Reply("optout.resumed", svc.catalog.text(lang, "optout.resumed")))]
 
 
 INTERCEPTORS.append(subscription_interceptor)
