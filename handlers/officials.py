@@ -13,6 +13,7 @@ Replies go to the official; notices about a decision go to the worker, in the wo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -90,6 +91,8 @@ class Desk:
     now: datetime
     say: Say
     out: list[Outgoing] = field(default_factory=list)
+    # What the official must know about notices to workers, added to the next answer.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def repo(self) -> Repository:
@@ -100,16 +103,36 @@ class Desk:
         return self.svc.config.officials
 
     def answer(self, key: str, buttons: tuple[Button, ...] = (), **params: object) -> None:
-        self.out.append(Outgoing(self.who, self.say.reply(key, buttons, **params)))
+        reply = self.say.reply(key, buttons, **params)
+        if self.notes:
+            reply = dataclasses.replace(reply, text="\n".join([reply.text, *self.notes]))
+            self.notes = []
+        self.out.append(Outgoing(self.who, reply))
 
     def not_allowed(self) -> None:
         self.answer("official.not_allowed")
 
     def tell_worker(self, registration: Registration, key: str, **params: object) -> None:
-        """A notice in the worker's language; for an assisted registration, to its operator."""
-        to = assisted_by(registration.channel_user) or registration.channel_user
+        """A notice in the worker's language, on the worker's own phone, and the truth about it
+        added to the official's answer (reached in their chat, by WhatsApp template, or not)."""
         say = Say(self.svc.catalog, registration.lang)
-        self.out.append(Outgoing(to, say.reply(key, reference=registration.reference, **params)))
+        reply = say.reply(key, reference=registration.reference, **params)
+        outgoing, note = worker_notice(self.svc, registration, reply)
+        self.note(note[0], **note[1])
+        self.out.extend(outgoing)
+
+    def note(self, key: str, **params: object) -> None:
+        """Add a sentence to the official's latest answer (one message, its key unchanged), or
+        to the next answer when none was given yet."""
+        text = self.say.t(key, **params)
+        for index in range(len(self.out) - 1, -1, -1):
+            if self.out[index].to == self.who:
+                reply = self.out[index].reply
+                if text not in reply.text:
+                    self.out[index] = Outgoing(self.who, dataclasses.replace(reply, text=f"{reply.text}\n{text}"))
+                return
+        if text not in self.notes:
+            self.notes.append(text)
 
     def local(self, moment: datetime | None) -> str:
         return moment.astimezone(LOCAL_TZ).strftime("%d-%m-%Y %H:%M") if moment else "-"
@@ -126,6 +149,22 @@ class Desk:
 
 
 Handler = Callable[[Desk, Command], Awaitable[None]]
+
+
+def worker_notice(svc: Services, registration: Registration,
+                  reply: Reply) -> tuple[list[Outgoing], tuple[str, dict[str, object]]]:
+    """Where a notice to a worker goes, and what the official is told about it. A worker who
+    wrote to the bot gets it in their chat. A worker registered in person never did: on
+    WhatsApp the notice goes to their own number (outside the 24-hour window WhatsApp allows only
+    an approved template: config.yaml whatsapp.templates.approval_notice); without WhatsApp the
+    operator gets the text and is told to pass it on in person."""
+    operator = assisted_by(registration.channel_user)
+    if operator is None:
+        return [Outgoing(registration.channel_user, reply)], ("official.notice.sent", {})
+    phone = format_phone(registration.phone)
+    if "wa" in svc.senders and registration.phone.startswith("+"):
+        return [Outgoing("wa:" + registration.phone[1:], reply)], ("official.notice.whatsapp", {"phone": phone})
+    return [Outgoing(operator, reply)], ("official.notice.in_person", {"phone": phone})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -784,8 +823,60 @@ async def continue_assist(svc: Services, who: str, event: Inbound,
         step = (await session.execute(select(Conversation.step).where(Conversation.channel_user == key))).scalar_one_or_none()
         if step is None or step in IDLE_STEPS or not await grants_of(session, who):
             return None
+    if step == "summary" and await other_nagari(svc, who, key, event):
+        return [other_nagari_reply(svc, who, await other_nagari(svc, who, key, event))]
     replies = await handle_message(svc, key, event, None, in_transaction)
-    return [Outgoing(who, reply) for reply in replies]
+    out = [Outgoing(who, reply) for reply in replies]
+    if any(reply.key == "submit.done" for reply in replies):
+        out = await tell_assisted_worker(svc, key, out)
+    return out
+
+
+async def other_nagari(svc: Services, who: str, key: str, event: Inbound) -> str:
+    """At the summary, an operator sending a registration for a nagari that is not theirs:
+    the name of their own nagari (admins may register for any nagari), else ""."""
+    sending = (isinstance(event, ButtonPress) and event.button_id == "sum:send") or (
+        isinstance(event, Text) and event.text.strip().lower() in ("kirim", "send"))
+    if not sending:
+        return ""
+    async with svc.db.session() as session:
+        grants = await grants_of(session, who)
+        state = await Repository(session, svc.cipher).load_state(key)
+        code = state.answers.get("nagari_code")
+        if not code or allowed(grants, "register_for", code):
+            return ""
+        own = sorted(g.nagari_code for g in grants if g.role == "operator" and g.nagari_code)
+        names = [(await session.get(Nagari, c)) for c in own]
+        return ", ".join(n.name for n in names if n) or "-"
+
+
+def other_nagari_reply(svc: Services, who: str, own: str) -> Outgoing:
+    lang = svc.rules.default_language
+    return Outgoing(who, Reply("official.assist.other_nagari",
+                               svc.catalog.text(lang, "official.assist.other_nagari", own=own)))
+
+
+async def tell_assisted_worker(svc: Services, key: str, out: list[Outgoing]) -> list[Outgoing]:
+    """A worker registered in person is told on their own phone that it was done."""
+    async with svc.db.session() as session:
+        registration = (await session.execute(select(Registration).where(Registration.channel_user == key)
+                                              .order_by(Registration.created_at.desc(), Registration.id.desc())
+                                              .limit(1))).scalar_one_or_none()
+        if registration is None:
+            return out
+        nagari = await session.get(Nagari, registration.nagari_code)
+        operator_lang = await language_of(svc, session, assisted_by(key) or key)
+    say = Say(svc.catalog, registration.lang)
+    notice = say.reply("official.worker.assisted_submitted", reference=registration.reference,
+                       nagari=nagari.name if nagari else registration.nagari_code)
+    sent, (note_key, params) = worker_notice(svc, registration, notice)
+    note = svc.catalog.text(operator_lang, note_key, **params)
+    operator = out[-1].to
+    # The operator's own copy of the text is only useful when they must pass it on in person.
+    sent = [o for o in sent if o.to != operator]
+    last = out[-1]
+    out[-1] = Outgoing(last.to, dataclasses.replace(last.reply, text=f"{last.reply.text}\n{note}"))
+    return [*out, *sent]
 
 
 # ---------------------------------------------------------------------------------------------
