@@ -69,6 +69,8 @@ class OfficialsRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     quota: QuotaRules = QuotaRules()
     invitation_expiry_hours: int = Field(default=72, ge=1)
+    # An approval can be undone by the official who gave it for this many minutes (a mistap).
+    undo_minutes: int = Field(default=10, ge=0, le=120)
     digest_interval_minutes: int = Field(default=15, ge=1)
     # WhatsApp lists show at most 10 rows; one message per registration keeps 3 buttons each.
     queue_page_size: int = Field(default=5, ge=1, le=10)
@@ -111,6 +113,7 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
     "history": frozenset({"riwayat", "history"}),
     "withdraw": frozenset({"tarik", "withdraw"}),
     "end": frozenset({"akhiri", "discontinue"}),
+    "undo": frozenset({"urungkan", "undo"}),
     "help": frozenset({"bantuan", "help"}),
 }
 # Buttons our own messages carry ("off:<command>:<argument>"): Telegram callback data holds at

@@ -267,9 +267,14 @@ async def registration_for(desk: Desk, token: str | None, action: str) -> Regist
     """The registration a command names, if the official may `action` it; else answers the one
     "not allowed" (the same whether or not the reference exists) and returns None."""
     reference = reference_of(token)
+    if not allowed(desk.grants, action):
+        # The role cannot do this anywhere: a plain "not allowed".
+        desk.not_allowed()
+        return None
     registration = await desk.repo.registration(reference) if reference else None
     if registration is None or not allowed(desk.grants, action, registration.nagari_code):
-        desk.not_allowed()
+        # The same sentence whether the reference is mistyped, unknown or of another nagari.
+        desk.answer("official.not_found", reference=reference or (token or "-").strip().upper()[:12])
         return None
     return registration
 
@@ -392,7 +397,9 @@ async def approve(desk: Desk, command: Command) -> None:
     nagari = await desk.nagari_name(registration.nagari_code)
     if placement.status == "approved":
         await desk.audit("approved", registration.reference, year=row.year)
-        desk.answer("official.approve.done", reference=registration.reference, nagari=nagari, year=row.year,
+        undo = (Button(f"off:undo:{registration.reference}", desk.say.t("official.btn.undo")),) \
+            if desk.rules.undo_minutes else ()
+        desk.answer("official.approve.done", undo, reference=registration.reference, nagari=nagari, year=row.year,
                     used=await quota.used(desk.session, row.nagari_code, row.year),
                     limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
         tell_approved(desk, registration, nagari)
@@ -444,6 +451,31 @@ async def reject(desk: Desk, command: Command) -> None:
                      contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
     if freed:
         await promote(desk, row)
+
+
+async def undo_approval(desk: Desk, command: Command) -> None:
+    """`/urungkan REF` (or the button under "Disetujui"): within `undo_minutes`, the official
+    who approved (or an admin) puts the registration back in the queue."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    row = await locked(desk, registration)
+    window = timedelta(minutes=desk.rules.undo_minutes)
+    mine = registration.decided_by == desk.who or allowed(desk.grants, "set_quota")
+    if (registration.status != "approved" or registration.decided_at is None or not mine
+            or desk.now - registration.decided_at > window):
+        desk.answer("official.undo.too_late", reference=registration.reference, minutes=desk.rules.undo_minutes,
+                    status=desk.say.status(registration.status))
+        return
+    registration.status, registration.decided_at, registration.decided_by = "pending", None, None
+    registration.updated_at = desk.now
+    await desk.audit("approval_undone", registration.reference, year=row.year)
+    desk.answer("official.undo.done", reference=registration.reference, year=row.year,
+                used=await quota.used(desk.session, row.nagari_code, row.year),
+                limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
+    desk.tell_worker(registration, "official.worker.approval_undone",
+                     nagari=await desk.nagari_name(registration.nagari_code))
+    await promote(desk, row)
 
 
 async def withdraw(desk: Desk, command: Command) -> None:
@@ -948,6 +980,7 @@ HANDLERS: dict[str, Handler] = {
     "register_for": refuse,  # reached only without the right (see `intercept`)
     "withdraw": withdraw,
     "end": end_participation,
+    "undo": undo_approval,
 }
 
 INTERCEPTORS.append(intercept)
