@@ -167,6 +167,9 @@ class _Compose:
         if pressed == "kkbc":
             self.state.text_id, self.state.text_en = self.ctx.content.kkbc_id, self.ctx.content.kkbc_en
             self.state.image = self.state.image or self.ctx.content.image
+            # The ready text invites people to register: not to those already approved or
+            # enrolled, unless the admin chooses them (a status) or clears the audience.
+            self.state.audience["not_covered"] = True
             self.ask_audience()
             return True
         if text and len(text) <= 4000:  # Telegram: 4096 characters per message
@@ -211,6 +214,8 @@ class _Compose:
                 parts.append(f"{self.t('campaign.dim.' + dim)}: {names}")
         if audience.get("unfinished"):
             parts.append(self.t("campaign.dim.unfinished"))
+        if audience.get("not_covered") and not audience.get("status"):
+            parts.append(self.t("campaign.dim.not_covered"))
         return "; ".join(parts) or self.t("campaign.audience.everyone")
 
     def label(self, dim: str, value: str) -> str:
@@ -295,10 +300,17 @@ class _Compose:
         self.state.step = "preview"
         buttons = [self.button("now", "btn.camp.now"), self.button("later", "btn.camp.later"),
                    self.button("audience", "btn.camp.audience"), self.cancel]
+        if not self.state.count:
+            # Nobody to send to: it cannot be scheduled, only the audience changed.
+            buttons = [self.button("audience", "btn.camp.audience"), self.cancel]
         self.say("campaign.compose.preview", buttons, count=self.state.count or 0, audience=self.describe(),
                  text=self.preview_text(), image=self.state.image or "-")
 
     def on_preview(self, pressed: str | None, text: str | None) -> bool:
+        if pressed in ("now", "later") and not self.state.count:
+            self.say("campaign.compose.empty")
+            self.ask_audience()
+            return True
         if pressed == "now":
             self.state.scheduled_at = self.ctx.now.isoformat()
             self.ask_confirm()
@@ -333,6 +345,10 @@ class _Compose:
     def on_confirm(self, pressed: str | None, text: str | None) -> bool:
         if pressed != "send":
             return False
+        if not self.state.count:
+            self.say("campaign.compose.empty")
+            self.ask_audience()
+            return True
         self.out.effect = Schedule(datetime.fromisoformat(self.state.scheduled_at or self.ctx.now.isoformat()))
         self.state.step = "done"
         return True

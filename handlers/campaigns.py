@@ -80,6 +80,10 @@ def audience_query(audience: dict[str, Any]) -> Any:
     if audience.get("unfinished"):
         query = query.where(exists().where(
             Conversation.channel_user == Person.channel_user, Conversation.step.not_in(IDLE_STEPS)))
+    if audience.get("not_covered") and not audience.get("status"):
+        # The KKBC invitation: not to people already approved or enrolled.
+        query = query.where(~exists().where(Registration.channel_user == Person.channel_user,
+                                            Registration.status.in_(("approved", "enrolled", "deletion_requested"))))
     return query
 
 
