@@ -380,6 +380,8 @@ class Progress:
     failed: int
     skipped: int
     per_minute: float  # sent in the last minutes, per minute
+    # Local time ("07:00") until which every message left is held (quiet hours), else None.
+    held_until: str | None = None
 
     @property
     def done(self) -> int:
@@ -400,6 +402,8 @@ def render_progress(t: Callable[..., str], lang: str, progress: Progress) -> Rep
     text = t(lang, key, id=progress.campaign_id, state=t(lang, f"campaign.state.{progress.state}"),
              sent=progress.sent, total=progress.total, failed=progress.failed, skipped=progress.skipped,
              rate=round(progress.per_minute), minutes=minutes)
+    if progress.held_until and progress.state == "running":
+        text = f"{text}\n{t(lang, 'campaign.progress.held', time=progress.held_until)}"
     action = "resume" if progress.state == "paused" else "pause"
     buttons = () if progress.state in ("done", "cancelled") else (
         Button(f"camp:{action}:{progress.campaign_id}", t(lang, f"btn.camp.{action}")),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import String, and_, delete, exists, func, insert, literal, select, update
@@ -126,9 +126,17 @@ async def progress_of(session: AsyncSession, campaign: Campaign, now: datetime) 
     recent = (await session.execute(select(func.count()).where(
         OUTBOX.c.campaign_id == campaign.id, OUTBOX.c.state == "sent",
         OUTBOX.c.sent_at > now - RATE_WINDOW))).scalar_one()
+    # Quiet hours defer a running broadcast: say until when, instead of a rate of 0.
+    first_due = (await session.execute(select(func.min(OUTBOX.c.not_before)).where(
+        OUTBOX.c.campaign_id == campaign.id, OUTBOX.c.state == "queued"))).scalar_one()
+    held = None
+    if first_due is not None:
+        first_due = first_due if first_due.tzinfo else first_due.replace(tzinfo=timezone.utc)
+        if first_due > now:
+            held = first_due.astimezone(LOCAL_TZ).strftime("%H:%M")
     return compose.Progress(campaign.id, campaign.state, campaign.total, counts.get("sent", 0),
                             counts.get("failed", 0), counts.get("skipped", 0),
-                            recent / (RATE_WINDOW.total_seconds() / 60))
+                            recent / (RATE_WINDOW.total_seconds() / 60), held)
 
 
 async def reasons_of(session: AsyncSession, campaign_id: int) -> dict[str, int]:

@@ -65,3 +65,25 @@ async def test_a_broadcast_to_nobody_cannot_be_confirmed(svc: Services, clock, l
 
         states = (await session.execute(select(Campaign.state))).scalars().all()
     assert not set(states) & {"scheduled", "running", "done"}, states
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_a_broadcast_held_by_quiet_hours_says_until_when(svc: Services, clock, lang: str) -> None:
+    from datetime import datetime
+
+    from handlers.clock import LOCAL_TZ
+
+    await make_admin(svc)
+    await set_lang(svc, ADMIN, lang)
+    await register(Chat(svc, "tg:3201"))
+    sim = SimDriver(svc, clock)
+    await sim.clock(datetime(2026, 11, 28, 22, 0, tzinfo=LOCAL_TZ))
+    await compose_kkbc(sim, [])
+    await sim.tap(ADMIN, "camp:now")
+    out = await sim.tap(ADMIN, "camp:send")
+    assert "tg:3201" not in [m["to"] for m in out]
+    status = await sim.say(ADMIN, "/siaran status")
+    held = svc.catalog.text(lang, "campaign.progress.held", time="07:00")
+    assert any(held in m["text"] for m in status), [m["text"] for m in status]
+    out = await sim.clock(datetime(2026, 11, 29, 7, 1, tzinfo=LOCAL_TZ))
+    assert "tg:3201" in [m["to"] for m in out]
