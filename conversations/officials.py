@@ -116,6 +116,14 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
     "undo": frozenset({"urungkan", "undo"}),
     "help": frozenset({"bantuan", "help"}),
 }
+# Buttons of the desk's next-message prompts: ask (reject or correct?), the common reasons,
+# the fields; a typed reason then completes the decision.
+DESK_BUTTONS = frozenset({"ask", "rjpick", "rjr", "fxpick", "fxf", "dskno"})
+# Common reasons for a rejection offered as buttons (catalog keys official.reason.N).
+REJECT_REASONS = (1, 2, 3, 4)
+# One name per form group an official may ask to correct, in the official's language
+# (catalog keys summary.*): group -> label key.
+FIX_GROUPS = (3, 4, 5, 6, 7, 8, 9, 10)
 # Buttons our own messages carry ("off:<command>:<argument>"): Telegram callback data holds at
 # most 64 bytes, so only the command and a reference or page number travel.
 BUTTON_PREFIX = "off:"
@@ -176,9 +184,11 @@ def parse_button(button_id: str) -> Command | None:
     if not button_id.startswith(BUTTON_PREFIX):
         return None
     _, name, *args = button_id.split(":", 2)
-    if name not in COMMAND_WORDS and name != "ask":
+    if name not in COMMAND_WORDS and name not in DESK_BUTTONS:
         return None
-    return Command(name, tuple(args), button=True)
+    # "off:<name>:<reference>:<choice>": the choice travels as a second argument.
+    parts = tuple(args[0].split(":", 1)) if args else ()
+    return Command(name, parts, button=True)
 
 
 def reference_of(token: str | None) -> str | None:

@@ -14,6 +14,7 @@ Replies go to the official; notices about a decision go to the worker, in the wo
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import registration as flow
@@ -32,7 +33,10 @@ from conversations.form import SUMMARY_LINES, Ctx
 from conversations.i18n import rupiah
 from conversations.officials import (
     FIX_FIELDS,
+    FIX_GROUPS,
     GROUP_LABELS,
+    REJECT_REASONS,
+    FixRequest,
     Command,
     DetailView,
     HistoryLine,
@@ -176,6 +180,15 @@ async def intercept(svc: Services, who: str, event: Inbound, in_transaction: InT
         return await on_document(svc, who, event, in_transaction)
     command = command_of(event)
     if command is None:
+        if isinstance(event, Text) and event.text.strip():
+            prompt = await desk_prompt_of(svc, who)
+            if prompt is not None:
+                async with svc.locks.hold(who):
+                    async with svc.db.session() as session:
+                        grants = await grants_of(session, who)
+                    if grants:
+                        return await run(svc, who, grants, lambda desk: complete_prompt(desk, prompt, event.text),
+                                         in_transaction)
         return await continue_assist(svc, who, event, in_transaction)
     async with svc.locks.hold(who):
         async with svc.db.session() as session:
@@ -185,6 +198,11 @@ async def intercept(svc: Services, who: str, event: Inbound, in_transaction: InT
         if command.name == "register_for" and allowed(grants, "register_for"):
             return await start_assist(svc, who, in_transaction)
         handler = HANDLERS[command.name] if grants or command.name == "code" else refuse
+        if grants and command.name not in ("rjpick", "fxf") and await desk_prompt_of(svc, who) is not None:
+            # Another command: the earlier "type the reason" prompt is over.
+            async with svc.db.session() as session:
+                await session.execute(delete(Conversation).where(Conversation.channel_user == DESK_PREFIX + who))
+                await session.commit()
         return await run(svc, who, grants, lambda desk: handler(desk, command), in_transaction)
 
 
@@ -365,10 +383,95 @@ async def show_history(desk: Desk, command: Command) -> None:
 
 
 async def ask_decision(desk: Desk, command: Command) -> None:
-    """The "reject / correct" button: how to type the reason (a button cannot carry one)."""
+    """The queue's "reject / correct" button: which of the two, as buttons; nobody retypes the
+    reference on a phone."""
     registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
-    if registration is not None:
-        desk.answer("official.ask", reference=registration.reference, fields=", ".join(sorted(FIX_FIELDS)))
+    if registration is None:
+        return
+    ref = registration.reference
+    desk.answer("official.ask.which", (Button(f"off:rjpick:{ref}", desk.say.t("official.btn.reject")),
+                                       Button(f"off:fxpick:{ref}", desk.say.t("official.btn.fix")),
+                                       Button(f"off:dskno:{ref}", desk.say.t("official.btn.never_mind"))),
+                reference=ref)
+
+
+# The official's pending desk prompt ("the next message is the reason for ..."), kept in the
+# conversations table under "desk:<official>" at an idle step (never a draft to remind about).
+DESK_PREFIX = "desk:"
+
+
+async def set_desk_prompt(desk: Desk, prompt: dict[str, object] | None) -> None:
+    key = DESK_PREFIX + desk.who
+    await desk.repo.forget_state(key)
+    if prompt is not None:
+        desk.session.add(Conversation(channel_user=key, step="idle", state=json.dumps(prompt), updated_at=desk.now))
+
+
+async def pick_reason(desk: Desk, command: Command) -> None:
+    """Reject: common reasons as buttons, or the reason typed in the next message."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    ref = registration.reference
+    buttons = tuple(Button(f"off:rjr:{ref}:{n}", desk.say.t(f"official.reason.{n}")) for n in REJECT_REASONS)
+    await set_desk_prompt(desk, {"action": "reject", "reference": ref})
+    desk.answer("official.ask.reason", buttons, reference=ref)
+
+
+async def reject_with_reason(desk: Desk, command: Command) -> None:
+    if len(command.args) < 2 or not command.args[1].isdigit() or int(command.args[1]) not in REJECT_REASONS:
+        desk.answer("official.usage.reject")
+        return
+    reason = desk.say.t(f"official.reason.{command.args[1]}")
+    await set_desk_prompt(desk, None)
+    await reject(desk, Command("reject", (command.args[0],), f"{command.args[0]} {reason}"))
+
+
+async def pick_field(desk: Desk, command: Command) -> None:
+    """Correction: one button per field, in the official's language."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    ref = registration.reference
+    buttons = tuple(Button(f"off:fxf:{ref}:{g}", desk.say.t(GROUP_LABELS[g])) for g in FIX_GROUPS)
+    desk.answer("official.ask.field", buttons, reference=ref)
+
+
+async def field_then_reason(desk: Desk, command: Command) -> None:
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    if len(command.args) < 2 or not command.args[1].isdigit() or int(command.args[1]) not in FIX_GROUPS:
+        desk.answer("official.usage.fix", fields=", ".join(sorted(FIX_FIELDS)))
+        return
+    group = int(command.args[1])
+    await set_desk_prompt(desk, {"action": "fix", "reference": registration.reference, "group": group})
+    desk.answer("official.ask.fix_reason", reference=registration.reference, field=desk.say.t(GROUP_LABELS[group]))
+
+
+async def never_mind(desk: Desk, command: Command) -> None:
+    await set_desk_prompt(desk, None)
+    desk.answer("official.ask.dropped")
+
+
+async def desk_prompt_of(svc: Services, who: str) -> dict[str, object] | None:
+    async with svc.db.session() as session:
+        row = await session.get(Conversation, DESK_PREFIX + who)
+        return json.loads(row.state) if row is not None else None
+
+
+async def complete_prompt(desk: Desk, prompt: dict[str, object], text: str) -> None:
+    """The official's next message after a desk prompt: the reason."""
+    await set_desk_prompt(desk, None)
+    reference, reason = str(prompt.get("reference")), " ".join(text.split())[:500]
+    if prompt.get("action") == "reject":
+        await reject(desk, Command("reject", (reference,), f"{reference} {reason}"))
+        return
+    registration = await registration_for(desk, reference, "decide")
+    if registration is None:
+        return
+    group = int(str(prompt.get("group")))
+    await apply_correction(desk, registration, FixRequest(reference, (group,), reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,6 +663,10 @@ async def ask_correction(desk: Desk, command: Command) -> None:
     registration = await registration_for(desk, request.reference, "decide")
     if registration is None:
         return
+    await apply_correction(desk, registration, request)
+
+
+async def apply_correction(desk: Desk, registration: Registration, request: FixRequest) -> None:
     await locked(desk, registration)
     if registration.status not in ("pending", "waiting", "correction"):
         desk.answer("official.decide.already", reference=registration.reference,
@@ -981,6 +1088,11 @@ HANDLERS: dict[str, Handler] = {
     "withdraw": withdraw,
     "end": end_participation,
     "undo": undo_approval,
+    "rjpick": pick_reason,
+    "rjr": reject_with_reason,
+    "fxpick": pick_field,
+    "fxf": field_then_reason,
+    "dskno": never_mind,
 }
 
 INTERCEPTORS.append(intercept)

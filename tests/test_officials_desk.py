@@ -84,3 +84,55 @@ def test_officials_add_checks_ids_and_takes_nagari_names(tmp_path: Path, monkeyp
     assert main(["officials", "--db", db, "add", "tg:5", "--role", "operator", "--nagari", "Nowhere At All"]) == 2
     assert main(["officials", "--db", db, "list"]) == 0
     assert f"wa:6281234567890\toperator\t{MUARO}" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_reject_or_correct_from_the_queue_asks_in_the_next_message(any_svc: Any, lang: str) -> None:
+    await add_officials(any_svc)
+    await set_lang(any_svc, OPERATOR, lang)
+    first, second, third = await add_registrations(any_svc, 3)
+    operator = Chat(any_svc, OPERATOR)
+    await operator("/antrian")
+    await operator.tap(f"off:ask:{first}")
+    assert operator.keys == ["official.ask.which"]
+    # Reject with a common reason: two taps, nothing typed.
+    await operator.tap(f"off:rjpick:{first}")
+    assert operator.keys == ["official.ask.reason"] and f"off:rjr:{first}:1" in operator.buttons()
+    await operator.tap(f"off:rjr:{first}:1")
+    assert operator.keys == ["official.reject.done"]
+    rejected = await registration(any_svc, first)
+    assert rejected.status == "rejected" and rejected.decision_reason == any_svc.catalog.text(lang, "official.reason.1")
+    # Reject with a typed reason: the next message is the reason.
+    await operator("/antrian")
+    await operator.tap(f"off:ask:{second}")
+    await operator.tap(f"off:rjpick:{second}")
+    await operator("sudah pindah ke Padang")
+    assert operator.keys == ["official.reject.done"]
+    assert (await registration(any_svc, second)).decision_reason == "sudah pindah ke Padang"
+    # A correction: the field by button (one name each, in the official's language), then why.
+    await operator("/antrian")
+    await operator.tap(f"off:ask:{third}")
+    await operator.tap(f"off:fxpick:{third}")
+    assert operator.keys == ["official.ask.field"]
+    titles = [b.title for r in operator.replies for b in r.buttons]
+    assert any_svc.catalog.text(lang, "summary.name") in titles and len(titles) == len(set(titles))
+    await operator.tap(f"off:fxf:{third}:4")
+    assert operator.keys == ["official.ask.fix_reason"]
+    await operator("nama tidak sesuai KTP")
+    assert operator.keys == ["official.fix.done"]
+    assert (await registration(any_svc, third)).status == "correction"
+    # The prompt is over: a plain message is not taken as a reason any more.
+    await operator("terima kasih")
+    assert "official.reject.done" not in operator.keys and "official.fix.done" not in operator.keys
+
+
+async def test_another_command_ends_the_prompt(svc: Any) -> None:
+    await add_officials(svc)
+    (first,) = await add_registrations(svc, 1)
+    operator = Chat(svc, OPERATOR)
+    await operator("/antrian")
+    await operator.tap(f"off:ask:{first}")
+    await operator.tap(f"off:rjpick:{first}")
+    await operator("/kuota")
+    await operator("halo")
+    assert (await registration(svc, first)).status == "pending"
