@@ -962,8 +962,10 @@ async def continue_assist(svc: Services, who: str, event: Inbound,
         step = (await session.execute(select(Conversation.step).where(Conversation.channel_user == key))).scalar_one_or_none()
         if step is None or step in IDLE_STEPS or not await grants_of(session, who):
             return None
-    if step == "summary" and await other_nagari(svc, who, key, event):
-        return [other_nagari_reply(svc, who, await other_nagari(svc, who, key, event))]
+    if step == "summary":
+        own = await other_nagari(svc, who, key, event)
+        if own:
+            return [await other_nagari_reply(svc, who, own)]
     replies = await handle_message(svc, key, event, None, in_transaction)
     out = [Outgoing(who, reply) for reply in replies]
     if any(reply.key == "submit.done" for reply in replies):
@@ -989,8 +991,9 @@ async def other_nagari(svc: Services, who: str, key: str, event: Inbound) -> str
         return ", ".join(n.name for n in names if n) or "-"
 
 
-def other_nagari_reply(svc: Services, who: str, own: str) -> Outgoing:
-    lang = svc.rules.default_language
+async def other_nagari_reply(svc: Services, who: str, own: str) -> Outgoing:
+    async with svc.db.session() as session:
+        lang = await language_of(svc, session, who)
     return Outgoing(who, Reply("official.assist.other_nagari",
                                svc.catalog.text(lang, "official.assist.other_nagari", own=own)))
 
