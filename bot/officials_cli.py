@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
+from typing import Any
 
 from sqlalchemy import select
 
@@ -23,6 +25,18 @@ from storage.officials import ROLES, Official
 from storage.repo import Repository
 
 CLI_ACTOR = "cli"
+# Who can be an official: a Telegram user id or a WhatsApp id (digits), as the channels key people.
+CHANNEL_USER = re.compile(r"^(tg|wa):\d{1,20}$")
+NAGARI_CODE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+
+
+async def nagari_code(svc: Any, session: Any, text: str) -> str | None:
+    """A nagari given as a Kemendagri code or a name, as the chat's /undang accepts it."""
+    text = text.strip()
+    if NAGARI_CODE.match(text):
+        return text if await session.get(Nagari, text) is not None else None
+    match = svc.wilayah.match(text)
+    return match.nagari.code if match.nagari else None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add = sub.add_parser("add", help="give someone a role", parents=[common])
     add.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
     add.add_argument("--role", choices=ROLES, required=True, help="the role to give")
-    add.add_argument("--nagari", help="Kemendagri code of an operator's nagari, e.g. 13.03.05.2001")
+    add.add_argument("--nagari", help="an operator's nagari: its name (Muaro) or Kemendagri code (13.03.05.2001)")
     sub.add_parser("list", help="list active officials", parents=[common])
     remove = sub.add_parser("remove", help="revoke someone's roles", parents=[common])
     remove.add_argument("user", help="channel user id, e.g. tg:123456 or wa:6281234567890")
@@ -50,8 +64,15 @@ async def officials_command(args: argparse.Namespace) -> int:
             now = svc.clock.now()
             repo = Repository(session, svc.cipher)
             if args.officials_command == "add":
-                if args.role == "operator" and (not args.nagari or await session.get(Nagari, args.nagari) is None):
-                    print("an operator needs --nagari with a known Kemendagri code (e.g. 13.03.05.2001)", file=sys.stderr)
+                if not CHANNEL_USER.match(args.user):
+                    print(f"not a channel user id: {args.user!r}; use tg:<digits> (Telegram user id) or "
+                          "wa:<digits> (WhatsApp number, e.g. wa:6281234567890)", file=sys.stderr)
+                    return 2
+                if args.nagari:
+                    args.nagari = await nagari_code(svc, session, args.nagari)
+                if args.role == "operator" and args.nagari is None:
+                    print("an operator needs --nagari: a known nagari's name (e.g. Muaro) or Kemendagri code "
+                          "(e.g. 13.03.05.2001)", file=sys.stderr)
                     return 2
                 await grant(session, args.user, args.role, args.nagari, CLI_ACTOR, now)
                 await repo.audit(CLI_ACTOR, "official_added", now, None, official=args.user, role=args.role,

@@ -189,6 +189,9 @@ class _Compose:
         if pressed == "kkbc":
             self.state.text_id, self.state.text_en = self.ctx.content.kkbc_id, self.ctx.content.kkbc_en
             self.state.image = self.state.image or self.ctx.content.image
+            # The ready text invites people to register: not to those already approved or
+            # enrolled, unless the admin chooses them (a status) or clears the audience.
+            self.state.audience["not_covered"] = True
             self.ask_audience()
             return True
         if text and contains_nik(text):
@@ -244,6 +247,8 @@ class _Compose:
                 parts.append(f"{self.t('campaign.dim.' + dim)}: {names}")
         if audience.get("unfinished"):
             parts.append(self.t("campaign.dim.unfinished"))
+        if audience.get("not_covered") and not audience.get("status"):
+            parts.append(self.t("campaign.dim.not_covered"))
         return "; ".join(parts) or self.t("campaign.audience.everyone")
 
     def label(self, dim: str, value: str) -> str:
@@ -328,10 +333,17 @@ class _Compose:
         self.state.step = "preview"
         buttons = [self.button("now", "btn.camp.now"), self.button("later", "btn.camp.later"),
                    self.button("audience", "btn.camp.audience"), self.cancel]
+        if not self.state.count:
+            # Nobody to send to: it cannot be scheduled, only the audience changed.
+            buttons = [self.button("audience", "btn.camp.audience"), self.cancel]
         self.say("campaign.compose.preview", buttons, count=self.state.count or 0, audience=self.describe(),
                  text=self.preview_text(), image=self.state.image or "-")
 
     def on_preview(self, pressed: str | None, text: str | None) -> bool:
+        if pressed in ("now", "later") and not self.state.count:
+            self.say("campaign.compose.empty")
+            self.ask_audience()
+            return True
         if pressed == "now":
             self.state.scheduled_at = self.ctx.now.isoformat()
             self.ask_confirm()
@@ -366,6 +378,10 @@ class _Compose:
     def on_confirm(self, pressed: str | None, text: str | None) -> bool:
         if pressed != "send":
             return False
+        if not self.state.count:
+            self.say("campaign.compose.empty")
+            self.ask_audience()
+            return True
         self.out.effect = Schedule(datetime.fromisoformat(self.state.scheduled_at or self.ctx.now.isoformat()))
         self.state.step = "done"
         return True
@@ -397,6 +413,8 @@ class Progress:
     failed: int
     skipped: int
     per_minute: float  # sent in the last minutes, per minute
+    # Local time ("07:00") until which every message left is held (quiet hours), else None.
+    held_until: str | None = None
 
     @property
     def done(self) -> int:
@@ -417,6 +435,8 @@ def render_progress(t: Callable[..., str], lang: str, progress: Progress) -> Rep
     text = t(lang, key, id=progress.campaign_id, state=t(lang, f"campaign.state.{progress.state}"),
              sent=progress.sent, total=progress.total, failed=progress.failed, skipped=progress.skipped,
              rate=round(progress.per_minute), minutes=minutes)
+    if progress.held_until and progress.state == "running":
+        text = f"{text}\n{t(lang, 'campaign.progress.held', time=progress.held_until)}"
     action = "resume" if progress.state == "paused" else "pause"
     buttons = () if progress.state in ("done", "cancelled") else (
         Button(f"camp:{action}:{progress.campaign_id}", t(lang, f"btn.camp.{action}")),

@@ -364,7 +364,8 @@ def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
         if amount is not None:
             return Accepted(guess=(str(amount), ctx.t(state.lang, "income.guess", amount=rupiah(amount))))
     income = int(answer.choice) if answer.choice else parse_income(amount_text(text), minimum=MIN_INCOME)
-    contribution = ctx.rules.contributions.for_income(income, ctx.today)
+    # The declared income is kept as given; the nagari pays the programme's fixed amount.
+    contribution = ctx.rules.programme_contribution(ctx.today)
     return Accepted(
         {
             "income": income,

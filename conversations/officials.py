@@ -78,6 +78,8 @@ class OfficialsRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     quota: QuotaRules = QuotaRules()
     invitation_expiry_hours: int = Field(default=72, ge=1)
+    # An approval can be undone by the official who gave it for this many minutes (a mistap).
+    undo_minutes: int = Field(default=10, ge=0, le=120)
     digest_interval_minutes: int = Field(default=15, ge=1)
     # WhatsApp lists show at most 10 rows; one message per registration keeps 3 buttons each.
     queue_page_size: int = Field(default=5, ge=1, le=10)
@@ -118,8 +120,19 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
     "code": frozenset({"kode", "code"}),
     "register_for": frozenset({"daftarkan", "register_for"}),
     "history": frozenset({"riwayat", "history"}),
+    "withdraw": frozenset({"tarik", "withdraw"}),
+    "end": frozenset({"akhiri", "discontinue"}),
+    "undo": frozenset({"urungkan", "undo"}),
     "help": frozenset({"bantuan", "help"}),
 }
+# Buttons of the desk's next-message prompts: ask (reject or correct?), the common reasons,
+# the fields; a typed reason then completes the decision.
+DESK_BUTTONS = frozenset({"ask", "rjpick", "rjr", "fxpick", "fxf", "dskno"})
+# Common reasons for a rejection offered as buttons (catalog keys official.reason.N).
+REJECT_REASONS = (1, 2, 3, 4)
+# One name per form group an official may ask to correct, in the official's language
+# (catalog keys summary.*): group -> label key.
+FIX_GROUPS = (3, 4, 5, 6, 7, 8, 9, 10)
 # Buttons our own messages carry ("off:<command>:<argument>"): Telegram callback data holds at
 # most 64 bytes, so only the command and a reference or page number travel.
 BUTTON_PREFIX = "off:"
@@ -180,9 +193,11 @@ def parse_button(button_id: str) -> Command | None:
     if not button_id.startswith(BUTTON_PREFIX):
         return None
     _, name, *args = button_id.split(":", 2)
-    if name not in COMMAND_WORDS and name != "ask":
+    if name not in COMMAND_WORDS and name not in DESK_BUTTONS:
         return None
-    return Command(name, tuple(args), button=True)
+    # "off:<name>:<reference>:<choice>": the choice travels as a second argument.
+    parts = tuple(args[0].split(":", 1)) if args else ()
+    return Command(name, parts, button=True)
 
 
 def reference_of(token: str | None) -> str | None:
@@ -318,6 +333,8 @@ class DetailView:
     flags: tuple[str, ...]
     duplicates: tuple[str, ...]  # references sharing this phone
     history: tuple[HistoryLine, ...] = field(default_factory=tuple)
+    # Earlier registrations of the same NIK: (reference, status, reason), newest first.
+    earlier: tuple[tuple[str, str, str], ...] = ()
 
 
 def render_history_lines(say: Say, lines: tuple[HistoryLine, ...] | list[HistoryLine]) -> str:
@@ -331,6 +348,9 @@ def render_details(say: Say, view: DetailView) -> Reply:
     flags = [say.t(f"official.flag.{f}") if say.catalog.has(f"official.flag.{f}") else f for f in view.flags]
     if view.duplicates:
         flags.append(say.t("official.flag.same_phone", references=", ".join(view.duplicates)))
+    for reference, status, reason in view.earlier:
+        flags.append(say.t("official.flag.earlier", reference=reference, status=say.status(status),
+                           reason=reason or "-"))
     buttons: tuple[Button, ...] = ()
     if view.status in ("pending", "waiting", "correction"):
         buttons = (Button(f"off:approve:{view.reference}", say.t("official.btn.approve")),
@@ -353,6 +373,8 @@ class QuotaView:
     limit: int
     used: int
     waiting: tuple[str, ...]  # references, in order
+    # Of `used`: participants of earlier budget years who continue (carry-over).
+    carried: int = 0
 
     @property
     def free(self) -> int:
@@ -362,13 +384,15 @@ class QuotaView:
 def render_quota(say: Say, view: QuotaView) -> Reply:
     waiting = ", ".join(view.waiting[:10]) + (" …" if len(view.waiting) > 10 else "") if view.waiting else "-"
     return say.reply("official.quota.view", nagari=view.nagari, year=view.year, limit=view.limit,
-                     used=view.used, free=view.free, waiting_count=len(view.waiting), waiting=waiting)
+                     used=view.used, carried=view.carried, free=view.free, waiting_count=len(view.waiting),
+                     waiting=waiting)
 
 
 def render_help(say: Say, roles: set[str]) -> Reply:
     lines = [say.t("official.help.view")]
     if roles & {"admin", "operator"}:
         lines.append(say.t("official.help.decide"))
+        lines.append(say.t("official.help.programme"))
     lines.append(say.t("official.help.export"))
     if "admin" in roles:
         lines.append(say.t("official.help.admin"))

@@ -445,13 +445,25 @@ class _Flow:
 
     def reset(self, keep_reference: bool = True) -> None:
         lang, reference = self.state.lang, self.state.reference if keep_reference else None
-        self.state = self.out.state = State(lang=lang, reference=reference, step="done" if reference else "idle")
+        self.state = self.out.state = State(lang=lang, reference=reference, step="done" if reference else "idle",
+                                            nik_probes=self.state.nik_probes)
 
     def start_form(self, fresh: bool = True) -> None:
         if fresh:
             lang, reference = self.state.lang, self.state.reference
-            self.state = self.out.state = State(lang=lang, reference=reference)
+            self.state = self.out.state = State(lang=lang, reference=reference, nik_probes=self.state.nik_probes)
         self.ask(FORM[0])
+
+    def probed_too_often(self, count: bool = False) -> bool:
+        """Trying NIKs of other people's registrations counts as a failed try; after
+        max_failures of them the person gets the help contact, never another try."""
+        if count:
+            self.state.nik_probes += 1
+        if self.state.nik_probes < self.ctx.rules.conversation.max_failures:
+            return False
+        contact = self.ctx.rules.help.for_nagari(self.state.answers.get("nagari_code"))
+        self.say("nik.probe_limit", contact=contact)
+        return True
 
     # -- answers ------------------------------------------------------------------------------
     def on_input(self, button: Button | None, text: str | None, contact: ContactShared | None) -> None:
@@ -583,6 +595,8 @@ class _Flow:
             state.pending = {**verdict.again, "narrowed": True}
             state.failures = 0
             self.ask(field_)
+            return
+        if verdict.check is not None and self.probed_too_often():
             return
         if verdict.check is not None:
             state.pending = {"field": field_.key, "values": verdict.values, "flags": list(verdict.flags),
@@ -745,6 +759,8 @@ class _Flow:
             if event.status is not None and not (state.correcting and event.reference == state.correcting):
                 key = "nik.already_own" if event.own else "nik.already_other"
                 state.pending = {}
+                if not event.own and self.probed_too_often(count=True):
+                    return
                 self.say(key, status=self.t(f"status.{event.status}") if event.own else "",
                          reference=event.reference if event.own else "")
                 self.ask(field_)

@@ -40,6 +40,8 @@ class State:
     # Last registration this person submitted.
     reference: str | None = None
     last_seen: str | None = None  # ISO 8601
+    # NIKs tried that belong to other people's registrations; kept across restarts of the form.
+    nik_probes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

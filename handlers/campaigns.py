@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import String, and_, delete, exists, func, insert, literal, select, update
@@ -79,6 +79,10 @@ def audience_query(audience: dict[str, Any]) -> Any:
     if audience.get("unfinished"):
         query = query.where(exists().where(
             Conversation.channel_user == Person.channel_user, Conversation.step.not_in(IDLE_STEPS)))
+    if audience.get("not_covered") and not audience.get("status"):
+        # The KKBC invitation: not to people already approved or enrolled.
+        query = query.where(~exists().where(Registration.channel_user == Person.channel_user,
+                                            Registration.status.in_(("approved", "enrolled", "deletion_requested"))))
     return query
 
 
@@ -121,9 +125,17 @@ async def progress_of(session: AsyncSession, campaign: Campaign, now: datetime) 
     recent = (await session.execute(select(func.count()).where(
         OUTBOX.c.campaign_id == campaign.id, OUTBOX.c.state == "sent",
         OUTBOX.c.sent_at > now - RATE_WINDOW))).scalar_one()
+    # Quiet hours defer a running broadcast: say until when, instead of a rate of 0.
+    first_due = (await session.execute(select(func.min(OUTBOX.c.not_before)).where(
+        OUTBOX.c.campaign_id == campaign.id, OUTBOX.c.state == "queued"))).scalar_one()
+    held = None
+    if first_due is not None:
+        first_due = first_due if first_due.tzinfo else first_due.replace(tzinfo=timezone.utc)
+        if first_due > now:
+            held = first_due.astimezone(LOCAL_TZ).strftime("%H:%M")
     return compose.Progress(campaign.id, campaign.state, campaign.total, counts.get("sent", 0),
                             counts.get("failed", 0), counts.get("skipped", 0),
-                            recent / (RATE_WINDOW.total_seconds() / 60))
+                            recent / (RATE_WINDOW.total_seconds() / 60), held)
 
 
 async def reasons_of(session: AsyncSession, campaign_id: int) -> dict[str, int]:

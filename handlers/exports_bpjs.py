@@ -82,11 +82,10 @@ STATUS_WORDS = {
 # The programme's contribution
 
 def programme_contribution(svc: Services, day: date) -> Contribution:
-    """The contribution base and monthly amount the programme pays for one worker on `day`: the
-    lowest bracket of the contribution rule in force then (Rp 1.000.000 -> Rp 16.800 a month)."""
-    rule = svc.rules.contributions.rule_on(day)
-    base = rule.brackets[0].base
-    return Contribution(income_base=base, jkk=round(base * rule.jkk_percent / 100), jkm=rule.jkm_flat)
+    """The contribution base and monthly amount the programme pays for one worker on `day`
+    (config.yaml `programme.funded_base`: the lowest bracket by default, Rp 1.000.000 -> Rp 16.800
+    a month); one rule for the worker, the reminders, the exports and the statistics."""
+    return svc.rules.programme_contribution(day)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ class Effects:
         the nagari's operator, who must also withdraw the enrolment at BPJS."""
         repo, now, who = self.repo, self.ctx.now, self.channel_user
         registrations = await repo.registrations_of(who)
-        erasable = [r for r in registrations if r.status in UNDECIDED]
-        decided = [r for r in registrations if r.status not in UNDECIDED]
+        # Nothing to withdraw at BPJS for an undecided, rejected or withdrawn registration.
+        erasable = [r for r in registrations if r.status in (*UNDECIDED, "rejected", "withdrawn", "ended")]
+        decided = [r for r in registrations if r not in erasable]
         erased = await repo.delete_registrations(erasable)
         for registration in decided:
             if registration.status != "deletion_requested":

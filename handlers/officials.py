@@ -13,6 +13,8 @@ Replies go to the official; notices about a decision go to the worker, in the wo
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 import re
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import registration as flow
@@ -32,7 +34,10 @@ from conversations.state import IDLE_STEPS
 from conversations.i18n import rupiah
 from conversations.officials import (
     FIX_FIELDS,
+    FIX_GROUPS,
     GROUP_LABELS,
+    REJECT_REASONS,
+    FixRequest,
     Command,
     DetailView,
     HistoryLine,
@@ -70,13 +75,14 @@ from handlers.exports_bpjs import (
     purge_old_files,
 )
 from handlers.inbound import converse, known_phone_of
+from handlers.programme import programme_due
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.delivery import Outgoing
 from handlers.services import Services
 from handlers.turn import Turn
 from handlers.charts import draw_kecamatan, draw_quota_fill, draw_trend
 from handlers.stats import chart_path, funnel, operator_view, regency_view
-from storage.models import AuditEvent, Nagari, Person, Registration
+from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
 from storage.repo import REFERENCE_ALPHABET, Repository
@@ -99,6 +105,8 @@ class Desk:
     now: datetime
     say: Say
     out: list[Outgoing] = field(default_factory=list)
+    # What the official must know about notices to workers, added to the next answer.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def repo(self) -> Repository:
@@ -109,16 +117,36 @@ class Desk:
         return self.svc.config.officials
 
     def answer(self, key: str, buttons: tuple[Button, ...] = (), **params: object) -> None:
-        self.out.append(Outgoing(self.who, self.say.reply(key, buttons, **params)))
+        reply = self.say.reply(key, buttons, **params)
+        if self.notes:
+            reply = dataclasses.replace(reply, text="\n".join([reply.text, *self.notes]))
+            self.notes = []
+        self.out.append(Outgoing(self.who, reply))
 
     def not_allowed(self) -> None:
         self.answer("official.not_allowed")
 
     def tell_worker(self, registration: Registration, key: str, **params: object) -> None:
-        """A notice in the worker's language; for an assisted registration, to its operator."""
-        to = assisted_by(registration.channel_user) or registration.channel_user
+        """A notice in the worker's language, on the worker's own phone, and the truth about it
+        added to the official's answer (reached in their chat, by WhatsApp template, or not)."""
         say = Say(self.svc.catalog, registration.lang)
-        self.out.append(Outgoing(to, say.reply(key, reference=registration.reference, **params)))
+        reply = say.reply(key, reference=registration.reference, **params)
+        outgoing, note = worker_notice(self.svc, registration, reply)
+        self.note(note[0], **note[1])
+        self.out.extend(outgoing)
+
+    def note(self, key: str, **params: object) -> None:
+        """Add a sentence to the official's latest answer (one message, its key unchanged), or
+        to the next answer when none was given yet."""
+        text = self.say.t(key, **params)
+        for index in range(len(self.out) - 1, -1, -1):
+            if self.out[index].to == self.who:
+                reply = self.out[index].reply
+                if text not in reply.text:
+                    self.out[index] = Outgoing(self.who, dataclasses.replace(reply, text=f"{reply.text}\n{text}"))
+                return
+        if text not in self.notes:
+            self.notes.append(text)
 
     def local(self, moment: datetime | None) -> str:
         return moment.astimezone(LOCAL_TZ).strftime("%d-%m-%Y %H:%M") if moment else "-"
@@ -137,6 +165,22 @@ class Desk:
 Handler = Callable[[Desk, Command], Awaitable[None]]
 
 
+def worker_notice(svc: Services, registration: Registration,
+                  reply: Reply) -> tuple[list[Outgoing], tuple[str, dict[str, object]]]:
+    """Where a notice to a worker goes, and what the official is told about it. A worker who
+    wrote to the bot gets it in their chat. A worker registered in person never did: on
+    WhatsApp the notice goes to their own number (outside the 24-hour window WhatsApp allows only
+    an approved template: config.yaml whatsapp.templates.approval_notice); without WhatsApp the
+    operator gets the text and is told to pass it on in person."""
+    operator = assisted_by(registration.channel_user)
+    if operator is None:
+        return [Outgoing(registration.channel_user, reply)], ("official.notice.sent", {})
+    phone = format_phone(registration.phone)
+    if "wa" in svc.senders and registration.phone.startswith("+"):
+        return [Outgoing("wa:" + registration.phone[1:], reply)], ("official.notice.whatsapp", {"phone": phone})
+    return [Outgoing(operator, reply)], ("official.notice.in_person", {"phone": phone})
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
@@ -148,6 +192,12 @@ async def route(turn: Turn) -> bool:
         return await on_document(turn, event)
     command = command_of(event)
     if command is None:
+        if isinstance(event, Text) and event.text.strip() and turn.pre.is_official:
+            prompt = await desk_prompt_of(turn.session, turn.who)
+            grants = await turn.grants()
+            if prompt is not None and grants:
+                await run(turn, grants, lambda desk: complete_prompt(desk, prompt, event.text))
+                return True
         return await continue_assist(turn)
     grants = await turn.grants()
     if not owned(command, event, grants):
@@ -156,6 +206,9 @@ async def route(turn: Turn) -> bool:
         await start_assist(turn)
         return True
     handler = HANDLERS[command.name] if grants or command.name == "code" else refuse
+    if grants and command.name not in ("rjpick", "fxf") and await desk_prompt_of(turn.session, turn.who) is not None:
+        # Another command: the earlier "type the reason" prompt is over.
+        await turn.session.execute(delete(Conversation).where(Conversation.channel_user == DESK_PREFIX + turn.who))
     await run(turn, grants, lambda desk: handler(desk, command))
     return True
 
@@ -227,9 +280,14 @@ async def registration_for(desk: Desk, token: str | None, action: str) -> Regist
     """The registration a command names, if the official may `action` it; else answers the one
     "not allowed" (the same whether or not the reference exists) and returns None."""
     reference = reference_of(token)
+    if not allowed(desk.grants, action):
+        # The role cannot do this anywhere: a plain "not allowed".
+        desk.not_allowed()
+        return None
     registration = await desk.repo.registration(reference) if reference else None
     if registration is None or not allowed(desk.grants, action, registration.nagari_code):
-        desk.not_allowed()
+        # The same sentence whether the reference is mistyped, unknown or of another nagari.
+        desk.answer("official.not_found", reference=reference or (token or "-").strip().upper()[:12])
         return None
     return registration
 
@@ -264,11 +322,25 @@ async def show_details(desk: Desk, command: Command) -> None:
         birth_date_nik=registration.birth_date_nik.strftime("%d-%m-%Y"),
         nagari=nagari.name if nagari else registration.nagari_code, kecamatan=nagari.kecamatan if nagari else "-",
         jorong=registration.jorong, phone=format_phone(registration.phone), category=work,
-        income=registration.income, contribution=registration.monthly_contribution, heir=heir,
+        income=registration.income,
+        contribution=desk.svc.rules.programme_contribution(desk.now.astimezone(LOCAL_TZ).date()).monthly, heir=heir,
         channel=registration.channel_user, submitted=desk.local(registration.created_at), decision=decision,
         kpj=registration.kpj or "", flags=tuple(registration.flags or ()),
         duplicates=await same_phone(desk, registration), history=tuple(await history_of(desk, registration.reference)),
+        earlier=await earlier_of(desk, registration),
     ))))
+
+
+async def earlier_of(desk: Desk, registration: Registration) -> tuple[tuple[str, str, str], ...]:
+    """Earlier registrations of the same NIK (a rejected worker may register again): shown with
+    their reason when the official may see that nagari, else only counted."""
+    found = []
+    for other in await desk.repo.earlier_registrations(registration):
+        if allowed(desk.grants, "view", other.nagari_code):
+            found.append((other.reference, other.status, other.decision_reason or ""))
+        else:
+            found.append(("-", other.status, ""))
+    return tuple(found)
 
 
 async def same_phone(desk: Desk, registration: Registration) -> tuple[str, ...]:
@@ -306,10 +378,95 @@ async def show_history(desk: Desk, command: Command) -> None:
 
 
 async def ask_decision(desk: Desk, command: Command) -> None:
-    """The "reject / correct" button: how to type the reason (a button cannot carry one)."""
+    """The queue's "reject / correct" button: which of the two, as buttons; nobody retypes the
+    reference on a phone."""
     registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
-    if registration is not None:
-        desk.answer("official.ask", reference=registration.reference, fields=", ".join(sorted(FIX_FIELDS)))
+    if registration is None:
+        return
+    ref = registration.reference
+    desk.answer("official.ask.which", (Button(f"off:rjpick:{ref}", desk.say.t("official.btn.reject")),
+                                       Button(f"off:fxpick:{ref}", desk.say.t("official.btn.fix")),
+                                       Button(f"off:dskno:{ref}", desk.say.t("official.btn.never_mind"))),
+                reference=ref)
+
+
+# The official's pending desk prompt ("the next message is the reason for ..."), kept in the
+# conversations table under "desk:<official>" at an idle step (never a draft to remind about).
+DESK_PREFIX = "desk:"
+
+
+async def set_desk_prompt(desk: Desk, prompt: dict[str, object] | None) -> None:
+    key = DESK_PREFIX + desk.who
+    await desk.repo.forget_state(key)
+    if prompt is not None:
+        desk.session.add(Conversation(channel_user=key, step="idle", state=json.dumps(prompt), updated_at=desk.now))
+
+
+async def pick_reason(desk: Desk, command: Command) -> None:
+    """Reject: common reasons as buttons, or the reason typed in the next message."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    ref = registration.reference
+    buttons = tuple(Button(f"off:rjr:{ref}:{n}", desk.say.t(f"official.reason.{n}")) for n in REJECT_REASONS)
+    await set_desk_prompt(desk, {"action": "reject", "reference": ref})
+    desk.answer("official.ask.reason", buttons, reference=ref)
+
+
+async def reject_with_reason(desk: Desk, command: Command) -> None:
+    if len(command.args) < 2 or not command.args[1].isdigit() or int(command.args[1]) not in REJECT_REASONS:
+        desk.answer("official.usage.reject")
+        return
+    reason = desk.say.t(f"official.reason.{command.args[1]}")
+    await set_desk_prompt(desk, None)
+    await reject(desk, Command("reject", (command.args[0],), f"{command.args[0]} {reason}"))
+
+
+async def pick_field(desk: Desk, command: Command) -> None:
+    """Correction: one button per field, in the official's language."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    ref = registration.reference
+    buttons = tuple(Button(f"off:fxf:{ref}:{g}", desk.say.t(GROUP_LABELS[g])) for g in FIX_GROUPS)
+    desk.answer("official.ask.field", buttons, reference=ref)
+
+
+async def field_then_reason(desk: Desk, command: Command) -> None:
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    if len(command.args) < 2 or not command.args[1].isdigit() or int(command.args[1]) not in FIX_GROUPS:
+        desk.answer("official.usage.fix", fields=", ".join(sorted(FIX_FIELDS)))
+        return
+    group = int(command.args[1])
+    await set_desk_prompt(desk, {"action": "fix", "reference": registration.reference, "group": group})
+    desk.answer("official.ask.fix_reason", reference=registration.reference, field=desk.say.t(GROUP_LABELS[group]))
+
+
+async def never_mind(desk: Desk, command: Command) -> None:
+    await set_desk_prompt(desk, None)
+    desk.answer("official.ask.dropped")
+
+
+async def desk_prompt_of(session: AsyncSession, who: str) -> dict[str, object] | None:
+    """The reason an official was asked to type in their next message, if any."""
+    row = await session.get(Conversation, DESK_PREFIX + who)
+    return json.loads(row.state) if row is not None else None
+
+
+async def complete_prompt(desk: Desk, prompt: dict[str, object], text: str) -> None:
+    """The official's next message after a desk prompt: the reason."""
+    await set_desk_prompt(desk, None)
+    reference, reason = str(prompt.get("reference")), " ".join(text.split())[:500]
+    if prompt.get("action") == "reject":
+        await reject(desk, Command("reject", (reference,), f"{reference} {reason}"))
+        return
+    registration = await registration_for(desk, reference, "decide")
+    if registration is None:
+        return
+    group = int(str(prompt.get("group")))
+    await apply_correction(desk, registration, FixRequest(reference, (group,), reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +495,11 @@ async def approve(desk: Desk, command: Command) -> None:
     nagari = await desk.nagari_name(registration.nagari_code)
     if placement.status == "approved":
         await desk.audit("approved", registration.reference, year=row.year)
-        desk.answer("official.approve.done", reference=registration.reference, nagari=nagari)
+        undo = (Button(f"off:undo:{registration.reference}", desk.say.t("official.btn.undo")),) \
+            if desk.rules.undo_minutes else ()
+        desk.answer("official.approve.done", undo, reference=registration.reference, nagari=nagari, year=row.year,
+                    used=await quota.used(desk.session, row.nagari_code, row.year),
+                    limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
         tell_approved(desk, registration, nagari)
     else:
         await desk.audit("waitlisted", registration.reference, year=row.year, position=placement.position)
@@ -348,17 +509,20 @@ async def approve(desk: Desk, command: Command) -> None:
 
 
 def tell_approved(desk: Desk, registration: Registration, nagari: str) -> None:
-    desk.tell_worker(registration, "official.worker.approved", nagari=nagari,
-                     contribution=rupiah(registration.monthly_contribution))
+    amount = desk.svc.rules.programme_contribution(desk.now.astimezone(LOCAL_TZ).date()).monthly
+    desk.tell_worker(registration, "official.worker.approved", nagari=nagari, contribution=rupiah(amount))
 
 
-async def promote(desk: Desk, row: NagariQuota) -> None:
-    """A freed slot goes to the next on the waiting list, who is told at once."""
+async def promote(desk: Desk, row: NagariQuota) -> list[str]:
+    """A freed slot goes to the next on the waiting list, who is told at once; their references."""
     nagari = await desk.nagari_name(row.nagari_code)
+    promoted = []
     for registration in await quota.promote(desk.session, desk.rules.quota, row, desk.now):
         registration.decided_by = desk.who
         await desk.audit("promoted", registration.reference, year=row.year)
         tell_approved(desk, registration, nagari)
+        promoted.append(registration.reference)
+    return promoted
 
 
 async def reject(desk: Desk, command: Command) -> None:
@@ -390,6 +554,94 @@ async def reject(desk: Desk, command: Command) -> None:
         await promote(desk, row)
 
 
+async def undo_approval(desk: Desk, command: Command) -> None:
+    """`/urungkan REF` (or the button under "Disetujui"): within `undo_minutes`, the official
+    who approved (or an admin) puts the registration back in the queue."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    row = await locked(desk, registration)
+    window = timedelta(minutes=desk.rules.undo_minutes)
+    mine = registration.decided_by == desk.who or allowed(desk.grants, "set_quota")
+    if (registration.status != "approved" or registration.decided_at is None or not mine
+            or desk.now - registration.decided_at > window):
+        desk.answer("official.undo.too_late", reference=registration.reference, minutes=desk.rules.undo_minutes,
+                    status=desk.say.status(registration.status))
+        return
+    registration.status, registration.decided_at, registration.decided_by = "pending", None, None
+    registration.updated_at = desk.now
+    await desk.audit("approval_undone", registration.reference, year=row.year)
+    desk.answer("official.undo.done", reference=registration.reference, year=row.year,
+                used=await quota.used(desk.session, row.nagari_code, row.year),
+                limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
+    desk.tell_worker(registration, "official.worker.approval_undone",
+                     nagari=await desk.nagari_name(registration.nagari_code))
+    await promote(desk, row)
+
+
+async def withdraw(desk: Desk, command: Command) -> None:
+    """`/tarik REF alasan`: the enrolment was withdrawn at BPJS. A participant who asked to
+    delete their data (UU 27/2022) is erased now, keeping only the record that it happened; any
+    other participant is marked withdrawn. Either way the slot is freed and the waiting list's
+    first is approved."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    reason = reason_of(command)
+    if not reason:
+        desk.answer("official.usage.withdraw")
+        return
+    row = await locked(desk, registration)
+    if registration.status not in ("deletion_requested", "approved", "enrolled"):
+        desk.answer("official.withdraw.not_participant", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    reference, erase = registration.reference, registration.status == "deletion_requested"
+    await close_correction(desk, reference)
+    if erase:
+        # The notice is addressed before the row (and the worker's language) is gone.
+        desk.tell_worker(registration, "official.worker.withdrawn_erased")
+        await desk.repo.delete_registrations([registration])
+        await desk.audit("withdrawn", reference, reason=reason[:500], erased=True, nagari=row.nagari_code)
+    else:
+        registration.status, registration.decision_reason = "withdrawn", reason[:500]
+        registration.decided_at, registration.decided_by, registration.updated_at = desk.now, desk.who, desk.now
+        await desk.audit("withdrawn", reference, reason=reason[:500], erased=False, nagari=row.nagari_code)
+        desk.tell_worker(registration, "official.worker.withdrawn", reason=reason,
+                         contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
+    promoted = await promote(desk, row)
+    desk.answer("official.withdraw.done" if erase else "official.withdraw.done_kept", reference=reference,
+                promoted=", ".join(promoted) or "-", year=row.year,
+                used=await quota.used(desk.session, row.nagari_code, row.year),
+                limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
+
+
+async def end_participation(desk: Desk, command: Command) -> None:
+    """`/akhiri REF alasan`: the participant does not continue into the next budget year. They
+    stay covered (and counted) until 1 January, then leave the quota; whoever is not ended
+    continues and counts in the new year's quota."""
+    registration = await registration_for(desk, command.args[0] if command.args else None, "decide")
+    if registration is None:
+        return
+    reason = reason_of(command)
+    if not reason:
+        desk.answer("official.usage.end")
+        return
+    await locked(desk, registration)
+    if registration.status not in ("approved", "enrolled"):
+        desk.answer("official.withdraw.not_participant", reference=registration.reference,
+                    status=desk.say.status(registration.status))
+        return
+    year = quota.budget_year(desk.now)
+    ends_at = quota.year_bounds(year + 1)[0]
+    registration.ends_at, registration.decision_reason, registration.updated_at = ends_at, reason[:500], desk.now
+    await desk.audit("continuation_ended", registration.reference, reason=reason[:500], year=year + 1)
+    last_day = (ends_at - timedelta(days=1)).strftime("%d-%m-%Y")
+    desk.answer("official.end.done", reference=registration.reference, last_day=last_day, year=year + 1)
+    desk.tell_worker(registration, "official.worker.ending", last_day=last_day, reason=reason,
+                     contact=desk.svc.rules.help.for_nagari(registration.nagari_code))
+
+
 async def close_correction(desk: Desk, reference: str) -> None:
     request = await open_correction(desk.session, reference)
     if request is not None:
@@ -409,6 +661,10 @@ async def ask_correction(desk: Desk, command: Command) -> None:
     registration = await registration_for(desk, request.reference, "decide")
     if registration is None:
         return
+    await apply_correction(desk, registration, request)
+
+
+async def apply_correction(desk: Desk, registration: Registration, request: FixRequest) -> None:
     if contains_nik(request.reason):
         desk.answer("official.reason.nik")
         return
@@ -498,7 +754,7 @@ async def show_or_set_quota(desk: Desk, command: Command) -> None:
     usage = await quota.usage(desk.session, desk.rules.quota, code, year)
     desk.out.append(Outgoing(desk.who, render_quota(desk.say, QuotaView(
         nagari=await desk.nagari_name(code), year=year, limit=usage["limit"], used=usage["used"],
-        waiting=usage["waiting"]))))
+        waiting=usage["waiting"], carried=usage["carried"]))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -736,8 +992,59 @@ async def continue_assist(turn: Turn) -> bool:
     step = turn.pre.assist_step
     if step is None or step in IDLE_STEPS or not await turn.grants():
         return False
-    turn.reply(*await converse(turn, assist_key(turn.who)))
+    key = assist_key(turn.who)
+    if step == "summary":
+        own = await other_nagari(turn, key)
+        if own:
+            turn.reply(Reply("official.assist.other_nagari",
+                             turn.svc.catalog.text(turn.language, "official.assist.other_nagari", own=own)))
+            return True
+    replies = await converse(turn, key)
+    out = [Outgoing(turn.who, reply) for reply in replies]
+    if any(reply.key == "submit.done" for reply in replies):
+        out = await tell_assisted_worker(turn, key, out)
+    turn.out.extend(out)
     return True
+
+
+async def other_nagari(turn: Turn, key: str) -> str:
+    """At the summary, an operator sending a registration for a nagari that is not theirs:
+    the name of their own nagari (admins may register for any nagari), else ""."""
+    event = turn.event
+    sending = (isinstance(event, ButtonPress) and event.button_id == "sum:send") or (
+        isinstance(event, Text) and event.text.strip().lower() in ("kirim", "send"))
+    if not sending:
+        return ""
+    grants = await turn.grants()
+    state = await turn.repo.load_state(key)
+    code = state.answers.get("nagari_code")
+    if not code or allowed(grants, "register_for", code):
+        return ""
+    own = sorted(g.nagari_code for g in grants if g.role == "operator" and g.nagari_code)
+    names = [(await turn.session.get(Nagari, c)) for c in own]
+    return ", ".join(n.name for n in names if n) or "-"
+
+
+async def tell_assisted_worker(turn: Turn, key: str, out: list[Outgoing]) -> list[Outgoing]:
+    """A worker registered in person is told on their own phone that it was done."""
+    svc, session = turn.svc, turn.session
+    registration = (await session.execute(select(Registration).where(Registration.channel_user == key)
+                                          .order_by(Registration.created_at.desc(), Registration.id.desc())
+                                          .limit(1))).scalar_one_or_none()
+    if registration is None:
+        return out
+    nagari = await session.get(Nagari, registration.nagari_code)
+    say = Say(svc.catalog, registration.lang)
+    notice = say.reply("official.worker.assisted_submitted", reference=registration.reference,
+                       nagari=nagari.name if nagari else registration.nagari_code)
+    sent, (note_key, params) = worker_notice(svc, registration, notice)
+    note = svc.catalog.text(turn.language, note_key, **params)
+    operator = out[-1].to
+    # The operator's own copy of the text is only useful when they must pass it on in person.
+    sent = [o for o in sent if o.to != operator]
+    last = out[-1]
+    out[-1] = Outgoing(last.to, dataclasses.replace(last.reply, text=f"{last.reply.text}\n{note}"))
+    return [*out, *sent]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -781,7 +1088,7 @@ async def digest_job(svc: Services, now: datetime) -> list[tuple[str, Reply]]:
     return messages
 
 
-DUE_JOBS = (digest_job, purge_old_files)
+DUE_JOBS = (digest_job, purge_old_files, programme_due)
 
 
 def install(svc: Services) -> None:
@@ -807,4 +1114,12 @@ HANDLERS: dict[str, Handler] = {
     "code": take_invitation,
     "help": show_help,
     "register_for": refuse,  # reached only without the right (see `intercept`)
+    "withdraw": withdraw,
+    "end": end_participation,
+    "undo": undo_approval,
+    "rjpick": pick_reason,
+    "rjr": reject_with_reason,
+    "fxpick": pick_field,
+    "fxf": field_then_reason,
+    "dskno": never_mind,
 }

@@ -32,9 +32,25 @@ async def route(turn: Turn) -> bool:
         await opt_out(turn)
         return True
     if word in START_WORDS and turn.pre.opted_out:
-        await opt_back_in(turn)
+        if await has_submitted(turn):
+            await resubscribe_only(turn)
+        else:
+            await opt_back_in(turn)
         return True
     return False
+
+
+async def has_submitted(turn: Turn) -> bool:
+    """Someone with a registration who is not in the middle of a form: for them "mulai" only
+    means "messages on again", never a new form (which would make `status` say "unfinished")."""
+    return bool(await turn.repo.registrations_of(turn.who)) and not turn.state().in_form
+
+
+async def resubscribe_only(turn: Turn) -> None:
+    person = await turn.person_row()
+    person.opted_out = False
+    await turn.repo.audit(turn.who, "opted_in", turn.now)
+    turn.reply(turn.say("optout.resumed"))
 
 
 async def opt_out(turn: Turn) -> None:

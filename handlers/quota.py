@@ -1,10 +1,13 @@
 """The quota of a nagari per budget year (Satu Nagari 100 Pekerja Rentan: 100 workers each).
 
-Counting, not a counter: a nagari-year's use is the number of its registrations approved (or
-enrolled) with a decision in that year, and its waiting list is its `waiting` registrations in
-the order they were put there. Nothing can drift: a withdrawal, an erasure or a move to another
-nagari stops counting at once, and `promote` fills the freed slot at the next decision, quota
-view or change.
+Counting, not a counter: a nagari-year's use is the number of its participants who are
+covered in that year: approved, enrolled (or waiting to be withdrawn at BPJS after a deletion
+request), decided before the year's end and not ended before its start. So participants of
+earlier years carry over into the new year's quota until the nagari ends them (the December
+continuation list, handlers/programme.py, sets `ends_at` to the next 1 January). The waiting
+list is the nagari's `waiting` registrations in the order they were put there. Nothing can
+drift: a withdrawal, an erasure or a move to another nagari stops counting at once, and
+`promote` fills the freed slot at the next decision, quota view or change.
 
 Concurrency (two officials approving at 99/100 at the same moment): every decision of a nagari
 first runs `UPDATE nagari_quota SET version = version + 1` on the nagari-year's row, in the
@@ -36,8 +39,9 @@ from handlers.clock import LOCAL_TZ
 from storage.models import Registration
 from storage.officials_extra import NagariQuota
 
-# Statuses that occupy a slot of the nagari's budget.
-COUNTED = ("approved", "enrolled")
+# Statuses that occupy a slot of the nagari's budget: a participant whose deletion was asked
+# is still paid for until the operator has withdrawn them at BPJS (/tarik).
+COUNTED = ("approved", "enrolled", "deletion_requested")
 
 
 def budget_year(now: datetime) -> int:
@@ -70,11 +74,24 @@ def limit_of(rules: QuotaRules, row: NagariQuota | None, nagari_code: str, year:
     return rules.limit(nagari_code, year)
 
 
-async def used(session: AsyncSession, nagari_code: str, year: int) -> int:
+def covered_in(year: int) -> Any:
+    """Participants who hold a slot in `year`: decided before its end, not ended before its
+    start (carried over from earlier years until the nagari ends them)."""
     start, end = year_bounds(year)
+    return (Registration.status.in_(COUNTED) & (Registration.decided_at < end)
+            & (Registration.ends_at.is_(None) | (Registration.ends_at > start)))
+
+
+async def used(session: AsyncSession, nagari_code: str, year: int) -> int:
     query = select(func.count()).select_from(Registration).where(
-        Registration.nagari_code == nagari_code, Registration.status.in_(COUNTED),
-        Registration.decided_at >= start, Registration.decided_at < end)
+        Registration.nagari_code == nagari_code, covered_in(year))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def carried_over(session: AsyncSession, nagari_code: str, year: int) -> int:
+    """Of `used`: participants decided in an earlier year."""
+    query = select(func.count()).select_from(Registration).where(
+        Registration.nagari_code == nagari_code, covered_in(year), Registration.decided_at < year_bounds(year)[0])
     return int((await session.execute(query)).scalar_one())
 
 
@@ -124,5 +141,6 @@ async def usage(session: AsyncSession, rules: QuotaRules, nagari_code: str, year
     return {
         "limit": limit_of(rules, row, nagari_code, year),
         "used": await used(session, nagari_code, year),
+        "carried": await carried_over(session, nagari_code, year),
         "waiting": tuple(r.reference for r in await waiting_list(session, nagari_code)),
     }

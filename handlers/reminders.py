@@ -135,14 +135,16 @@ class Reminders:
         if self.local.day != self.rules.contribution_day or not self.in_morning_window():
             return
         rows = (await self.session.execute(
-            select(Registration.nagari_code, Nagari.name, func.count(), func.sum(Registration.monthly_contribution))
+            select(Registration.nagari_code, Nagari.name, func.count())
             .join(Nagari, Nagari.code == Registration.nagari_code)
             .where(Registration.status == "enrolled")
             .group_by(Registration.nagari_code, Nagari.name))).all()
         month = self.local.strftime("%m-%Y")
-        for code, name, count, amount in rows:
+        # The programme's fixed amount per funded worker this month, never their declared income.
+        each = self.svc.rules.programme_contribution(self.local.date()).monthly
+        for code, name, count in rows:
             await self.to_operators(code, "reminder.contribution", f"contribution:{code}:{month}", nagari=name,
-                                    count=count, amount=rupiah(int(amount or 0)), month=month,
+                                    count=count, amount=rupiah(each * int(count)), month=month,
                                     arrears=self.rules.arrears_months)
 
 

@@ -6,8 +6,10 @@ that answers wins:
 
 1. opt-out: "berhenti"/"stop", and "mulai"/"start" from someone who stopped messages;
 2. the broadcast composer: an admin's `/siaran` and the dialogue that follows;
-3. officials' commands (and an operator's assisted registration, an admin's uploaded file);
-4. the registration conversation, which answers everything else.
+3. officials' commands (and an operator's assisted registration, an admin's uploaded file, the
+   reason an official was asked to type);
+4. a registered worker writing again: an answer by the status of their registration;
+5. the registration conversation, which answers everything else.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from conversations.events import Inbound
-from handlers import campaigns, officials, optout
+from handlers import aftercare, campaigns, officials, optout
 from handlers.delivery import Outgoing
 from handlers.inbound import registration_route
 from handlers.outbox import send_claimed
@@ -28,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     optout.route,
     campaigns.route,
     officials.route,
+    aftercare.route,
     registration_route,
 )
 

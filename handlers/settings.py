@@ -26,6 +26,8 @@ from conversations.rules import (
     ConversationRules,
     FlowRules,
     HelpContacts,
+    ProgrammeRules,
+    funded_base_problem,
 )
 from handlers.retry import RetryPolicy
 from handlers.shutdown import ShutdownRules
@@ -245,6 +247,8 @@ class AppConfig(BaseModel):
     delivery: DeliveryRules = DeliveryRules()
     # Nagari officials: quotas, invitations, digests, exports; optional, with defaults.
     officials: OfficialsRules = OfficialsRules()
+    # The programme's own rules: funded contribution base (dated), continuation, escalation.
+    programme: ProgrammeRules = ProgrammeRules()
     # SIGTERM/SIGINT: how long work in flight may take to finish before the process exits.
     shutdown: ShutdownRules = ShutdownRules()
 
@@ -262,6 +266,9 @@ class AppConfig(BaseModel):
             raise ValueError("categories: the 'lainnya' (other) category is required")
         if self.regency.nik_prefix != self.regency.kemendagri_code.replace(".", ""):
             raise ValueError("regency.nik_prefix must be kemendagri_code without the dot")
+        problem = funded_base_problem(self.programme, ContributionTable(rules=tuple(self.contributions)))
+        if problem:
+            raise ValueError(problem)
         return self
 
     def resolve(self, path: Path) -> Path:
@@ -281,4 +288,5 @@ class AppConfig(BaseModel):
             income_choices=tuple(self.income_choices),
             conversation=self.conversation,
             help=self.help,
+            programme=self.programme,
         )

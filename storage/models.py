@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import AwareDateTime
@@ -66,9 +66,18 @@ class Consent(SQLModel, table=True):
     withdrawn_at: datetime | None = _utc_column(nullable=True)
 
 
+# A NIK may have one registration in these statuses at a time (undecided, approved, or still
+# to be withdrawn at BPJS). A rejected, withdrawn or ended registration does not block the NIK:
+# the person may register again, and the official sees the earlier one.
+NIK_BLOCKING = ("pending", "correction", "waiting", "approved", "enrolled", "deletion_requested")
+_NIK_BLOCKING_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in NIK_BLOCKING))
+
+
 class Registration(SQLModel, table=True):
     __table_args__ = (
-        UniqueConstraint("nik_hash", name="uq_registration_nik_hash"),
+        Index("uq_registration_nik_active", "nik_hash", unique=True,
+              postgresql_where=text(_NIK_BLOCKING_SQL), sqlite_where=text(_NIK_BLOCKING_SQL)),
+        Index("ix_registration_nik_hash", "nik_hash"),
         # The officials' queue (pending of one nagari, oldest first), the quota count (approved
         # of one nagari in a budget year) and duplicate suspicions (same phone), at province size.
         Index("ix_registration_nagari_status_created", "nagari_code", "status", "created_at"),
@@ -110,6 +119,9 @@ class Registration(SQLModel, table=True):
     decision_reason: str | None = Field(default=None, max_length=500)
     kpj: str | None = Field(default=None, max_length=20)
     coverage_start: date | None = None
+    # Set when the nagari ends a participant at the end of a budget year (the December
+    # continuation list): from this moment they no longer count in the nagari's quota.
+    ends_at: datetime | None = _utc_column(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):

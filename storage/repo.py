@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.state import State
 from storage.crypto import NikCipher
-from storage.models import AuditEvent, Consent, Conversation, Nagari, Person, Registration
+from storage.models import NIK_BLOCKING, AuditEvent, Consent, Conversation, Nagari, Person, Registration
 
 # References are read aloud over the phone and typed on small keyboards: no 0/O, 1/I/L.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -102,8 +102,18 @@ class Repository:
 
     # -- registrations ------------------------------------------------------------------------
     async def registration_by_nik(self, nik: str) -> Registration | None:
-        query = select(Registration).where(Registration.nik_hash == self.cipher.lookup_hash(nik))
-        return (await self.session.execute(query)).scalar_one_or_none()
+        """The registration that blocks this NIK (undecided, approved, enrolled, to withdraw),
+        else None: a rejected, withdrawn or ended one does not stop a new registration."""
+        query = select(Registration).where(Registration.nik_hash == self.cipher.lookup_hash(nik),
+                                           Registration.status.in_(NIK_BLOCKING))
+        return (await self.session.execute(query)).scalars().first()
+
+    async def earlier_registrations(self, registration: Registration) -> Sequence[Registration]:
+        """Other registrations of the same NIK (e.g. an earlier rejection), newest first."""
+        query = (select(Registration).where(Registration.nik_hash == registration.nik_hash,
+                                            Registration.id != registration.id)
+                 .order_by(Registration.created_at.desc()))
+        return (await self.session.execute(query)).scalars().all()
 
     async def registration(self, reference: str) -> Registration | None:
         query = select(Registration).where(Registration.reference == reference.upper())

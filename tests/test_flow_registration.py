@@ -49,7 +49,7 @@ async def walk_to(chat: Chat, step: str, lang: str = "id", nik: str = GOOD_NIK,
     """Say "halo" and answer every question before `step` with conftest.REGISTRATION's answers
     (or `overrides[step]`); stops when `step` is the question being asked."""
     await chat("halo")
-    if chat.keys == ["done.menu"]:  # registered before: the language is known
+    if chat.keys == ["done.menu"] or chat.keys[0].startswith("aftercare."):  # registered before: the language is known
         await chat("daftar")
     answers = dict(zip(STEPS, REGISTRATION))
     answers["language"] = ("tap", f"lang:{lang}")

@@ -77,7 +77,7 @@ async def test_digest_at_most_once_per_interval(svc, clock) -> None:
     await add_officials(svc)
     officials.install(svc)
     officials.install(svc)
-    assert [svc.due_jobs.count(job) for job in officials.DUE_JOBS] == [1, 1]
+    assert [svc.due_jobs.count(job) for job in officials.DUE_JOBS] == [1] * len(officials.DUE_JOBS)
     clock.advance(timedelta(minutes=1))
     await add_registrations(svc, 3)
     clock.advance(timedelta(minutes=1))
