@@ -235,9 +235,6 @@ async def test_each_persons_replies_come_in_order(run: Report) -> None:
     assert run.unexpected == [], run.summary()
 
 
-@pytest.mark.xfail(strict=False, reason="a reply is sent after its turn commits, not through the outbox: a kill "
-                   "in between loses it (PostgreSQL run: 2 of 360 lost); passes once replies are outbox rows "
-                   "committed with the turn")
 async def test_every_committed_turns_reply_is_delivered(run: Report) -> None:
     assert run.lost == [], run.summary()
     # At most the replies in flight at each kill come twice.
