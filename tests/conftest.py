@@ -97,7 +97,13 @@ def clock() -> FixedClock:
 
 
 def test_env(tmp_path: Path) -> Environment:
-    return Environment(secret_key=secrets.token_urlsafe(48), secret_key_file=tmp_path / "unused.key")
+    """A key of this test: every service a test builds (like every process of one deployment)
+    shares it -- a database refuses to start with another key than its own."""
+    return Environment(secret_key=_test_keys.setdefault(str(tmp_path), secrets.token_urlsafe(48)),
+                       secret_key_file=tmp_path / "unused.key")
+
+
+_test_keys: dict[str, str] = {}
 
 
 async def make_services(url: str, clock: FixedClock, tmp_path: Path, config: str | None = None) -> Services:
