@@ -1,4 +1,4 @@
-"""Files people attach, saved for the officials' enrolment import (issue 5: "/impor, with the file
+"""Files people attach, saved for the officials' enrolment import ("/impor, with the file
 attached"). Both channels use this: a platform announces an `Attachment`, the channel downloads
 it with its own client into `save`, and the conversation receives a `Document` at the saved path.
 

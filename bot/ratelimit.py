@@ -1,4 +1,4 @@
-"""Rate limits of the platforms' senders (DOMAIN.md, "Platform limits"), shared by the Telegram
+"""Rate limits of the platforms' senders (docs/domain.md, "Platform limits"), shared by the Telegram
 and WhatsApp senders.
 
 `PriorityGate`: a sender's overall throughput (Telegram about 30 messages/s; a WhatsApp number

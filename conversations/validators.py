@@ -7,7 +7,7 @@ language without knowing how the check was done.
 
 This module does no I/O and imports nothing from the bot, handlers, storage
 or any channel library: it must stay usable from tests, import scripts and
-admin tools alike.  Rules come from ``DOMAIN.md`` (the project's domain
+admin tools alike.  Rules come from ``docs/domain.md`` (the project's domain
 brief); the comments below cite them.
 """
 
@@ -48,7 +48,7 @@ class InvalidInput(ValueError):
     ``key`` is a message-catalog key (``"nik.length"``, ``"phone.invalid"``
     ...) and ``params`` the placeholders that message may use.  The exception
     text is only meant for logs and therefore never contains the input itself
-    (a NIK must never be logged, DOMAIN.md "NIK").
+    (a NIK must never be logged, docs/domain.md "NIK").
     """
 
     key: str
@@ -115,7 +115,7 @@ def normalize_text(text: str) -> str:
 # NIK
 # ---------------------------------------------------------------------------
 
-# DOMAIN.md "NIK": valid after removing spaces, dots and dashes.  Any Unicode
+# docs/domain.md "NIK": valid after removing spaces, dots and dashes.  Any Unicode
 # whitespace (non-breaking spaces included) counts as a space.
 _NIK_SEPARATORS = re.compile(r"[\s." + re.escape(_DASHES + _INVISIBLE) + r"]+")
 
@@ -140,7 +140,7 @@ class NikInfo:
     """What a structurally valid NIK says about its holder.
 
     The regency/kecamatan codes are where the NIK was *first* issued and the
-    birth date may be wrong on the card: DOMAIN.md says never derive the
+    birth date may be wrong on the card: docs/domain.md says never derive the
     nagari from them and never reject because of them.
     """
 
@@ -167,7 +167,7 @@ def age_on(birth: date, today: date) -> int:
 def _nik_birth_date(
     day: int, month: int, yy: int, today: date, plausible_age: tuple[int, int]
 ) -> date:
-    """Pick the century of a NIK's two-digit year (DOMAIN.md: ambiguous).
+    """Pick the century of a NIK's two-digit year (docs/domain.md: ambiguous).
 
     Candidates are 19yy and 20yy.  Dates that do not exist (29 Feb in a
     non-leap year), lie in the future, or give an age over 110 are dropped.
@@ -198,7 +198,7 @@ def parse_nik(
     home_prefix: str = "1303",
     plausible_age: tuple[int, int] = (15, 65),
 ) -> NikInfo:
-    """Check a NIK's structure and decode it (DOMAIN.md "NIK").
+    """Check a NIK's structure and decode it (docs/domain.md "NIK").
 
     Raises :class:`InvalidInput` with, in this order of checking:
 
@@ -279,7 +279,7 @@ def mask_nik(nik: str) -> str:
 
     Only the first 4 digits (the regency where it was issued, useful to the official) are shown.
     This satisfies both rules we have: the issue's "at most the first 4 and last 2 digits
-    visible" and Kemendagri's request (DOMAIN.md) to hide at least the last 4 digits. The worker
+    visible" and Kemendagri's request (docs/domain.md) to hide at least the last 4 digits. The worker
     checks their NIK through the birth date and sex derived from it, shown beside the mask.
     Any other input (wrong length, stray characters) is masked completely.
     """
@@ -316,7 +316,7 @@ def parse_phone(text: str, region: str = "ID") -> str:
       e.g. ``"MY"``; ``"001"`` for non-geographic numbers): a valid number
       outside Indonesia;
     - ``phone.not_mobile``: a valid Indonesian number that is not a mobile
-      (landlines cannot receive WhatsApp/Telegram codes; DOMAIN.md requires
+      (landlines cannot receive WhatsApp/Telegram codes; docs/domain.md requires
       a valid MOBILE number).
     """
     compact = _PHONE_SEPARATORS.sub("", _ascii_digits(text))
@@ -326,7 +326,7 @@ def parse_phone(text: str, region: str = "ID") -> str:
         # "00" is how people type the international "+" (0062 ...).
         compact = "+" + compact[2:]
     elif compact.startswith("62") and region == "ID":
-        # DOMAIN.md trap: "62812345678" parsed under region ID becomes the
+        # docs/domain.md trap: "62812345678" parsed under region ID becomes the
         # landline +62 628...; WhatsApp ids come like this without "+".
         compact = "+" + compact
     try:

@@ -1,7 +1,7 @@
 """Kecamatan and nagari of Kabupaten Sijunjung, and matching typed names.
 
 Everything is keyed on Kemendagri codes (``13.03.CC.NNNN``); BPS numbers the
-regency 1304, a different code system (DOMAIN.md "Administrative areas").
+regency 1304, a different code system (docs/domain.md "Administrative areas").
 
 People type village names in Minangkabau or Indonesian spelling ("Lubuak" /
 "Lubuk", "Aie" / "Air"), with or without "nagari"/"desa", and with typos.
@@ -53,7 +53,7 @@ _MIN_FUZZY_LENGTH = 3
 # Minangkabau / Indonesian / older-spelling variants -> one canonical word.
 # The canonical side is arbitrary but must be used consistently; mostly the
 # Indonesian form.  Sources: the two spellings in data/sijunjung_*.csv, the
-# 2018 Kemendagri spellings (data/SOURCES.md) and DOMAIN.md.
+# 2018 Kemendagri spellings (data/SOURCES.md) and docs/domain.md.
 _WORD_VARIANTS: dict[str, str] = {
     # Minang -> Indonesian sound changes (-uak/-uk, -uang/-ung, -ik/-it ...)
     "lubuak": "lubuk",
@@ -222,7 +222,7 @@ class Wilayah:
         for n in self._nagari:
             self._in_kec[n.kecamatan.code].append(n)
 
-        # Pre-computed keys (DOMAIN.md: names are typed many ways).
+        # Pre-computed keys (docs/domain.md: names are typed many ways).
         self._nagari_entries: list[_Entry[Nagari]] = []
         for n in self._nagari:
             names = [n.name, *(_EXTRA_NAGARI_ALIASES.get(n.code, ()))]

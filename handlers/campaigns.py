@@ -247,7 +247,7 @@ class AdminTurn:
 
     def ctx(self) -> compose.ComposeCtx:
         content = content_of(self.svc)
-        assert content is not None, "the broadcast interceptor runs only with a campaigns section"
+        assert content is not None, "the broadcast route runs only with a campaigns section"
         categories = {c.id: c.title(self.lang) for c in self.svc.rules.categories}
         return compose.ComposeCtx(self.lang, self.svc.catalog.text, self.svc.wilayah, content, categories,
                                   self.now.astimezone(LOCAL_TZ))

@@ -81,7 +81,7 @@ class Effects:
     async def perform(self, effect: Effect, state: State) -> Event | None:
         repo, now, who = self.repo, self.ctx.now, self.channel_user
         if isinstance(effect, RecordConsent):
-            # Assisted registration (issue 5): consent is given in person to the operator.
+            # Assisted registration: consent is given in person to the operator.
             operator = assisted_by(who)
             await repo.record_consent(who, effect.version, effect.lang, now,
                                       method="in_person" if operator else "chat", given_to=operator)
@@ -164,7 +164,7 @@ class Effects:
 
     async def after_correction(self, registration: Registration, group: int, changed: list[str]) -> int | None:
         """An official's correction request walks through its groups, then the registration
-        returns to the queue (issue 5); a waiting one moved to another nagari leaves that
+        returns to the queue; a waiting one moved to another nagari leaves that
         nagari's waiting list and needs a new decision there."""
         if registration.status == "correction":
             following = await next_correction_group(self.repo.session, registration.reference, group, self.ctx.now)

@@ -14,7 +14,7 @@ from storage.models import Conversation
 
 log = logging.getLogger(__name__)
 # Handled updates are kept only to recognise redeliveries: Meta redelivers a webhook for up to
-# 7 days, Telegram keeps updates for 24 hours (DOMAIN.md, platform limits).
+# 7 days, Telegram keeps updates for 24 hours (docs/domain.md, platform limits).
 INBOX_DEDUPE_WINDOW = timedelta(days=8)
 
 

@@ -1,10 +1,10 @@
-"""Use-cases of nagari officials (issue 5): the queue, details, decisions within the quota,
+"""Use-cases of nagari officials: the queue, details, decisions within the quota,
 corrections, exports, enrolment imports, statistics, invitations, assisted registration, history.
 
-Registered as an interceptor of handlers.router: it answers a message when the sender holds a
-grant and typed or tapped an official command (or is in an assisted registration), and when
-anyone sends `/kode` to take an invitation; otherwise it returns None and the worker flow
-answers. Every command checks the role and the nagari with handlers.roles; a refusal is the one
+A route of handlers.router (`route`): it answers a message when the sender holds a grant and
+typed or tapped an official command (or is in an assisted registration, or was asked to type a
+reason), and when anyone sends `/kode` to take an invitation; otherwise it passes and the worker
+flow answers. Every command checks the role and the nagari with handlers.roles; a refusal is the one
 key `official.not_allowed`, whether or not the reference exists, and changes nothing.
 
 Replies go to the official; notices about a decision go to the worker, in the worker's language
@@ -222,7 +222,7 @@ def command_of(event: Inbound) -> Command | None:
 
 
 def owned(command: Command, event: Inbound, grants: list[Grant]) -> bool:
-    """Whether this interceptor answers: a worker's own commands ("perbaiki data", "bantuan")
+    """Whether this route answers: a worker's own commands ("perbaiki data", "bantuan")
     stay with the worker flow; someone without a grant who typed "/setujui ..." or tapped an
     official's button is refused; `/kode` is for anyone."""
     if command.name == "code":

@@ -11,13 +11,13 @@ batch in "sending"; after `lease_seconds` any worker puts it back in the queue, 
 repeat at most one batch -- about a second's sending at the channel's rate (`claim_size`) -- and
 never skips a message.
 
-Rules, for every message (issue 6):
+Rules, for every message:
 - opted out ("berhenti"/"stop"): no campaign or reminder; transactional messages still go;
 - quiet hours (default 21:00-07:00 WIB): nothing is claimed; enqueueing sets not_before to the
   next 07:00 -- deferred, never dropped;
 - a person in the middle of a conversation gets no campaign or reminder until they finish or go
   quiet (`busy_minutes`);
-- per-channel rate (Telegram ~30/s; WhatsApp 80/s, upgradable to 1,000/s: DOMAIN.md);
+- per-channel rate (Telegram ~30/s; WhatsApp 80/s, upgradable to 1,000/s: docs/domain.md);
 - transient errors retried with exponential backoff (not_before); permanent errors recorded;
 - after `max_consecutive_failures` failed deliveries a person is not messaged until they write
   (handlers/inbound.py resets Person.failed_deliveries on every inbound message).

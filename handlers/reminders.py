@@ -5,13 +5,13 @@ Each rule finds who is due *now* and enqueues into the outbox with a dedupe key
 reminder is still enqueued once. Sending obeys the outbox rules (handlers/outbox.py): opt-out,
 quiet hours, and no reminder while the person is in the middle of a conversation.
 
-Rules (issue 6; defaults in ReminderRules):
+Rules (defaults in ReminderRules):
 - unfinished registration: after 24 h and again after 72 h of silence, then never;
 - pending registrations: a daily digest to the nagari's operators at 08:00 WIB;
 - coverage ending: 30 and 7 days before the end of the funded period (12 months after
   coverage_start, or after the enrolment decision when BPJS gave no start date);
 - contribution: monthly, to each nagari's operators, the amount owed for its enrolled workers
-  (three unpaid months end coverage: DOMAIN.md).
+  (three unpaid months end coverage: docs/domain.md).
 A reminder missed by more than `late_window_hours` (e.g. the server was down) is not sent late.
 """
 

@@ -99,7 +99,7 @@ class ReminderRules(BaseModel):
     # The daily digest of registrations waiting for the nagari's operators (off: false).
     pending_digest: bool = True
     digest_statuses: tuple[str, ...] = ("pending",)
-    # Village budgets usually fund 12 months (DOMAIN.md).
+    # Village budgets usually fund 12 months (docs/domain.md).
     funded_months: int = Field(default=12, ge=1)
     coverage_ending_days: tuple[int, ...] = (30, 7)
     contribution_day: int = Field(default=1, ge=1, le=28)

@@ -1,6 +1,6 @@
 """Officials and their roles: who may review, decide, export, invite and broadcast.
 
-Roles (issue 5): `admin` (the regency: every nagari, manages officials and campaigns),
+Roles: `admin` (the regency: every nagari, manages officials and campaigns),
 `operator` (one nagari: reviews and decides its registrations), `viewer` (e.g. the BPJS TK
 branch: reads and exports everything, decides nothing). One person may hold roles on several
 channels (one row per channel identity).

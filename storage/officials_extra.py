@@ -4,7 +4,7 @@
   and is the row every decision of that nagari-year locks first (handlers/quota.py), so that two
   officials deciding at the same moment are serialised on SQLite and on PostgreSQL.
 - `DigestMark`: when each operator was last told about new registrations (at most one digest
-  per interval, issue 5).
+  per interval).
 - `CorrectionRequest`: which form groups an official asked a worker to correct, and which the
   worker has done; the registration returns to the queue when none is left.
 """

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.services import Services
 from storage.models import Registration
 from tests.conftest import GOOD_NIK, REGISTRATION, Chat, register

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.services import Services
 from tests.conftest import GOOD_NIK, REGISTRATION, Chat
 from tests.fake_platform import SimDriver

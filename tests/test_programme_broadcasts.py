@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.services import Services
 from storage.models import Registration
 from tests.conftest import START, Chat, register

@@ -13,7 +13,6 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from bot.config import DEFAULT_CONFIG, ConfigError, load_config
 from handlers.services import Services
 from storage.models import Registration

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers.services import Services
 from tests.conftest import START, Chat
 from tests.fake_platform import SimDriver

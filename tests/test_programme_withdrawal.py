@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import bot.worker  # noqa: F401  (registers the interceptors and the outreach jobs)
 from handlers import quota
 from handlers.services import Services
 from storage.models import AuditEvent, Registration

@@ -1,4 +1,4 @@
-"""Documents attached on Telegram (issue 5: "/impor, with the file attached"): an admin's
+"""Documents attached on Telegram ("/impor, with the file attached"): an admin's
 enrolment results are downloaded through the Bot API (getFile, then the file URL) and imported;
 a worker's document gets the flow's kind answer; a file of the wrong type or too big is answered
 kindly and never written to disk. aiogram's real HTTP session against the fake Bot API server."""

@@ -42,6 +42,7 @@ async def test_a_broadcast_with_a_nik_is_refused(svc: Services) -> None:
 async def test_the_composer_reads_typed_choices_like_every_step(svc: Services) -> None:
     """The admin may type a button's words; the same reader as the registration's decides."""
     await make_admin(svc)
+    await register(Chat(svc, "tg:5005"))  # someone in Kecamatan Sijunjung (Muaro): an audience of 1
     admin = Chat(svc, ADMIN)
     await admin("/siaran")
     await admin.tap("camp:kkbc")

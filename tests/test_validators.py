@@ -1,4 +1,4 @@
-"""Table-driven tests for conversations.validators (rules: DOMAIN.md)."""
+"""Table-driven tests for conversations.validators (rules: docs/domain.md)."""
 
 from __future__ import annotations
 

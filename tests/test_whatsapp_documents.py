@@ -1,4 +1,4 @@
-"""Documents attached on WhatsApp (issue 5: "/impor, with the file attached"): an admin's
+"""Documents attached on WhatsApp ("/impor, with the file attached"): an admin's
 enrolment results are downloaded from the Cloud API (media URL, then the bytes with the access
 token) and imported; a worker's document gets the flow's kind answer; a file of the wrong type or
 too big is answered kindly and never left on disk. pywa's real client against the fake Graph API."""

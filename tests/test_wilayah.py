@@ -1,4 +1,4 @@
-"""Table-driven tests for conversations.wilayah (rules: DOMAIN.md)."""
+"""Table-driven tests for conversations.wilayah (rules: docs/domain.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _crosswalk_rows() -> list[dict[str, str]]:
 
 def _assert_names(wilayah: Wilayah, result: NagariMatch, code: str) -> None:
     """A confident match of ``code``, or the "which one?" answer when a
-    kecamatan bears the same name (DOMAIN.md: the flow must ask)."""
+    kecamatan bears the same name (docs/domain.md: the flow must ask)."""
     expected = wilayah.by_code(code)
     assert expected is not None
     if result.nagari is not None:

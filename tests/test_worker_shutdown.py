@@ -28,7 +28,8 @@ class GateSender:
         self.sent: list[str] = []
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
-                   template: str | None = None, replace: str | None = None) -> DeliveryResult:
+                   template: str | None = None, replace: str | None = None,
+                   lang: str | None = None) -> DeliveryResult:
         self.started.set()
         await self.open.wait()
         self.sent.append(to)

@@ -191,7 +191,7 @@ def inbound_of(update: Update) -> Inbound | None:
 
 def _message_event(message: Message) -> Inbound | None:
     if message.contact is not None:
-        # DOMAIN.md: accept a phone only from the person's own contact (same user id); the
+        # docs/domain.md: accept a phone only from the person's own contact (same user id); the
         # flow refuses the rest. Telegram sends the number without "+".
         phone = message.contact.phone_number
         sender = message.from_user.id if message.from_user is not None else message.chat.id

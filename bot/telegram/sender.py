@@ -1,6 +1,6 @@
 """The one Telegram sender: every outgoing Telegram message goes through `TelegramSender.send`.
 
-It keeps to the Bot API's limits (DOMAIN.md): about 30 messages/s across chats and about 1/s in
+It keeps to the Bot API's limits (docs/domain.md): about 30 messages/s across chats and about 1/s in
 one chat (a short burst allowed), replies to a waiting person ahead of bulk sends. On HTTP 429
 it waits exactly `retry_after` and tries again; network errors and 5xx are retried with bounded
 exponential back-off; 403 (the person blocked the bot) is final: the person is recorded as
