@@ -39,6 +39,7 @@ from conversations.state import State
 from handlers.clock import LOCAL_TZ
 from handlers.services import Services
 from handlers.turn import Turn
+from storage.crypto import who as pseudonym
 from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
@@ -217,7 +218,7 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
             turn.lang = outcome.state.lang
     else:
         await repo.save_state(key, outcome.state, now)
-    log.debug("%s from %s -> step %s, %d replies", type(event).__name__, key, outcome.state.step, len(replies))
+    log.debug("%s from %s -> step %s, %d replies", type(event).__name__, pseudonym(key), outcome.state.step, len(replies))
     return replies
 
 

@@ -186,17 +186,22 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
     return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
 
 
+def stranded_for(channel_user: str, me: str) -> Any:
+    """A person's turn messages that are not going out: put back in the queue, or claimed by
+    another process's turn (which, as the caller holds the person's lock, died before sending)."""
+    return and_(OUTBOX.c.channel_user == channel_user, OUTBOX.c.kind == "reply",
+                or_(OUTBOX.c.state == "queued",
+                    and_(OUTBOX.c.state == "sending", OUTBOX.c.claimed_by.like(TURN_CLAIM + "%"),
+                         OUTBOX.c.claimed_by != me)))
+
+
 async def take_over(session: AsyncSession, channel_user: str, me: str, now: datetime) -> list[Claimed]:
     """The messages of earlier turns that never went out to this person: claimed by a turn of a
     process that died before sending them (a live process sends its turns' messages under the
     person's lock, which the caller holds now), or put back in the queue. Claimed for `me`, to
     be sent before anything newer (caller commits)."""
-    stranded = and_(OUTBOX.c.channel_user == channel_user, OUTBOX.c.kind == "reply",
-                    or_(OUTBOX.c.state == "queued",
-                        and_(OUTBOX.c.state == "sending", OUTBOX.c.claimed_by.like(TURN_CLAIM + "%"),
-                             OUTBOX.c.claimed_by != me)))
     rows = (await session.execute(
-        update(OUTBOX).where(stranded).values(state="sending", claimed_at=now, claimed_by=me)
+        update(OUTBOX).where(stranded_for(channel_user, me)).values(state="sending", claimed_at=now, claimed_by=me)
         .returning(*CLAIMED_COLUMNS))).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 

@@ -36,9 +36,10 @@ from conversations.events import Inbound, Reply
 from conversations.officials import ASSIST_PREFIX
 from conversations.state import State
 from handlers.delivery import Outgoing
-from handlers.outbox import Claimed, claim_new, one_writer
+from handlers.outbox import OUTBOX, Claimed, claim_new, one_writer, stranded_for, take_over
 from handlers.roles import Grant, grants_of
 from handlers.services import Services
+from storage.crypto import who as pseudonym
 from storage.inbox import Inbox
 from storage.models import Conversation, Person
 from storage.officials import Official
@@ -66,9 +67,12 @@ class Preloaded:
     composing_broadcast: bool
     # The step of the registration an operator is filling in for a worker ("assist:<operator>").
     assist_step: str | None
+    # Messages of earlier turns to this person that never went out (their process died): they
+    # are taken over and sent before this turn's (handlers/outbox.take_over).
+    stranded: bool = False
 
 
-def preload_query(who: str) -> Any:
+def preload_query(who: str, claimer: str) -> Any:
     me = select(cast(literal(who), String).label("who")).subquery("me")
     official = select(Official.__table__.c.id).where(
         Official.__table__.c.channel_user == me.c.who, Official.__table__.c.revoked_at.is_(None))
@@ -76,17 +80,19 @@ def preload_query(who: str) -> Any:
     draft = select(campaign.c.id).where(campaign.c.created_by == me.c.who, campaign.c.state == "draft")
     assist = CONVERSATION.alias("assist")
     assist_step = select(assist.c.step).where(assist.c.channel_user == ASSIST_PREFIX + who).scalar_subquery()
+    stranded = select(OUTBOX.c.id).where(stranded_for(who, claimer))
     return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
-                   official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"))
+                   official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"),
+                   stranded.exists().label("stranded"))
             .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
 
-async def preload(session: AsyncSession, who: str) -> Preloaded:
-    row = (await session.execute(preload_query(who))).one()
+async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
+    row = (await session.execute(preload_query(who, me))).one()
     return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
                      step=row.step, state_json=row.state, is_official=bool(row.official),
-                     composing_broadcast=bool(row.draft), assist_step=row.assist)
+                     composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded))
 
 
 @dataclass
@@ -194,10 +200,10 @@ async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inb
                 # Jittered back-off so that two writers that collided do not collide again.
                 await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
                 continue
-            log.exception("failed to handle a %s from %s", type(event).__name__, who)
+            log.exception("failed to handle a %s from %s", type(event).__name__, pseudonym(who))
             break
         except Exception:  # noqa: BLE001 - no input may crash the bot; the log holds no content
-            log.exception("failed to handle a %s from %s", type(event).__name__, who)
+            log.exception("failed to handle a %s from %s", type(event).__name__, pseudonym(who))
             break
     return await _failed(svc, who, inbox_id)
 
@@ -206,7 +212,9 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
                inbox_id: int | None) -> TurnResult:
     now = svc.clock.now()
     async with svc.db.session() as session:
-        turn = Turn(svc, session, who, event, known_phone, now, await preload(session, who))
+        turn = Turn(svc, session, who, event, known_phone, now, await preload(session, who, svc.turn_claimer))
+        # Earlier replies that never went out go first, so the person reads them in order.
+        earlier = await take_over(session, who, svc.turn_claimer, now) if turn.pre.stranded else []
         for route in routes:
             if await route(turn):
                 break
@@ -215,7 +223,7 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
             await Inbox(session, svc.cipher).finish(inbox_id, now)
         messages = await claim_new(session, turn.out, who, turn.language, svc.turn_claimer, now, svc.cipher)
         await session.commit()
-    return TurnResult(messages, True, turn.out)
+    return TurnResult(earlier + messages, True, turn.out)
 
 
 async def _failed(svc: Services, who: str, inbox_id: int | None) -> TurnResult:
@@ -232,7 +240,7 @@ async def _failed(svc: Services, who: str, inbox_id: int | None) -> TurnResult:
                                        svc.cipher)
             await session.commit()
     except Exception:  # noqa: BLE001 - the database itself is away: nothing more can be done now
-        log.exception("could not record a failed turn of %s", who)
+        log.exception("could not record a failed turn of %s", pseudonym(who))
         return TurnResult([], False, outgoing)
     return TurnResult(messages, False, outgoing)
 
