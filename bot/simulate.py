@@ -21,10 +21,10 @@ from typing import IO, Any
 from bot.worker import install_outreach
 from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from handlers.clock import FixedClock
-from handlers.delivery import DeliveryResult, Priority
+from handlers.delivery import DeliveryResult, Outgoing, Priority
 from handlers.maintenance import run_due
 from handlers.outbox import drain
-from handlers.router import Outgoing, dispatch
+from handlers.router import dispatch
 from handlers.services import Services
 
 log = logging.getLogger(__name__)

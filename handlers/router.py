@@ -34,7 +34,7 @@ ROUTES: tuple[Route, ...] = (
     registration_route,
 )
 
-__all__ = ["ROUTES", "Outgoing", "dispatch", "turn"]
+__all__ = ["ROUTES", "dispatch", "turn"]
 
 
 async def turn(svc: Services, who: str, event: Inbound, known_phone: str | None = None,

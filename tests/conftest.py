@@ -26,7 +26,8 @@ from bot.app import build_services
 from bot.config import Environment
 from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
 from handlers.clock import LOCAL_TZ, FixedClock
-from handlers.router import Outgoing, dispatch
+from handlers.delivery import Outgoing
+from handlers.router import dispatch
 from handlers.services import Services
 
 START = datetime(2026, 11, 28, 10, 0, tzinfo=LOCAL_TZ)
