@@ -14,9 +14,12 @@ MediaKind = Literal["photo", "sticker", "voice", "audio", "video", "location", "
 
 @dataclass(frozen=True)
 class Text:
-    """Something the person typed (commands included: the flow recognises them)."""
+    """Something the person typed (commands included: the flow recognises them). `quoted` is
+    the text of the bot's own message the person replied to, where the platform says so
+    (Telegram's reply_to_message): an official answers a ticket by replying to its message."""
 
     text: str
+    quoted: str | None = None
 
 
 @dataclass(frozen=True)

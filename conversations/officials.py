@@ -393,6 +393,7 @@ def render_help(say: Say, roles: set[str]) -> Reply:
     if roles & {"admin", "operator"}:
         lines.append(say.t("official.help.decide"))
         lines.append(say.t("official.help.programme"))
+        lines.append(say.t("official.help.tickets"))
     lines.append(say.t("official.help.export"))
     if "admin" in roles:
         lines.append(say.t("official.help.admin"))

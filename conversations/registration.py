@@ -103,6 +103,17 @@ def handle(state: State, event: Event, ctx: Ctx) -> Outcome:
     return flow.out
 
 
+def resume(state: State, ctx: Ctx) -> Outcome:
+    """The question the person had reached, asked again after a pause (a conversation with an
+    official ended): nothing they gave changes, and their next answer is taken as an answer
+    (not as a return after a long absence)."""
+    flow = _Flow(copy.deepcopy(state), ctx)
+    if state.in_form or state.confirm or state.correcting:
+        flow.reprompt()
+    flow.state.last_seen = ctx.now.isoformat()
+    return flow.out
+
+
 class _Flow:
     def __init__(self, state: State, ctx: Ctx) -> None:
         self.state = state

@@ -55,6 +55,10 @@ class Vocabulary:
     numbers: dict[str, Any]
     relations_leading: dict[str, tuple[str, ...]]  # longest first
     leading_only: frozenset[str]
+    # Asking for a person: the whole message, or a phrase within it; going back to the form.
+    person_whole: frozenset[str]
+    person_within: tuple[str, ...]
+    back_to_form: frozenset[str]
 
 
 def _strings(items: Iterable[Any]) -> tuple[str, ...]:
@@ -92,6 +96,9 @@ def vocabulary() -> Vocabulary:
         numbers=raw["numbers"],
         relations_leading={str(k): longest_first(v) for k, v in raw["heir_relations_leading"].items()},
         leading_only=frozenset(folded(raw["leading_only"])),
+        person_whole=frozenset(folded(raw["ask_for_person"]["whole"])),
+        person_within=longest_first(raw["ask_for_person"]["within"]),
+        back_to_form=frozenset(folded(raw["back_to_form"])),
     )
 
 
@@ -248,6 +255,46 @@ def means(text: str, meaning: str) -> bool:
     if not found:
         return False
     return not against or max(len(p.split()) for p in found) > max(len(p.split()) for p in against)
+
+
+# Trailing words that change nothing in a short answer ("lanjut aja ya").
+_PARTICLES = frozenset({"saja", "aja", "ya", "iya", "dong", "deh", "lagi", "pak", "bu", "please"})
+
+
+def asks_for_person(text: str) -> bool:
+    """Whether the person asks to talk to a person ("petugas", "saya mau bicara dengan petugas",
+    "mau tanya ...", "talk to someone"). A bare title ("operator") counts only as the whole text."""
+    words = fold(text)
+    vocab = vocabulary()
+    return bool(words) and (words in vocab.person_whole or any(_contains(words, p) for p in vocab.person_within))
+
+
+# Words around a request that carry no question ("tolong", "saya", "pak").
+_FILLERS = frozenset({"saya", "tolong", "mohon", "pak", "bu", "ibu", "ayah", "bang", "uda", "kak", "boleh", "bisa",
+                      "ingin", "mau", "minta", "dong", "ya", "iya", "sebentar", "please", "i", "want", "to", "would",
+                      "like", "can", "could", "a", "with", "dengan", "sama", "ke", "oke", "halo", "hai"})
+
+
+def person_question(text: str) -> str | None:
+    """The question in a request for a person ("mau tanya kapan kartu saya jadi?" -> the whole
+    text), or None when it is only the request ("petugas", "saya mau bicara dengan petugas")."""
+    words = fold(text)
+    vocab = vocabulary()
+    if not words or words in vocab.person_whole:
+        return None
+    rest = f" {words} "
+    for phrase in vocab.person_within:
+        rest = rest.replace(f" {phrase} ", " ")
+    left = [w for w in rest.split() if w not in _FILLERS and w not in vocab.person_whole]
+    return text.strip() if len(left) >= 2 else None
+
+
+def back_to_form(text: str) -> bool:
+    """Whether the whole text means "back to the registration" ("lanjut", "selesai")."""
+    words = fold(text).removeprefix("saya ").split()
+    while len(words) > 1 and words[-1] in _PARTICLES:
+        words.pop()
+    return " ".join(words) in vocabulary().back_to_form
 
 
 def summary_item(text: str) -> int | None:

@@ -43,6 +43,7 @@ from storage.crypto import who as pseudonym
 from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
+from storage.tickets import erase_for as erase_tickets
 
 log = logging.getLogger(__name__)
 # Effects can trigger effects (a NIK check, then a submission); a bound keeps a bug from looping.
@@ -144,9 +145,11 @@ class Effects:
         consent = await repo.latest_consent(who)
         if consent is not None:
             consent.withdrawn_at = now
+        # Conversations with officials go with the rest (their messages may hold anything).
+        tickets = await erase_tickets(repo.session, who)
         # The record that a deletion happened holds no personal data beyond the channel id.
         await repo.audit(who, "data_erased", now, None, registrations=erased,
-                         references=[r.reference for r in erasable])
+                         references=[r.reference for r in erasable], tickets=tickets)
         return DataDeleted(erased=erased, requested=tuple(r.reference for r in decided))
 
     async def correct(self, effect: CorrectField) -> FieldCorrected:
@@ -210,6 +213,7 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
             # Consent refused or everything erased: "keeps nothing" (UU 27/2022) includes the
             # channel id, which on WhatsApp is the phone number. Someone whose approved
             # registration is still being withdrawn stays reachable.
+            await erase_tickets(turn.session, key)
             await turn.session.execute(delete(Person).where(Person.channel_user == key))
             turn.forgotten = turn.forgotten or own
     elif own:

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations import registration as flow
 from conversations.events import Button, ButtonPress, Document, Inbound, Media, Reply, Text
 from conversations.form import SUMMARY_LINES, Ctx
+from conversations.handover import is_ticket_command
 from conversations.state import IDLE_STEPS
 from conversations.i18n import rupiah
 from conversations.officials import (
@@ -75,6 +76,7 @@ from handlers.exports_bpjs import (
     purge_old_files,
 )
 from handlers.inbound import converse, known_phone_of
+from handlers.handover import render_ticket_stats, ticket_stats, tickets_due
 from handlers.programme import programme_due
 from handlers.roles import Grant, allowed, grant, grants_of, scope
 from handlers.delivery import Outgoing
@@ -190,6 +192,8 @@ async def route(turn: Turn) -> bool:
     event = turn.event
     if isinstance(event, Document):
         return await on_document(turn, event)
+    if is_ticket_command(event):
+        return False  # the next route's (handlers/handover.py)
     command = command_of(event)
     if command is None:
         if isinstance(event, Text) and event.text.strip() and turn.pre.is_official:
@@ -887,6 +891,8 @@ async def show_stats(desk: Desk, command: Command) -> None:
         desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.trend.caption", str(trend_chart))))
     if any(g.role == "admin" for g in desk.grants):
         desk.out.append(Outgoing(desk.who, render_funnel(say, await funnel(svc, desk.session))))
+        desk.out.append(Outgoing(desk.who, render_ticket_stats(say, await ticket_stats(desk.session),
+                                                               say.t("handover.desk.regency_short"))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1088,7 +1094,7 @@ async def digest_job(svc: Services, now: datetime) -> list[tuple[str, Reply]]:
     return messages
 
 
-DUE_JOBS = (digest_job, purge_old_files, programme_due)
+DUE_JOBS = (digest_job, purge_old_files, programme_due, tickets_due)
 
 
 def install(svc: Services) -> None:

@@ -8,8 +8,10 @@ that answers wins:
 2. the broadcast composer: an admin's `/siaran` and the dialogue that follows;
 3. officials' commands (and an operator's assisted registration, an admin's uploaded file, the
    reason an official was asked to type);
-4. a registered worker writing again: an answer by the status of their registration;
-5. the registration conversation, which answers everything else.
+4. a person to talk to: a worker asking for an official, the worker's messages while their
+   ticket is open (the form is paused), and the officials' ticket commands;
+5. a registered worker writing again: an answer by the status of their registration;
+6. the registration conversation, which answers everything else.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from conversations.events import Inbound
-from handlers import aftercare, campaigns, officials, optout
+from handlers import aftercare, campaigns, handover, officials, optout
 from handlers.delivery import Outgoing
 from handlers.inbound import registration_route
 from handlers.outbox import send_claimed
@@ -30,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     optout.route,
     campaigns.route,
     officials.route,
+    handover.route,
     aftercare.route,
     registration_route,
 )

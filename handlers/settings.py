@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conversations.campaign_compose import CampaignContent
+from conversations.handover import HandoverRules
 from conversations.officials import OfficialsRules
 from conversations.rules import (
     AgeLimits,
@@ -249,6 +250,8 @@ class AppConfig(BaseModel):
     officials: OfficialsRules = OfficialsRules()
     # The programme's own rules: funded contribution base (dated), continuation, escalation.
     programme: ProgrammeRules = ProgrammeRules()
+    # A person to talk to: office hours, reminders, escalation and closing of tickets.
+    handover: HandoverRules = HandoverRules()
     # SIGTERM/SIGINT: how long work in flight may take to finish before the process exits.
     shutdown: ShutdownRules = ShutdownRules()
 

@@ -44,11 +44,13 @@ from storage.inbox import Inbox
 from storage.models import Conversation, Person
 from storage.officials import Official
 from storage.outbox import Campaign
+from storage.tickets import OPEN_STATES, Ticket
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 PERSON = Person.__table__
 CONVERSATION = Conversation.__table__
+TICKET = Ticket.__table__
 # Attempts at one turn when SQLite reports a write conflict with another process (see _is_busy).
 BUSY_RETRIES = 20
 
@@ -70,6 +72,9 @@ class Preloaded:
     # Messages of earlier turns to this person that never went out (their process died): they
     # are taken over and sent before this turn's (handlers/outbox.take_over).
     stranded: bool = False
+    # The person asked for an official and the ticket is not closed: the form is paused
+    # (handlers/handover.py).
+    ticket_open: bool = False
 
 
 def preload_query(who: str, claimer: str) -> Any:
@@ -81,9 +86,10 @@ def preload_query(who: str, claimer: str) -> Any:
     assist = CONVERSATION.alias("assist")
     assist_step = select(assist.c.step).where(assist.c.channel_user == ASSIST_PREFIX + who).scalar_subquery()
     stranded = select(OUTBOX.c.id).where(stranded_for(who, claimer))
+    ticket = select(TICKET.c.id).where(TICKET.c.channel_user == me.c.who, TICKET.c.status.in_(OPEN_STATES))
     return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
                    official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"),
-                   stranded.exists().label("stranded"))
+                   stranded.exists().label("stranded"), ticket.exists().label("ticket"))
             .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
@@ -92,7 +98,8 @@ async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
     row = (await session.execute(preload_query(who, me))).one()
     return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
                      step=row.step, state_json=row.state, is_official=bool(row.official),
-                     composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded))
+                     composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded),
+                     ticket_open=bool(row.ticket))
 
 
 @dataclass

@@ -198,7 +198,7 @@ def _message_event(message: Message) -> Inbound | None:
         own = message.contact.user_id is not None and message.contact.user_id == sender
         return ContactShared(phone=f"+{phone}" if phone.isdigit() else phone, is_own=own)
     if message.text is not None:
-        return Text(command_text(message.text))
+        return Text(command_text(message.text), quoted=_quoted_own(message))
     for field, kind in MEDIA_FIELDS:
         if getattr(message, field, None):
             return Media(kind)
@@ -206,6 +206,15 @@ def _message_event(message: Message) -> Inbound | None:
     if fields & SERVICE_FIELDS:
         return None
     return Media("unsupported")
+
+
+def _quoted_own(message: Message) -> str | None:
+    """The text of the bot's own message this one replies to (an official answering a ticket),
+    else None: what a person quotes of their own or others' messages is not kept."""
+    quoted = message.reply_to_message
+    if quoted is None or quoted.from_user is None or not quoted.from_user.is_bot:
+        return None
+    return quoted.text or quoted.caption
 
 
 def attachment_of(update: Update) -> documents.Attachment | None:
