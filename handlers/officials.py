@@ -88,6 +88,7 @@ from storage.models import AuditEvent, Conversation, Nagari, Person, Registratio
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
 from storage.repo import REFERENCE_ALPHABET, Repository
+from storage.tickets import erase_for as erase_tickets
 
 log = logging.getLogger(__name__)
 NAGARI_CODE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
@@ -606,6 +607,7 @@ async def withdraw(desk: Desk, command: Command) -> None:
         # The notice is addressed before the row (and the worker's language) is gone.
         desk.tell_worker(registration, "official.worker.withdrawn_erased")
         await desk.repo.delete_registrations([registration])
+        await erase_tickets(desk.session, registration.channel_user)
         await desk.audit("withdrawn", reference, reason=reason[:500], erased=True, nagari=row.nagari_code)
     else:
         registration.status, registration.decision_reason = "withdrawn", reason[:500]
