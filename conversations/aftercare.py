@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from conversations.events import Button, Reply
+from conversations.handover import ASK_BUTTON
 from conversations.i18n import Catalog
 
 # Words that make a message a question, in Indonesian (and Minang spellings) and English.
@@ -67,4 +68,7 @@ def answer(catalog: Catalog, lang: str, facts: AfterFacts, question: bool) -> li
     buttons = (Button("cmd:status", t("btn.cmd.status")), Button("cmd:help", t("btn.cmd.help")))
     if facts.status == "rejected":
         buttons = (Button("cmd:start", t("btn.cmd.start")), Button("cmd:help", t("btn.cmd.help")))
+    if question:
+        # A question the status does not answer: a person is one tap away (handlers/handover.py).
+        buttons = (*buttons, Button(ASK_BUTTON, t("btn.handover.ask")))
     return [Reply(key, text, buttons)]

@@ -336,3 +336,19 @@ async def test_admin_statistics_show_tickets(any_svc: Services, clock: Any) -> N
     await admin("/statistik")
     stats = next(r for r in admin.replies if r.key == "handover.stats")
     assert "Terbuka: 1" in stats.text and "Muaro: 1 / 1" in stats.text and "30 menit" in stats.text
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_a_registered_worker_with_a_question_is_one_tap_from_a_person(any_svc: Services, lang: str) -> None:
+    from tests.conftest import register
+
+    await officials_in(any_svc, lang)
+    worker = Chat(any_svc, WORKER)
+    reference = await register(worker, lang=lang)
+    await worker({"id": "kapan kartu saya jadi?", "en": "when will my card be ready?"}[lang])
+    assert worker.keys == ["aftercare.pending"] and "tk:ask" in worker.buttons()
+    await worker.tap("tk:ask")
+    assert worker.keys == ["handover.opened_ask"]
+    # The operator sees where the worker stands: registered, with the reference and status.
+    (notice,) = [o for o in worker.others if o.to == OPERATOR]
+    assert reference in notice.reply.text and "Muaro" in notice.reply.text
