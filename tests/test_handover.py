@@ -181,8 +181,10 @@ async def test_an_operator_of_another_nagari_is_refused(any_svc: Services, clock
     assert (await tickets(any_svc))[0].status == "open"
 
 
-async def test_two_operators_take_one_ticket_at_the_same_moment_one_wins(any_svc: Services, clock: Any) -> None:
-    await officials_in(any_svc, "id")
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_two_operators_take_one_ticket_at_the_same_moment_one_wins(any_svc: Services, clock: Any,
+                                                                         lang: str) -> None:
+    await officials_in(any_svc, lang)
     second = "tg:9012"
     async with any_svc.db.session() as session:
         from handlers.roles import grant
@@ -190,11 +192,12 @@ async def test_two_operators_take_one_ticket_at_the_same_moment_one_wins(any_svc
         await grant(session, second, "operator", MUARO, "test", clock.now())
         await session.commit()
     sim = SimDriver(any_svc, clock)
-    await walk(sim, WORKER, "id", "Koto Tuo")
-    await sim.say(WORKER, QUESTION["id"])
+    await walk(sim, WORKER, lang, "Koto Tuo")
+    await sim.say(WORKER, QUESTION[lang])
     (ticket,) = await tickets(any_svc)
-    first_out, second_out = await asyncio.gather(dispatch(any_svc, OPERATOR, Text(f"/ambil T{ticket.id}")),
-                                                 dispatch(any_svc, second, Text(f"/ambil T{ticket.id}")))
+    take = f"/{'ambil' if lang == 'id' else 'take'} T{ticket.id}"
+    first_out, second_out = await asyncio.gather(dispatch(any_svc, OPERATOR, Text(take)),
+                                                 dispatch(any_svc, second, Text(take)))
     keys = sorted([o.reply.key for o in first_out if o.to == OPERATOR] + [o.reply.key for o in second_out
                                                                           if o.to == second])
     assert keys == ["handover.held_by", "handover.taken"]
@@ -324,18 +327,20 @@ async def test_stuck_three_times_and_unanswerable_questions_offer_a_person(svc: 
     assert chat.keys == ["handover.opened_ask"]
 
 
-async def test_admin_statistics_show_tickets(any_svc: Services, clock: Any) -> None:
-    await officials_in(any_svc, "id")
+@pytest.mark.parametrize("lang", ["id", "en"])
+async def test_admin_statistics_show_tickets(any_svc: Services, clock: Any, lang: str) -> None:
+    await officials_in(any_svc, lang)
     sim = SimDriver(any_svc, clock)
-    await walk(sim, WORKER, "id", "Koto Tuo")
-    await sim.say(WORKER, QUESTION["id"])
+    await walk(sim, WORKER, lang, "Koto Tuo")
+    await sim.say(WORKER, QUESTION[lang])
     (ticket,) = await tickets(any_svc)
     clock.set(START + timedelta(minutes=30))
     await sim.say(OPERATOR, f"/balas T{ticket.id} baik, saya cek dulu")
     admin = Chat(any_svc, ADMIN)
-    await admin("/statistik")
+    await admin("/statistik" if lang == "id" else "/stats")
     stats = next(r for r in admin.replies if r.key == "handover.stats")
-    assert "Terbuka: 1" in stats.text and "Muaro: 1 / 1" in stats.text and "30 menit" in stats.text
+    assert {"id": "Terbuka: 1", "en": "Open: 1"}[lang] in stats.text and "Muaro: 1 / 1" in stats.text
+    assert {"id": "30 menit", "en": "30 min"}[lang] in stats.text
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])
