@@ -146,8 +146,7 @@ class _Flow:
             return
         # A document is for the officials' import; here it is one more attachment to answer kindly.
         if isinstance(event, (Media, Document)):
-            self.say("media.unsupported")
-            self.reprompt()
+            self.on_media()
             return
         if isinstance(event, Text) and len(event.text) > self.ctx.rules.conversation.max_input_chars:
             self.say("input.too_long", max=self.ctx.rules.conversation.max_input_chars)
@@ -174,6 +173,23 @@ class _Flow:
             return
         contact = event if isinstance(event, ContactShared) else None
         self.on_input(button, text, contact)
+
+    def on_media(self) -> None:
+        """A photo, voice note, sticker or file: one kind message with the buttons of the step
+        (a tap answers it) and, where the step has none, its example; not the whole question
+        again (it is just above). Someone who never started is greeted as usual."""
+        state = self.state
+        if state.step == "idle" and not state.answers and state.reference is None:
+            self.say("media.unsupported")
+            self.reprompt()
+            return
+        buttons = self.current_buttons()
+        field_ = None if state.confirm else self.current_field()
+        text = self.t("media.unsupported")
+        if field_ is not None and not buttons and field_.example:
+            text = f"{text}\n{self.t(field_.example)}"
+        request_contact = bool(field_ and field_.request_contact and not state.pending.get("no_contact"))
+        self.out.replies.append(Reply("media.unsupported", text, tuple(buttons), request_contact))
 
     def button_of(self, event: Event) -> Button | None:
         """The button a press refers to, if it is one the person was shown at this point."""

@@ -17,11 +17,18 @@ from tests.test_flow_registration import state_of, walk_to
     ("nik", "nik.prompt"), ("nagari", "nagari.prompt"), ("phone", "phone.prompt"),
 ])
 @pytest.mark.parametrize("kind", ["photo", "sticker", "voice", "location"])
-async def test_media_is_answered_kindly_and_the_step_re_asked(chat: Chat, step: str, prompt: str, kind: str) -> None:
+async def test_media_is_answered_kindly_with_the_steps_buttons(chat: Chat, step: str, prompt: str, kind: str) -> None:
     await walk_to(chat, step)
+    assert chat.keys[-1] == prompt
+    shown = chat.replies[-1]
     before = await state_of(chat.svc, chat.user)
     await chat.media(kind)
-    assert chat.keys == ["media.unsupported", prompt]
+    # One message: the kind answer with the buttons the question showed (a tap still answers
+    # it), not the whole question again; the contact button stays where it was offered.
+    assert chat.keys == ["media.unsupported"]
+    assert chat.last.buttons == shown.buttons and chat.last.request_contact == shown.request_contact
+    if not shown.buttons:
+        assert chat.last.text != chat.svc.catalog.text("id", "media.unsupported")  # with the step's example
     after = await state_of(chat.svc, chat.user)
     assert (after.step, after.answers, after.failures) == (before.step, before.answers, before.failures)
 
@@ -31,10 +38,10 @@ async def test_media_at_the_summary_and_after_submission(chat: Chat) -> None:
 
     await register(chat, submit=False)
     await chat.media("document")
-    assert chat.keys == ["media.unsupported", "summary.prompt"]
+    assert chat.keys == ["media.unsupported"] and chat.buttons() == ["sum:send", "sum:edit", "cmd:cancel"]
     await chat.tap("sum:send")
     await chat.media("voice")
-    assert chat.keys == ["media.unsupported", "done.menu"]
+    assert chat.keys == ["media.unsupported"] and chat.buttons() == ["cmd:start", "cmd:status", "cmd:help"]
 
 
 async def test_input_over_the_limit_is_refused_politely(chat: Chat, svc: Services) -> None:
