@@ -274,6 +274,30 @@ def contains_nik(text: str) -> bool:
     return False
 
 
+def mask_niks_in(text: str) -> str:
+    """`text` with every NIK-shaped number masked as `mask_nik` does ("NIK saya 1303************"):
+    what a worker writes to an official is passed on and kept, but a NIK never in clear."""
+    digits = _ascii_digits(text)
+    if len(digits) != len(text):  # not one character for one: mask nothing rather than misplace
+        return text if not contains_nik(text) else "".join("*" if ch.isdigit() else ch for ch in text)
+    out, last = [], 0
+    for run in _DIGIT_RUN.finditer(digits):
+        found = run.group(0)
+        if sum(ch.isdigit() for ch in found) == NIK_LENGTH:
+            shown = 0
+            masked = []
+            for ch in found:
+                if ch.isdigit():
+                    shown += 1
+                    masked.append(ch if shown <= 4 else "*")
+                else:
+                    masked.append(ch)
+            out.append(text[last:run.start()] + "".join(masked))
+            last = run.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def mask_nik(nik: str) -> str:
     """Hide a NIK for display: ``"1303************"``.
 

@@ -51,7 +51,7 @@ from conversations.handover import (
 from conversations.officials import Say
 from conversations.reports import number
 from conversations.understand import back_to_form, person_question
-from conversations.validators import contains_nik, mask_nik
+from conversations.validators import contains_nik, mask_nik, mask_niks_in
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority
 from handlers.outbox import NewMessage, delivery_rules, enqueue
@@ -222,6 +222,8 @@ class WorkerSide:
         nagari_code = state.answers.get("nagari_code") or (latest.nagari_code if latest else None)
         operators = await officials_of_nagari(session, nagari_code) if nagari_code else []
         question = person_question(turn.event.text) if isinstance(turn.event, Text) else None
+        # What the worker writes is passed on and kept, but a NIK in it never in clear.
+        question = mask_niks_in(question) if question else None
         ticket = Ticket(channel_user=turn.who, nagari_code=nagari_code, routed_to="nagari" if operators else "regency",
                         step=state.step, question_enc=svc.cipher.encrypt(question) if question else None,
                         lang=turn.language, status="open", opened_at=now, last_activity_at=now)
@@ -282,6 +284,7 @@ class WorkerSide:
             turn.reply(say.reply("input.too_long", max=svc.rules.conversation.max_input_chars))
             return True
         kind = "text" if text is not None else (event.kind if isinstance(event, Media) else "unsupported")
+        text = mask_niks_in(text) if text else text
         if kind in ("reaction", "unreaction", "reaction_removed") or (text is not None and not text):
             return True
         await add_message(session, svc, ticket, turn.who, "in", kind, text, now)

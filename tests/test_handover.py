@@ -100,6 +100,9 @@ async def test_asked_mid_form_taken_answered_closed_and_the_form_goes_on(any_svc
     out = await sim.say(WORKER, QUESTION[lang])
     assert QUESTION[lang] in text_to(out, OPERATOR) and code in text_to(out, WORKER)
     assert await step_of(any_svc, WORKER) == paused_at
+    # A NIK typed to the official is passed on masked, never in clear.
+    out = await sim.say(WORKER, f"NIK saya {GOOD_NIK}")
+    assert GOOD_NIK not in text_to(out, OPERATOR) and GOOD_NIK[:4] + "*" * 12 in text_to(out, OPERATOR)
     out = await sim.line({"from": WORKER, "media": "photo"})
     assert code in text_to(out, OPERATOR) and ("foto" if lang == "id" else "photo") in text_to(out, OPERATOR)
 
@@ -357,3 +360,14 @@ async def test_a_registered_worker_with_a_question_is_one_tap_from_a_person(any_
     # The operator sees where the worker stands: registered, with the reference and status.
     (notice,) = [o for o in worker.others if o.to == OPERATOR]
     assert reference in notice.reply.text and "Muaro" in notice.reply.text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("NIK saya 1303055203850001 ya", "NIK saya 1303************ ya"),
+    ("1303 0552 0385 0001", "1303 **** **** ****"),
+    ("hp saya 0812-3456-7890, rumah no 12", "hp saya 0812-3456-7890, rumah no 12"),
+])
+def test_a_nik_in_a_workers_message_is_masked(text: str, shown: str) -> None:
+    from conversations.validators import mask_niks_in
+
+    assert mask_niks_in(text) == shown
