@@ -75,6 +75,7 @@ class TicketCommand:
     ticket: str | None = None  # as typed ("T12"); None for list
     text: str = ""  # the answer (reply) or a closing note
     button: bool = False
+    slash: bool = False  # typed with "/": unmistakably a command, whoever typed it
 
 
 def parse_ticket_command(event: Inbound) -> TicketCommand | None:
@@ -95,9 +96,10 @@ def parse_ticket_command(event: Inbound) -> TicketCommand | None:
     if name is None or (not stripped.startswith("/") and not tail.strip()):
         return None
     ticket, _, rest = tail.strip().partition(" ")
+    slash = stripped.startswith("/")
     if name == "list":
-        return TicketCommand("list", text=tail.strip())
-    return TicketCommand(name, ticket or None, rest.strip())
+        return TicketCommand("list", text=tail.strip(), slash=slash)
+    return TicketCommand(name, ticket or None, rest.strip(), slash=slash)
 
 
 def is_ticket_command(event: Inbound) -> bool:

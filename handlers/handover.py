@@ -81,6 +81,8 @@ async def route(turn: Turn) -> bool:
     ticket is open. Everything else passes on."""
     event = turn.event
     command = parse_ticket_command(event)
+    if command is not None and not (turn.pre.is_official or command.slash or command.button):
+        command = None  # a worker's "tutup aja" or "jawab dong" is a message, not a command
     if command is None and turn.pre.is_official and isinstance(event, Text) and event.quoted:
         replied_to = ticket_in(event.quoted)
         if replied_to is not None and not event.text.startswith("/") and event.text.strip():

@@ -119,6 +119,10 @@ async def test_asked_mid_form_taken_answered_closed_and_the_form_goes_on(any_svc
     out = await sim.say(WORKER, {"id": "Terima kasih pak", "en": "Thank you"}[lang])
     assert {m["to"] for m in out} == {OPERATOR}
 
+    # Words that are also the officials' commands are a worker's message like any other.
+    out = await sim.say(WORKER, {"id": "tutup aja pak, sudah jelas", "en": "close it please, all clear"}[lang])
+    assert {m["to"] for m in out} == {OPERATOR} and (await tickets(any_svc))[0].status == "taken"
+
     out = await sim.say(OPERATOR, f"/{'tutup' if lang == 'id' else 'close'} {code}")
     # The worker is told and the form asks again exactly the question it had reached.
     assert to(out, WORKER)[-1]["text"] == phone_question
