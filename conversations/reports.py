@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from conversations.events import Reply
-from conversations.form import FIELDS, SUMMARY_GROUP, TOTAL_STEPS
+from conversations.form import FIELDS, SUMMARY_GROUP
 from conversations.officials import Say
 
 # Statuses in the order a registration moves through them (charts stack them in this order).
@@ -175,8 +175,9 @@ def render_chart(say: Say, key: str, image: str) -> Reply:
 # ---------------------------------------------------------------------------------------------
 # The funnel: where workers stop
 
-# Steps of the form as the worker sees them ("Langkah N dari 11"); 12 = submitted.
-SUBMITTED = TOTAL_STEPS + 1
+# The funnel counts by form group (1 consent .. SUMMARY_GROUP the summary); the next = submitted.
+# (The worker's "Langkah N dari 13" counts questions, not groups: TOTAL_STEPS is not this.)
+SUBMITTED = SUMMARY_GROUP + 1
 # Flow steps outside the form, by the group they stand at.
 FLOW_STEPS = {"language": 0, "summary": SUMMARY_GROUP, "correct_pick": SUMMARY_GROUP}
 

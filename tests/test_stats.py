@@ -81,11 +81,12 @@ async def test_admin_sees_the_regency_every_kecamatan_and_nagari(svc: Services, 
     assert sum(1 for n in view.nagari if n.has_operator) == 2
     admin = Chat(svc, ADMIN)
     await admin("/statistik")
-    assert admin.keys == ["official.stats.text", "report.funnel"]  # one look: the quota-fill chart
+    # One look: the quota-fill chart, the funnel, the tickets.
+    assert admin.keys == ["official.stats.text", "report.funnel", "handover.stats"]
     assert admin.replies[0].image and "quota-" in admin.replies[0].image
     await admin("/statistik semua")
     assert admin.keys == ["official.stats.text", "report.chart.kecamatan.caption", "report.chart.trend.caption",
-                          "report.funnel"]
+                          "report.funnel", "handover.stats"]
     text = admin.replies[0].text
     assert "5 dari target kabupaten 30.000 (0%)" in text and "pekerja rentan: 48.838" in text
     assert "5 dari 6.200 tempat terisi (0,1%)" in text
@@ -152,5 +153,5 @@ async def test_funnel_from_drafts_and_registrations(svc: Services, clock, tmp_pa
     private_folders(svc, tmp_path)
     await add_officials(svc)
     await admin_setup("/statistik")
-    text = admin_setup.replies[-1].text
+    text = next(r.text for r in admin_setup.replies if r.key == "report.funnel")
     assert "6 orang mulai" in text and "12. terkirim: 2 (33,3%)" in text and "5. NIK dan tanggal lahir: 1" in text
