@@ -201,7 +201,8 @@ def _message_event(message: Message) -> Inbound | None:
         return Text(command_text(message.text), quoted=_quoted_own(message))
     for field, kind in MEDIA_FIELDS:
         if getattr(message, field, None):
-            return Media(kind)
+            # copyMessage passes it on as it came (an official of the worker's ticket).
+            return Media(kind, ref=f"tg:{message.chat.id}:{message.message_id}")
     fields = message.model_fields_set | set(message.model_extra or {})
     if fields & SERVICE_FIELDS:
         return None

@@ -10,6 +10,12 @@ unreachable and nobody retries.
 included) -- a campaign's progress for its admin. Only one plain text message can be an edit;
 anything else, or an edit Telegram refuses (message deleted, too old to edit), goes out as a
 new message. "message is not modified" means it already shows this content: success.
+
+A Reply that forwards a Telegram message (`Reply.forward`, "tg:<chat id>:<message id>": a
+worker's photo for the official of their ticket) is copied first (copyMessage: the bot's own
+message with the same content and caption, no "forwarded from" header), then its text follows.
+A message Telegram will not copy any more (deleted by the worker) leaves the text alone; a
+reference of another channel is not Telegram's to pass on: the text goes alone.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import CopyMessage, EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy import select, update
 
@@ -57,6 +63,15 @@ def chat_id_of(channel_user: str) -> int:
     if channel != "tg" or not user_id.lstrip("-").isdigit():
         raise ValueError(f"not a Telegram user: {channel_user!r}")
     return int(user_id)
+
+
+def telegram_message(ref: str | None) -> tuple[int, int] | None:
+    """(chat id, message id) of a Media.ref "tg:<chat id>:<message id>"; None for anything else."""
+    channel, _, rest = (ref or "").partition(":")
+    chat, _, message = rest.partition(":")
+    if channel != "tg" or not chat.lstrip("-").isdigit() or not message.isdigit():
+        return None
+    return int(chat), int(message)
 
 
 class TelegramSender:
@@ -98,7 +113,15 @@ class TelegramSender:
         except ValueError as problem:
             log.error("cannot render %s for Telegram: %s", reply.key, problem)
             return DeliveryResult(ok=False, permanent=True, error=str(problem))
-        if replace is not None and self._editable(messages) and replace.isdigit():
+        forward = telegram_message(reply.forward)
+        if forward is not None:
+            copied = await self._call(to, chat_id, priority, CopyMessage(chat_id=chat_id, from_chat_id=forward[0],
+                                                                        message_id=forward[1]))
+            if not copied.ok and (copied.unreachable or not copied.permanent):
+                return copied
+            if not copied.ok:
+                log.info("could not copy a message for %s (%s): its text goes alone", who(to), copied.error)
+        elif replace is not None and self._editable(messages) and replace.isdigit():
             edited = await self._edit(to, chat_id, priority, int(replace), messages[0])
             if edited is not None:
                 return edited
@@ -178,8 +201,8 @@ class TelegramSender:
                     await asyncio.sleep(self.retry.delay(attempt))
             except TelegramAPIError as problem:
                 # 400 and the like: the request itself is wrong; repeating it cannot help. A refused
-                # edit is expected (the message is gone or too old): the caller sends a new one.
-                level = logging.WARNING if isinstance(method, EditMessageText) else logging.ERROR
+                # edit or copy is expected (the message is gone or too old): the caller goes on without.
+                level = logging.WARNING if isinstance(method, (EditMessageText, CopyMessage)) else logging.ERROR
                 log.log(level, "Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
                 return DeliveryResult(ok=False, permanent=True, error=problem.message)
             log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, who(to), attempt,
