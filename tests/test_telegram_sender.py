@@ -6,6 +6,7 @@ assertions are lower bounds the platform demands, never speed."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,24 @@ async def test_documents_are_sent_as_files(svc: Services, fake: FakeTelegram, tm
         assert call.text == "Data pendaftaran" and call.params["document"].startswith("attach://")
         missing = await sender.send("tg:700000001", Reply("export.ready", "x", document=str(tmp_path / "none.csv")))
         assert (missing.ok, missing.permanent) == (False, True)
+
+
+async def test_a_forward_is_copied_first_and_a_refused_copy_leaves_the_text_alone(svc: Services,
+                                                                                fake: FakeTelegram) -> None:
+    line = Reply("handover.official.forwarded", "📎 T7 · pekerja: foto\n\nBalas: /balas T7 teks")
+    async with running_bot(svc, fake, webhook=True):
+        sender = svc.senders["tg"]
+        result = await sender.send("tg:9002", replace(line, forward="tg:700000001:108"), Priority.NOTIFY)
+        copy, text = fake.sent(chat_id=9002)
+        assert (copy.method, copy.params["from_chat_id"], copy.params["message_id"]) == ("copyMessage", 700000001, 108)
+        assert text.method == "sendMessage" and text.text == line.text
+        # The reply-to target of the official's answer is the ticket's line.
+        assert result.ok and result.message_id == str(max(fake.messages))
+        # The worker deleted it meanwhile: Telegram will not copy it; the line still goes.
+        fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+        assert (await sender.send("tg:9002", replace(line, forward="tg:700000001:109"), Priority.NOTIFY)).ok
+        assert [c.method for c in fake.sent(chat_id=9002)[2:]] == ["copyMessage", "sendMessage"]
+        # Another channel's reference, or one that is not Telegram's shape: the text alone.
+        for ref in ("wa:image:1548734209012345", "tg:abc:1", "tg:1:-2"):
+            assert (await sender.send("tg:9002", replace(line, forward=ref), Priority.NOTIFY)).ok
+        assert [c.method for c in fake.sent(chat_id=9002)[4:]] == ["sendMessage"] * 3

@@ -58,6 +58,8 @@ SPAM_FLAG = 131048
 PERMANENT = {131026, 131049, 131050}
 # 131026: not a WhatsApp user, old app or terms not accepted: nobody to reach on this id.
 UNREACHABLE = {131026}
+# How a DeliveryResult's error starts when the Graph API could not be reached at all.
+NETWORK = "network:"
 
 
 @dataclass(frozen=True)
@@ -223,10 +225,11 @@ class WhatsAppSender:
             caption = (reply.text if kind in CAPTIONED and not reply.buttons and not reply.document
                        and not reply.image and 0 < len(reply.text) <= self.config.render.body_max else None)
             result = await self._call(to, priority, kind, self._resend(to, kind, value, caption))
-            if not result.ok and (result.unreachable or result.needs_template or not result.permanent):
+            if not result.ok and (result.unreachable or result.needs_template
+                                  or (result.error or "").startswith(NETWORK)):
                 return result
             if not result.ok:
-                # Meta no longer has it (a media id lives 30 days): the text goes alone.
+                # Meta refused it (a media id it no longer has, after 30 days): the text goes alone.
                 log.info("could not send a worker's %s again to %s: its text goes alone", kind, who(to))
             elif caption is not None:
                 return result
@@ -307,7 +310,7 @@ class WhatsAppSender:
                     await asyncio.sleep(self.retry.delay(attempt))
                     continue
                 log.error("WhatsApp API unreachable sending to %s: %s", who(to), type(error).__name__)
-                return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
+                return DeliveryResult(ok=False, error=f"{NETWORK} {type(error).__name__}")
             await self._record(to, kind, "accepted", priority, template, message_id=sent.id)
             return DeliveryResult(ok=True, message_id=sent.id)
         raise AssertionError("unreachable: the last attempt returns")
