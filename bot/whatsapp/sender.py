@@ -229,7 +229,7 @@ class WhatsAppSender:
                                   or (result.error or "").startswith(NETWORK)):
                 return result
             if not result.ok:
-                # Meta refused it (a media id it no longer has, after 30 days): the text goes alone.
+                # Meta refused it (a media id it no longer keeps): the text goes alone.
                 log.info("could not send a worker's %s again to %s: its text goes alone", kind, who(to))
             elif caption is not None:
                 return result
