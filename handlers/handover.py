@@ -289,24 +289,29 @@ class WorkerSide:
         text = mask_niks_in(text) if text else text
         if kind in ("reaction", "unreaction", "reaction_removed") or (text is not None and not text):
             return True
-        await add_message(session, svc, ticket, turn.who, "in", kind, text, now)
+        media = event if isinstance(event, Media) else None
+        # What the worker wrote with a photo goes on like their text: a NIK in it masked.
+        caption = (mask_niks_in(short(media.caption, svc.rules.conversation.max_input_chars))
+                   if media is not None and media.caption and media.caption.strip() else None)
+        await add_message(session, svc, ticket, turn.who, "in", kind, text if text is not None else caption, now)
         await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(last_activity_at=now))
         people = await recipients(session, ticket)
-        ref = event.ref if isinstance(event, Media) and kind in MEDIA_WORDS else None
+        ref = media.ref if media is not None and kind in MEDIA_WORDS else None
+        with_caption = {"caption": caption} if caption else {}
         passed_on = False
         for who, lang in (await langs_of(session, people, svc.rules.default_language)).items():
             official = Say(svc.catalog, lang)
+            word = official.t(f"handover.media.{kind}" if kind in MEDIA_WORDS else "handover.media.other")
             if text is not None:
                 reply = official.reply("handover.official.message", code=ticket.code, text=text)
             elif passes_on(ref, who):
-                # The channel re-sends the worker's message as it came, under the ticket's line.
-                reply = replace(official.reply("handover.official.forwarded", code=ticket.code,
-                                               kind=official.t(f"handover.media.{kind}")), forward=ref)
+                # The channel sends the worker's media again, with the ticket's line.
+                key = "handover.official.forwarded_caption" if caption else "handover.official.forwarded"
+                reply = replace(official.reply(key, code=ticket.code, kind=word, **with_caption), forward=ref)
                 passed_on = True
             else:
-                reply = official.reply("handover.official.media", code=ticket.code,
-                                       kind=official.t(f"handover.media.{kind}") if kind in MEDIA_WORDS
-                                       else official.t("handover.media.other"))
+                key = "handover.official.media_caption" if caption else "handover.official.media"
+                reply = official.reply(key, code=ticket.code, kind=word, **with_caption)
             turn.reply(reply, to=who)
         if text is None and not passed_on:
             turn.reply(say.reply("handover.media_note", code=ticket.code))
@@ -477,8 +482,10 @@ class OfficialsDesk:
         lines = []
         for message in rows[-10:]:
             who = self.say.t("handover.history.worker" if message.direction == "in" else "handover.history.official")
-            body = (self.turn.svc.cipher.decrypt(message.body_enc) if message.body_enc
-                    else self.say.t(f"handover.media.{message.kind}" if message.kind in MEDIA_WORDS else "handover.media.other"))
+            written = self.turn.svc.cipher.decrypt(message.body_enc) if message.body_enc else None
+            media = None if message.kind == "text" else self.say.t(
+                f"handover.media.{message.kind}" if message.kind in MEDIA_WORDS else "handover.media.other")
+            body = ": ".join(part for part in (media, written) if part)
             lines.append(f"{message.at.astimezone(LOCAL_TZ):%H.%M} {who}: {short(body, 200)}")
         return "\n".join(lines) or self.say.t("handover.history.none")
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from handlers.roles import grant
 from handlers.services import Services
 from storage.tickets import Ticket
-from tests.conftest import REGISTRATION
+from tests.conftest import GOOD_NIK, REGISTRATION
 from tests.fake_graph import WA_ID, Recorded, fixture, message, whatsapp_harness
 from bot.telegram.intake import INTAKE
 from tests.fake_telegram import SECRET, FakeTelegram, TgPerson, running_bot
@@ -65,32 +65,47 @@ async def test_a_telegram_workers_photo_and_voice_are_copied_to_the_operator(svc
         operator.read()
 
         photo = worker.media_update("photo")
+        photo["message"]["caption"] = f"ini KTP saya {GOOD_NIK}"
         await worker.send(photo)
-        # The Bot API copies the worker's own message into the operator's chat...
-        (copy,) = fake.method_calls("copyMessage")
-        assert copy.chat_id == 9002
+        # The Bot API copies the worker's own message into the operator's chat, in one message:
+        # the ticket's line, in the operator's language, is its caption...
+        operator.read()
+        (copy,) = operator.replies
+        assert copy.method == "copyMessage" and copy.chat_id == 9002
         assert (int(copy.params["from_chat_id"]), int(copy.params["message_id"])) == (
             4301, photo["message"]["message_id"])
-        # ... followed by the ticket's line, in the operator's language.
-        operator.read()
-        assert [c.method for c in operator.replies] == ["copyMessage", "sendMessage"]
-        line = operator.replies[1].text
+        line = copy.text
         assert code in line and PHOTO[lang] in line and ("/balas" if lang == "id" else "/reply") in line
         assert fixed_words(svc, lang, "handover.official.media") not in line
+        # ... with what the worker wrote, its NIK masked as everywhere (never their caption as it was).
+        assert "ini KTP saya" in line and GOOD_NIK not in line and GOOD_NIK[:4] + "*" * 12 in line
         # The worker is told it went to the officials; not that it could not.
         assert worker.said("handover.forwarded") and not worker.said("handover.media_note")
 
+        # The operator answers by replying to the photo itself.
+        answer = {"id": "Sudah saya terima, terima kasih.", "en": "Received, thank you."}[lang]
+        reply = operator.text_update(answer)
+        reply["message"]["reply_to_message"] = fake.messages[max(fake.messages)]
+        await operator.send(reply)
+        worker.read()
+        assert any(answer in c.text for c in worker.replies)
+
         # Once the operator holds the ticket, a voice note goes to them alone, and the worker
         # is not told anything more.
-        await operator.say(f"/ambil {code}" if lang == "id" else f"/take {code}")
-        worker.read()
         voice = worker.media_update("voice")
         assert await worker.send(voice) == []
         copies = fake.method_calls("copyMessage")
         assert len(copies) == 2 and copies[1].chat_id == 9002
         assert int(copies[1].params["message_id"]) == voice["message"]["message_id"]
         operator.read()
-        assert VOICE[lang] in operator.replies[-1].text and code in operator.replies[-1].text
+        assert [c.method for c in operator.replies] == ["copyMessage"]
+        assert VOICE[lang] in operator.replies[0].text and code in operator.replies[0].text
+
+        # A sticker carries no caption: the copy, then the ticket's line.
+        await worker.send(worker.media_update("sticker"))
+        operator.read()
+        assert [c.method for c in operator.replies] == ["copyMessage", "sendMessage"]
+        assert "caption" not in operator.replies[0].params and code in operator.replies[1].text
 
 
 def to(sent: list[Recorded], number: str) -> list[Recorded]:
@@ -117,7 +132,7 @@ async def test_a_whatsapp_workers_image_location_and_voice_go_again_to_the_offic
         (image,) = to(sent, WA_OFFICIAL)
         media_id = fixture("image")["entry"][0]["changes"][0]["value"]["messages"][0]["image"]["id"]
         assert image.type == "image" and image.media_id == media_id
-        assert code in image.text and PHOTO[lang] in image.text
+        assert code in image.text and PHOTO[lang] in image.text and "foto KTP" in image.text
         assert not to(sent, WA_ID)
 
         # A location goes by its coordinates, a voice note by its id as a voice note; each is
@@ -199,7 +214,7 @@ async def test_a_telegram_workers_photo_to_an_official_on_whatsapp_is_the_note(s
         code = f"T{(await only_ticket(svc)).id}"
         sent = await post(update("photo"))
         (note,) = to(sent, WA_OFFICIAL)
-        assert note.type == "text" and code in note.text and PHOTO["id"] in note.text
+        assert note.type == "text" and code in note.text and PHOTO["id"] in note.text and "ini KTP saya" in note.text
         assert not fake.method_calls("copyMessage")
         # The Telegram worker is told it could not be passed on.
         assert any(fixed_words(svc, "id", "handover.media_note") in c.text for c in fake.sent(chat_id=700000001))

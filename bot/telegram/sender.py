@@ -12,15 +12,17 @@ anything else, or an edit Telegram refuses (message deleted, too old to edit), g
 new message. "message is not modified" means it already shows this content: success.
 
 A Reply that forwards a Telegram message (`Reply.forward`, "tg:<chat id>:<message id>": a
-worker's photo for the official of their ticket) is copied first (copyMessage: the bot's own
-message with the same content and caption, no "forwarded from" header), then its text follows.
-A message Telegram will not copy any more (deleted by the worker) leaves the text alone; a
-reference of another channel is not Telegram's to pass on: the text goes alone.
+worker's photo for the official of their ticket) is copied (copyMessage: the bot's own message
+with the same media, no "forwarded from" header), with the reply's text as its caption where the
+media carries one (what does not fit follows), else followed by the text. A message Telegram will not copy
+any more (deleted by the worker) leaves the text alone; a reference of another channel is not
+Telegram's to pass on: the text goes alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from aiogram.methods import CopyMessage, EditMessageText, SendDocument, SendMess
 from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy import select, update
 
-from bot.telegram.adapter import Labels, Outbound, render, to_html
+from bot.telegram.adapter import CAPTION_LIMIT, Labels, Outbound, render, split_text, to_html
 from bot.telegram.settings import TelegramConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
@@ -65,13 +67,14 @@ def chat_id_of(channel_user: str) -> int:
     return int(user_id)
 
 
-def telegram_message(ref: str | None) -> tuple[int, int] | None:
-    """(chat id, message id) of a Media.ref "tg:<chat id>:<message id>"; None for anything else."""
-    channel, _, rest = (ref or "").partition(":")
-    chat, _, message = rest.partition(":")
-    if channel != "tg" or not chat.lstrip("-").isdigit() or not message.isdigit():
+def telegram_message(ref: str | None) -> tuple[int, int, bool] | None:
+    """(chat id, message id, whether it carries a caption) of a Media.ref
+    "tg:<chat id>:<message id>[:caption]"; None for anything else."""
+    channel, chat, message, *rest = (ref or "").split(":") + ["", ""]
+    flag = "".join(rest)
+    if channel != "tg" or not chat.lstrip("-").isdigit() or not message.isdigit() or flag not in ("", "caption"):
         return None
-    return int(chat), int(message)
+    return int(chat), int(message), flag == "caption"
 
 
 class TelegramSender:
@@ -107,25 +110,43 @@ class TelegramSender:
         # the person's language is looked up only then.
         needs_words = reply.request_contact or keyboard_shown or not reply.text.strip()
         lang = await self._lang(to) if needs_words else self.svc.rules.default_language
+        labels = Labels.of(self.svc.catalog, lang)
         try:
-            messages = render(reply, Labels.of(self.svc.catalog, lang), keyboard_shown,
-                              self.config.two_per_row_max_chars)
+            messages = render(reply, labels, keyboard_shown, self.config.two_per_row_max_chars)
         except ValueError as problem:
             log.error("cannot render %s for Telegram: %s", reply.key, problem)
             return DeliveryResult(ok=False, permanent=True, error=str(problem))
+        result = DeliveryResult(ok=True)
         forward = telegram_message(reply.forward)
         if forward is not None:
-            copied = await self._call(to, chat_id, priority, CopyMessage(chat_id=chat_id, from_chat_id=forward[0],
-                                                                        message_id=forward[1]))
-            if not copied.ok and (copied.unreachable or not copied.permanent):
-                return copied
-            if not copied.ok:
-                log.info("could not copy a message for %s (%s): its text goes alone", who(to), copied.error)
+            from_chat, message_id, captioned = forward
+            # Where the media carries a caption, the text is it (its first 1,024 characters: the
+            # whole ticket line, as a rule, so the official answers by replying to the photo
+            # itself); the person's own caption never goes on as it was: the text says it, a NIK
+            # in it masked.
+            parts = split_text(reply.text, CAPTION_LIMIT) if captioned else []
+            rest = "\n".join(parts[1:])
+            if not parts:
+                caption, markup, after = None, None, messages
+            elif rest:
+                caption, markup = parts[0], None
+                after = render(dataclasses.replace(reply, text=rest), labels, keyboard_shown,
+                               self.config.two_per_row_max_chars)
+            else:
+                caption, markup, after = parts[0], messages[0].markup, messages[1:]
+            result = await self._call(to, chat_id, priority, CopyMessage(
+                chat_id=chat_id, from_chat_id=from_chat, message_id=message_id,
+                caption=to_html(caption) if caption else None, parse_mode=ParseMode.HTML if caption else None,
+                reply_markup=markup))
+            if not result.ok and (result.unreachable or not result.permanent):
+                return result
+            if not result.ok:
+                log.info("could not copy a message for %s (%s): its text goes alone", who(to), result.error)
+            messages = after if result.ok else messages
         elif replace is not None and self._editable(messages) and replace.isdigit():
             edited = await self._edit(to, chat_id, priority, int(replace), messages[0])
             if edited is not None:
                 return edited
-        result = DeliveryResult(ok=True)
         for message in messages:
             result = await self._call(to, chat_id, priority, self._method(chat_id, message))
             if not result.ok:

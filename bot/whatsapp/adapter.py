@@ -256,7 +256,8 @@ def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | 
         voice = bool(update.audio.voice)
         return Media("voice" if voice else "audio", media_ref(update, "voice" if voice else "audio"))
     kind = MEDIA_KINDS.get(str(update.type))
-    return Media(kind or "unsupported", media_ref(update, str(update.type)) if kind else None)
+    caption = update.caption if isinstance(update.caption, str) and update.caption else None
+    return Media(kind or "unsupported", media_ref(update, str(update.type)) if kind else None, caption)
 
 
 # Message types whose media the Cloud API sends again by its id (pywa's Message.copy does the
