@@ -40,9 +40,19 @@ class ContactShared:
 
 @dataclass(frozen=True)
 class Media:
-    """A non-text message: the flow answers kindly and asks the person to type or tap."""
+    """A non-text message: the flow answers kindly and asks the person to type or tap.
+
+    `ref` names the message on its platform, so that the channel it came from can pass it on
+    (a worker's photo to the official of their ticket): Telegram "tg:<chat id>:<message id>"
+    (copyMessage), with ":caption" after it for media that can carry a caption; WhatsApp
+    "wa:<type>:<media id>" (type: image, video, audio, voice, document, sticker) or
+    "wa:location:<latitude>,<longitude>". Its first part is the channel; None where the adapter
+    has nothing to pass on (the simulator, the terminal, a kind the platform cannot re-send).
+    `caption`: what the person wrote with it, as they wrote it (it may hold a NIK)."""
 
     kind: str
+    ref: str | None = None
+    caption: str | None = None
 
 
 # Results of effects, fed back into the flow by the handler (see `Effect`).
@@ -124,6 +134,11 @@ class Reply:
     request_contact: bool = False
     document: str | None = None
     image: str | None = None
+    # A platform message to pass on with the text (a `Media.ref`): the sender of that channel
+    # sends its media again, with the text as its caption where it can carry one (never the
+    # person's own caption), else followed by the text; a sender of another channel sends the
+    # text only.
+    forward: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -135,6 +150,8 @@ class Reply:
             data["document"] = self.document
         if self.image:
             data["image"] = self.image
+        if self.forward:
+            data["forward"] = self.forward
         return data
 
 

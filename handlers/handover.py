@@ -9,9 +9,11 @@ answers and the registration (`route`):
   the operators of the worker's nagari, or to the admins when the nagari is not known yet or has
   no operator; they get it at once, with the worker's masked details, the question and buttons
   to take and close it. The worker is told who will answer and when (`handover:` office hours);
-- while the ticket is open the registration is paused: the worker's messages (text, and a note
-  for a photo or voice note, which the bot cannot pass between chats) go to the official who
-  holds the ticket, or to all its officials while nobody does. "lanjut" takes the worker back to
+- while the ticket is open the registration is paused: the worker's messages go to the official
+  who holds the ticket, or to all its officials while nobody does: text as a line of the ticket,
+  a photo, voice note, video, document, sticker or location as it came when the official is on
+  the worker's channel (Telegram copies it, WhatsApp sends its media again), else as a note that
+  it arrived, and then the worker is told it could not be passed on. "lanjut" takes the worker back to
   the form; "hapus data" and "data saya" still work;
 - an official takes a ticket (`/ambil T12`, or its button; one official at a time), answers
   (`/balas T12 teks`, or on Telegram a reply to the ticket's message) and closes it
@@ -29,7 +31,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,7 +55,7 @@ from conversations.reports import number
 from conversations.understand import back_to_form, person_question
 from conversations.validators import contains_nik, mask_nik, mask_niks_in
 from handlers.clock import LOCAL_TZ
-from handlers.delivery import Priority
+from handlers.delivery import Priority, channel_of
 from handlers.outbox import NewMessage, delivery_rules, enqueue
 from handlers.roles import Grant, admins, grants_of, officials_of_nagari
 from handlers.services import Services
@@ -289,26 +291,45 @@ class WorkerSide:
         text = mask_niks_in(text) if text else text
         if kind in ("reaction", "unreaction", "reaction_removed") or (text is not None and not text):
             return True
-        await add_message(session, svc, ticket, turn.who, "in", kind, text, now)
+        media = event if isinstance(event, Media) else None
+        # What the worker wrote with a photo goes on like their text: a NIK in it masked.
+        caption = (mask_niks_in(short(media.caption, svc.rules.conversation.max_input_chars))
+                   if media is not None and media.caption and media.caption.strip() else None)
+        await add_message(session, svc, ticket, turn.who, "in", kind, text if text is not None else caption, now)
         await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(last_activity_at=now))
         people = await recipients(session, ticket)
+        ref = media.ref if media is not None and kind in MEDIA_WORDS else None
+        with_caption = {"caption": caption} if caption else {}
+        passed_on = False
         for who, lang in (await langs_of(session, people, svc.rules.default_language)).items():
             official = Say(svc.catalog, lang)
+            word = official.t(f"handover.media.{kind}" if kind in MEDIA_WORDS else "handover.media.other")
             if text is not None:
                 reply = official.reply("handover.official.message", code=ticket.code, text=text)
+            elif passes_on(ref, who):
+                # The channel sends the worker's media again, with the ticket's line.
+                key = "handover.official.forwarded_caption" if caption else "handover.official.forwarded"
+                reply = replace(official.reply(key, code=ticket.code, kind=word, **with_caption), forward=ref)
+                passed_on = True
             else:
-                reply = official.reply("handover.official.media", code=ticket.code,
-                                       kind=official.t(f"handover.media.{kind}") if kind in MEDIA_WORDS
-                                       else official.t("handover.media.other"))
+                key = "handover.official.media_caption" if caption else "handover.official.media"
+                reply = official.reply(key, code=ticket.code, kind=word, **with_caption)
             turn.reply(reply, to=who)
-        if ticket.holder is None:
-            turn.reply(say.reply("handover.forwarded", code=ticket.code))
-        elif text is None:
+        if text is None and not passed_on:
             turn.reply(say.reply("handover.media_note", code=ticket.code))
+        elif ticket.holder is None:
+            turn.reply(say.reply("handover.forwarded", code=ticket.code))
         return True
 
 
 MEDIA_WORDS = frozenset({"photo", "voice", "audio", "video", "document", "sticker", "location"})
+
+
+def passes_on(ref: str | None, official: str) -> bool:
+    """Whether the official's channel can send the worker's message as it came: a platform
+    passes on only its own messages (Telegram copies a Telegram message, WhatsApp sends a
+    WhatsApp media id again); across channels the official gets a note instead."""
+    return ref is not None and channel_of(ref) == channel_of(official)
 
 
 @dataclass(frozen=True)
@@ -463,8 +484,10 @@ class OfficialsDesk:
         lines = []
         for message in rows[-10:]:
             who = self.say.t("handover.history.worker" if message.direction == "in" else "handover.history.official")
-            body = (self.turn.svc.cipher.decrypt(message.body_enc) if message.body_enc
-                    else self.say.t(f"handover.media.{message.kind}" if message.kind in MEDIA_WORDS else "handover.media.other"))
+            written = self.turn.svc.cipher.decrypt(message.body_enc) if message.body_enc else None
+            media = None if message.kind == "text" else self.say.t(
+                f"handover.media.{message.kind}" if message.kind in MEDIA_WORDS else "handover.media.other")
+            body = ": ".join(part for part in (media, written) if part)
             lines.append(f"{message.at.astimezone(LOCAL_TZ):%H.%M} {who}: {short(body, 200)}")
         return "\n".join(lines) or self.say.t("handover.history.none")
 

@@ -163,7 +163,7 @@ def reply_from_body(body: str) -> Reply:
     data = json.loads(body)
     return Reply(data["key"], data["text"], tuple(Button(b["id"], b["title"]) for b in data.get("buttons") or ()),
                  request_contact=bool(data.get("request_contact")), document=data.get("document"),
-                 image=data.get("image"))
+                 image=data.get("image"), forward=data.get("forward"))
 
 
 async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer: str, lang: str, worker: str,

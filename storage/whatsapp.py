@@ -34,7 +34,9 @@ class OutboundMessage(SQLModel, table=True):
     # The Cloud API's id (wamid); None while waiting, or when the API refused the message.
     message_id: str | None = Field(default=None, max_length=128, unique=True)
     channel_user: str = Field(max_length=80)
-    kind: str = Field(max_length=16)  # text | buttons | list | template | document | image | held
+    # text | buttons | list | template | document | image | held, or the type of a worker's media
+    # sent again (video, audio, voice, sticker, location)
+    kind: str = Field(max_length=16)
     template: str | None = Field(default=None, max_length=64)
     priority: int = 0
     # accepted (by the API) -> sent -> delivered -> read, or failed; a held message: waiting ->

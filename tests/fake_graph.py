@@ -54,12 +54,20 @@ class Recorded:
 
     @property
     def text(self) -> str:
-        """The visible text of a text or interactive message."""
+        """The visible text of a text or interactive message, or a media message's caption."""
         if self.type == "text":
             return str(self.body["text"]["body"])
         if self.type == "interactive":
             return str(self.body["interactive"]["body"]["text"])
+        if self.type in ("image", "video", "document"):
+            return str(self.body[self.type].get("caption") or "")
         return ""
+
+    @property
+    def media_id(self) -> str | None:
+        """The media id a media message is sent by (None: a link, an upload or no media)."""
+        media = self.body.get(self.type)
+        return str(media["id"]) if isinstance(media, dict) and "id" in media else None
 
     @property
     def choice_ids(self) -> list[str]:
@@ -250,6 +258,7 @@ class Harness:
     graph: FakeGraph
     meta: Meta
     webhook: Any  # bot.whatsapp.channel.WhatsAppWebhook
+    app: Any = None  # the aiohttp app (with the Telegram channel too, when asked)
 
     @property
     def sender(self) -> Any:
@@ -270,7 +279,9 @@ class Harness:
 
 
 @asynccontextmanager
-async def whatsapp_harness(svc: Any, **config: Any) -> AsyncIterator[Harness]:
+async def whatsapp_harness(svc: Any, telegram: Any = None, **config: Any) -> AsyncIterator[Harness]:
+    """`telegram`: a started tests.fake_telegram.FakeTelegram to serve the Telegram channel too,
+    in the same app (people on both channels: a WhatsApp worker, an official on Telegram)."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.commands import CHANNELS
@@ -281,11 +292,17 @@ async def whatsapp_harness(svc: Any, **config: Any) -> AsyncIterator[Harness]:
         update={"whatsapp": svc.config.whatsapp.model_copy(update={**TEST_LIMITS, **config})})
     graph = FakeGraph()
     await graph.start()
-    app, channels = await build_app(svc, environ(graph.url), {"wa": CHANNELS["wa"]})
+    settings, specs = environ(graph.url), {"wa": CHANNELS["wa"]}
+    if telegram is not None:
+        from tests.fake_telegram import fast_limits, telegram_environ
+
+        svc.config = svc.config.model_copy(update={"telegram": fast_limits()})
+        settings, specs = {**settings, **telegram_environ(telegram, webhook=True)}, {**specs, "tg": CHANNELS["tg"]}
+    app, channels = await build_app(svc, settings, specs)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Harness(svc, graph, Meta(client), app[WEBHOOK_KEY])
+        yield Harness(svc, graph, Meta(client), app[WEBHOOK_KEY], app)
     finally:
         for ch in channels:
             if ch.close:

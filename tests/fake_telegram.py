@@ -1,10 +1,10 @@
 """A fake Telegram Bot API server on 127.0.0.1, and a person who talks to the bot through it.
 
 `FakeTelegram` answers POST /bot<token>/<method> with {"ok": true, "result": ...} the way the Bot
-API does (sendMessage returns a Message; getUpdates long-polls the updates pushed to it and
-remembers the offset that confirmed them), records every call with the time it arrived (its own
-monotonic clock), and can be told to fail a method (429 with retry_after, 403, 5xx) or to hang
-on it. Files people attach are held by `add_file` and served as the Bot API does: getFile, then
+API does (sendMessage returns a Message, copyMessage a MessageId; getUpdates long-polls the
+updates pushed to it and remembers the offset that confirmed them), records every call with the
+time it arrived (its own monotonic clock), and can be told to fail a method (429 with
+retry_after, 403, 5xx) or to hang on it. Files people attach are held by `add_file` and served as the Bot API does: getFile, then
 GET /file/bot<token>/<file_path> (20 MB at most). aiogram's real HTTP session talks to it
 (`TelegramAPIServer.from_base`).
 
@@ -35,10 +35,11 @@ from tests.local_server import serve_locally
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Pendaftaran BPJS TK Sijunjung",
             "username": "SijunjungBpjsBot"}
-SEND_METHODS = ("sendMessage", "sendDocument", "sendPhoto")
+SEND_METHODS = ("sendMessage", "sendDocument", "sendPhoto", "copyMessage")
 # getFile refuses bigger files ("Bad Request: file is too big"; core.telegram.org/bots/api#getfile).
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
-JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "chat_id", "offset", "timeout", "limit")
+JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "chat_id", "offset", "timeout", "limit",
+               "from_chat_id", "message_id")
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -192,6 +193,10 @@ class FakeTelegram:
             result = BOT_USER
         elif method == "getFile":
             return self._get_file(str(params.get("file_id")))
+        elif method == "copyMessage":
+            # A copy of a message in another chat: the Bot API answers with its MessageId only.
+            result = {"message_id": self._message(params)["message_id"]}
+            self._delivered(call)
         elif method in SEND_METHODS:
             result = self._message(params)
             self._delivered(call)

@@ -37,11 +37,11 @@ def update(name: str) -> Update:
     ("contact_own", ContactShared("+6281234567890", is_own=True)),
     ("contact_other", ContactShared("+6281398765432", is_own=False)),
     ("contact_no_user_id", ContactShared("+6281398765432", is_own=False)),
-    ("photo", Media("photo")),
-    ("sticker", Media("sticker")),
-    ("voice", Media("voice")),
-    ("location", Media("location")),
-    ("document", Media("document")),
+    ("photo", Media("photo", "tg:700000001:108:caption", "ini KTP saya")),
+    ("sticker", Media("sticker", "tg:700000001:109")),
+    ("voice", Media("voice", "tg:700000001:110:caption")),
+    ("location", Media("location", "tg:700000001:111")),
+    ("document", Media("document", "tg:700000001:112:caption")),
 ])
 def test_updates_become_the_conversations_events(name: str, event: object) -> None:
     assert channel_user_of(update(name)) == "tg:700000001"

@@ -6,6 +6,7 @@ assertions are lower bounds the platform demands, never speed."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,35 @@ async def test_documents_are_sent_as_files(svc: Services, fake: FakeTelegram, tm
         assert call.text == "Data pendaftaran" and call.params["document"].startswith("attach://")
         missing = await sender.send("tg:700000001", Reply("export.ready", "x", document=str(tmp_path / "none.csv")))
         assert (missing.ok, missing.permanent) == (False, True)
+
+
+async def test_a_forward_is_copied_with_the_text_as_caption_or_followed_by_it(svc: Services,
+                                                                               fake: FakeTelegram) -> None:
+    line = Reply("handover.official.forwarded", "📎 T7 · pekerja: foto\n\nBalas: /balas T7 teks")
+    async with running_bot(svc, fake, webhook=True):
+        sender = svc.senders["tg"]
+        # Media that carry a caption: the text is the copy's caption, one message, the one the
+        # official answers by replying to.
+        result = await sender.send("tg:9002", replace(line, forward="tg:700000001:108:caption"), Priority.NOTIFY)
+        (copy,) = fake.sent(chat_id=9002)
+        assert (copy.method, copy.params["from_chat_id"], copy.params["message_id"]) == ("copyMessage", 700000001, 108)
+        assert copy.text == line.text and result.ok and result.message_id == str(max(fake.messages))
+        # A text too long for a caption: its first part is the caption (never the person's own),
+        # the rest follows.
+        long = replace(line, text=line.text + "\n" + "kata " * 250, forward="tg:700000001:108:caption")
+        assert (await sender.send("tg:9002", long, Priority.NOTIFY)).ok
+        copy, text = fake.sent(chat_id=9002)[1:]
+        assert copy.params["caption"].startswith("📎 T7") and text.method == "sendMessage"
+        assert (copy.text + "\n" + text.text).split() == long.text.split()
+        # Media without a caption (a sticker, a location): the copy, then the text.
+        assert (await sender.send("tg:9002", replace(line, forward="tg:700000001:109"), Priority.NOTIFY)).ok
+        copy, text = fake.sent(chat_id=9002)[3:]
+        assert "caption" not in copy.params and text.text == line.text
+        # The worker deleted it meanwhile: Telegram will not copy it; the line still goes.
+        fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+        assert (await sender.send("tg:9002", replace(line, forward="tg:700000001:110:caption"), Priority.NOTIFY)).ok
+        assert [c.method for c in fake.sent(chat_id=9002)[5:]] == ["copyMessage", "sendMessage"]
+        # Another channel's reference, or one that is not Telegram's shape: the text alone.
+        for ref in ("wa:image:1548734209012345", "tg:abc:1", "tg:1:-2", "tg:1:2:other"):
+            assert (await sender.send("tg:9002", replace(line, forward=ref), Priority.NOTIFY)).ok
+        assert [c.method for c in fake.sent(chat_id=9002)[7:]] == ["sendMessage"] * 4

@@ -240,3 +240,47 @@ async def test_documents_are_uploaded_then_sent_as_media(wa: Harness, tmp_path: 
     assert [u.body["filename"] for u in wa.graph.uploads] == ["kartu-SJ-ABC234.pdf"]
     [sent] = wa.graph.sent
     assert sent.type == "document" and sent.body["document"]["id"] and sent.body["document"]["caption"] == "Kartu Anda"
+
+
+# -- passing on a worker's message (Reply.forward) -------------------------------------------------
+LINE = Reply("handover.official.forwarded", "📎 T7 · pekerja: foto\n\nBalas: /balas T7 teks")
+
+
+async def test_a_forwarded_image_goes_by_its_media_id_with_the_text_as_caption(wa: Harness) -> None:
+    from dataclasses import replace
+
+    assert (await wa.sender.send(PERSON, replace(LINE, forward="wa:image:1548734209012345"))).ok
+    [sent] = wa.graph.sent
+    assert sent.type == "image" and sent.media_id == "1548734209012345" and sent.text == LINE.text
+    assert wa.graph.uploads == []
+
+
+@pytest.mark.parametrize("ref", ["tg:700000001:108", "wa:image:/etc/passwd", "wa:image:aGVsbG8=",
+                                 "wa:location:91,0", "wa:location:nan,1", "wa:poll:123", "wa:image:"])
+async def test_what_is_not_a_whatsapp_media_id_is_not_sent_only_the_text(wa: Harness, ref: str) -> None:
+    from dataclasses import replace
+
+    assert (await wa.sender.send(PERSON, replace(LINE, forward=ref))).ok
+    assert [r.type for r in wa.graph.sent] == ["text"] and wa.graph.sent[0].text == LINE.text
+    assert wa.graph.uploads == []
+
+
+async def test_a_media_id_meta_refuses_leaves_the_text_alone(wa: Harness) -> None:
+    from dataclasses import replace
+
+    wa.graph.fail_next(131053)  # "Media upload error": Meta no longer has it
+    result = await wa.sender.send(PERSON, replace(LINE, forward="wa:sticker:2094857361209876"))
+    assert result.ok and [r.type for r in wa.graph.sent] == ["sticker", "text"]
+
+
+async def test_a_held_forward_keeps_its_media_until_the_person_writes(wa: Harness, clock) -> None:
+    from dataclasses import replace
+
+    wa.sender.config = wa.sender.config.model_copy(update={"window_policy": "wait"})
+    clock.advance(timedelta(hours=30))
+    assert (await wa.sender.send(PERSON, replace(LINE, forward="wa:voice:1182736450098765"), Priority.NOTIFY)).ok
+    assert wa.graph.sent == []
+    sent = await wa.send(message(text="halo"))
+    audio, line = sent[-2:]
+    assert audio.type == "audio" and audio.body["audio"] == {"id": "1182736450098765", "voice": True}
+    assert line.text == LINE.text

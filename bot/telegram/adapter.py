@@ -51,6 +51,9 @@ MEDIA_FIELDS = (
     ("video_note", "video"), ("animation", "video"), ("video", "video"), ("document", "document"),
     ("location", "location"), ("venue", "location"),
 )
+# Media that carry a caption (sendPhoto, sendVideo, sendAnimation, sendAudio, sendVoice,
+# sendDocument); stickers, video notes, locations and venues have none.
+CAPTIONED = frozenset({"photo", "video", "animation", "audio", "voice", "document"})
 # Bot commands shown in Telegram's menu, per language: each is a word the conversation already
 # recognises (conversations/registration.COMMANDS). Descriptions: telegram.po.
 COMMANDS = {
@@ -201,7 +204,9 @@ def _message_event(message: Message) -> Inbound | None:
         return Text(command_text(message.text), quoted=_quoted_own(message))
     for field, kind in MEDIA_FIELDS:
         if getattr(message, field, None):
-            return Media(kind)
+            # copyMessage passes it on (to an official of the worker's ticket).
+            ref = f"tg:{message.chat.id}:{message.message_id}" + (":caption" if field in CAPTIONED else "")
+            return Media(kind, ref=ref, caption=message.caption or None)
     fields = message.model_fields_set | set(message.model_extra or {})
     if fields & SERVICE_FIELDS:
         return None

@@ -10,11 +10,19 @@ unreachable and nobody retries.
 included) -- a campaign's progress for its admin. Only one plain text message can be an edit;
 anything else, or an edit Telegram refuses (message deleted, too old to edit), goes out as a
 new message. "message is not modified" means it already shows this content: success.
+
+A Reply that forwards a Telegram message (`Reply.forward`, "tg:<chat id>:<message id>": a
+worker's photo for the official of their ticket) is copied (copyMessage: the bot's own message
+with the same media, no "forwarded from" header), with the reply's text as its caption where the
+media carries one (what does not fit follows), else followed by the text. A message Telegram will not copy
+any more (deleted by the worker) leaves the text alone; a reference of another channel is not
+Telegram's to pass on: the text goes alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,11 +37,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import CopyMessage, EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy import select, update
 
-from bot.telegram.adapter import Labels, Outbound, render, to_html
+from bot.telegram.adapter import CAPTION_LIMIT, Labels, Outbound, render, split_text, to_html
 from bot.telegram.settings import TelegramConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
@@ -57,6 +65,16 @@ def chat_id_of(channel_user: str) -> int:
     if channel != "tg" or not user_id.lstrip("-").isdigit():
         raise ValueError(f"not a Telegram user: {channel_user!r}")
     return int(user_id)
+
+
+def telegram_message(ref: str | None) -> tuple[int, int, bool] | None:
+    """(chat id, message id, whether it carries a caption) of a Media.ref
+    "tg:<chat id>:<message id>[:caption]"; None for anything else."""
+    channel, chat, message, *rest = (ref or "").split(":") + ["", ""]
+    flag = "".join(rest)
+    if channel != "tg" or not chat.lstrip("-").isdigit() or not message.isdigit() or flag not in ("", "caption"):
+        return None
+    return int(chat), int(message), flag == "caption"
 
 
 class TelegramSender:
@@ -92,17 +110,43 @@ class TelegramSender:
         # the person's language is looked up only then.
         needs_words = reply.request_contact or keyboard_shown or not reply.text.strip()
         lang = await self._lang(to) if needs_words else self.svc.rules.default_language
+        labels = Labels.of(self.svc.catalog, lang)
         try:
-            messages = render(reply, Labels.of(self.svc.catalog, lang), keyboard_shown,
-                              self.config.two_per_row_max_chars)
+            messages = render(reply, labels, keyboard_shown, self.config.two_per_row_max_chars)
         except ValueError as problem:
             log.error("cannot render %s for Telegram: %s", reply.key, problem)
             return DeliveryResult(ok=False, permanent=True, error=str(problem))
-        if replace is not None and self._editable(messages) and replace.isdigit():
+        result = DeliveryResult(ok=True)
+        forward = telegram_message(reply.forward)
+        if forward is not None:
+            from_chat, message_id, captioned = forward
+            # Where the media carries a caption, the text is it (its first 1,024 characters: the
+            # whole ticket line, as a rule, so the official answers by replying to the photo
+            # itself); the person's own caption never goes on as it was: the text says it, a NIK
+            # in it masked.
+            parts = split_text(reply.text, CAPTION_LIMIT) if captioned else []
+            rest = "\n".join(parts[1:])
+            if not parts:
+                caption, markup, after = None, None, messages
+            elif rest:
+                caption, markup = parts[0], None
+                after = render(dataclasses.replace(reply, text=rest), labels, keyboard_shown,
+                               self.config.two_per_row_max_chars)
+            else:
+                caption, markup, after = parts[0], messages[0].markup, messages[1:]
+            result = await self._call(to, chat_id, priority, CopyMessage(
+                chat_id=chat_id, from_chat_id=from_chat, message_id=message_id,
+                caption=to_html(caption) if caption else None, parse_mode=ParseMode.HTML if caption else None,
+                reply_markup=markup))
+            if not result.ok and (result.unreachable or not result.permanent):
+                return result
+            if not result.ok:
+                log.info("could not copy a message for %s (%s): its text goes alone", who(to), result.error)
+            messages = after if result.ok else messages
+        elif replace is not None and self._editable(messages) and replace.isdigit():
             edited = await self._edit(to, chat_id, priority, int(replace), messages[0])
             if edited is not None:
                 return edited
-        result = DeliveryResult(ok=True)
         for message in messages:
             result = await self._call(to, chat_id, priority, self._method(chat_id, message))
             if not result.ok:
@@ -178,8 +222,8 @@ class TelegramSender:
                     await asyncio.sleep(self.retry.delay(attempt))
             except TelegramAPIError as problem:
                 # 400 and the like: the request itself is wrong; repeating it cannot help. A refused
-                # edit is expected (the message is gone or too old): the caller sends a new one.
-                level = logging.WARNING if isinstance(method, EditMessageText) else logging.ERROR
+                # edit or copy is expected (the message is gone or too old): the caller goes on without.
+                level = logging.WARNING if isinstance(method, (EditMessageText, CopyMessage)) else logging.ERROR
                 log.log(level, "Telegram refused %s to %s: %s", method.__api_method__, to, problem.message)
                 return DeliveryResult(ok=False, permanent=True, error=problem.message)
             log.warning("%s to %s failed (attempt %d of %d): %s", method.__api_method__, who(to), attempt,

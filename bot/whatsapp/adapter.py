@@ -253,9 +253,35 @@ def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | 
     if update.contacts:
         return _shared_contact(update)
     if update.audio is not None:
-        return Media("voice" if update.audio.voice else "audio")
+        voice = bool(update.audio.voice)
+        return Media("voice" if voice else "audio", media_ref(update, "voice" if voice else "audio"))
     kind = MEDIA_KINDS.get(str(update.type))
-    return Media(kind or "unsupported")
+    caption = update.caption if isinstance(update.caption, str) and update.caption else None
+    return Media(kind or "unsupported", media_ref(update, str(update.type)) if kind else None, caption)
+
+
+# Message types whose media the Cloud API sends again by its id (pywa's Message.copy does the
+# same: the API has no forward), and the attribute of pywa's Message that holds it.
+RESENDABLE = {"image": "image", "video": "video", "audio": "audio", "voice": "audio", "document": "document",
+              "sticker": "sticker"}
+
+
+def media_ref(update: Message, kind: str) -> str | None:
+    """The Media.ref of a WhatsApp message: "wa:<type>:<media id>", "wa:location:<lat>,<lon>",
+    or None (nothing to send again). Only a numeric media id is kept: pywa would read anything
+    else as a URL, a local path or base64 to upload."""
+    if kind == "location":
+        location = update.location
+        latitude, longitude = (getattr(location, "latitude", None), getattr(location, "longitude", None))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (latitude, longitude)) and (
+                -90 <= latitude <= 90 and -180 <= longitude <= 180):  # type: ignore[operator]
+            return f"wa:location:{latitude},{longitude}"
+        return None
+    attribute = RESENDABLE.get(kind)
+    media_id = getattr(getattr(update, attribute, None), "id", None) if attribute else None
+    if isinstance(media_id, str) and media_id.isdigit() and len(media_id) <= 40:
+        return f"wa:{kind}:{media_id}"
+    return None
 
 
 def attachment_of(update: Message | CallbackButton | CallbackSelection) -> documents.Attachment | None:

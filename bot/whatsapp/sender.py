@@ -13,6 +13,11 @@ message (storage/whatsapp.py) and turns Cloud API error codes into DeliveryResul
 
 Outside the window (Person.last_inbound_at older than `window_hours`), nothing is sent
 free-form: Meta would refuse it (131047) and count it against the number's quality.
+
+A Reply that forwards a WhatsApp message (`Reply.forward`: a worker's photo for the official of
+their ticket) sends its media again by its media id first (a location by its coordinates); an
+image, video or document carries the reply's text as its caption, anything else is followed by
+the text. A reference of another channel is not WhatsApp's to pass on: the text goes alone.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ SPAM_FLAG = 131048
 PERMANENT = {131026, 131049, 131050}
 # 131026: not a WhatsApp user, old app or terms not accepted: nobody to reach on this id.
 UNREACHABLE = {131026}
+# How a DeliveryResult's error starts when the Graph API could not be reached at all.
+NETWORK = "network:"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,29 @@ class SpamFlag:
 
 SpamHook = Callable[[SpamFlag], Awaitable[None] | None]
 Operation = Callable[[], Awaitable[Any]]
+
+
+# Media.ref types the sender re-sends, and those that take a caption.
+RESENDABLE = frozenset({"image", "video", "audio", "voice", "document", "sticker", "location"})
+CAPTIONED = frozenset({"image", "video", "document"})
+
+
+def whatsapp_media(ref: str | None) -> tuple[str, str] | None:
+    """(type, media id or "lat,lon") of a Media.ref "wa:<type>:<id>"; None for anything else
+    (another channel's reference, or one that is not a plain media id: pywa would take a path or
+    base64 for a file to upload)."""
+    channel, _, rest = (ref or "").partition(":")
+    kind, _, value = rest.partition(":")
+    if channel != "wa" or kind not in RESENDABLE:
+        return None
+    if kind == "location":
+        parts = value.split(",")
+        try:
+            latitude, longitude = (float(part) for part in parts)
+        except ValueError:
+            return None
+        return (kind, value) if len(parts) == 2 and -90 <= latitude <= 90 and -180 <= longitude <= 180 else None
+    return (kind, value) if value.isdigit() and len(value) <= 40 else None
 
 
 class WhatsAppSender:
@@ -137,7 +167,7 @@ class WhatsAppSender:
             expired = now - created_at > timedelta(hours=self.config.wait_max_hours)
             if not expired:
                 reply = Reply(body["key"], body["text"], tuple(Button(b["id"], b["title"]) for b in body["buttons"]),
-                              document=body.get("document"), image=body.get("image"))
+                              document=body.get("document"), image=body.get("image"), forward=body.get("forward"))
                 sent += (await self._send_reply(channel_user, reply, Priority(priority), lang)).ok
             async with self.svc.db.session() as session:
                 await Outbox(session, self.svc.cipher).close_waiting(row_id, "expired" if expired else "released", now)
@@ -187,11 +217,44 @@ class WhatsAppSender:
 
     async def _send_reply(self, to: str, reply: Reply, priority: Priority, lang: str) -> DeliveryResult:
         result = DeliveryResult(ok=True)
-        for message in render(reply, self._labels(lang), self.config.render):
+        messages = render(reply, self._labels(lang), self.config.render)
+        forward = whatsapp_media(reply.forward)
+        if forward is not None:
+            kind, value = forward
+            # An image, video or document carries a short text as its caption: one message.
+            caption = (reply.text if kind in CAPTIONED and not reply.buttons and not reply.document
+                       and not reply.image and 0 < len(reply.text) <= self.config.render.body_max else None)
+            result = await self._call(to, priority, kind, self._resend(to, kind, value, caption))
+            if not result.ok and (result.unreachable or result.needs_template
+                                  or (result.error or "").startswith(NETWORK)):
+                return result
+            if not result.ok:
+                # Meta refused it (a media id it no longer keeps): the text goes alone.
+                log.info("could not send a worker's %s again to %s: its text goes alone", kind, who(to))
+            elif caption is not None:
+                return result
+        for message in messages:
             result = await self._call(to, priority, message.kind, self._operation(to, message))
             if not result.ok:
                 return result
         return result
+
+    def _resend(self, to: str, kind: str, value: str, caption: str | None) -> Operation:
+        """A received message's media sent again by its media id (or a location by its
+        coordinates), as pywa's Message.copy does: the Cloud API has no forward."""
+        recipient, wa = to.split(":", 1)[1], self.wa
+        if kind == "location":
+            latitude, longitude = (float(part) for part in value.split(","))
+            return lambda: wa.send_location(to=recipient, latitude=latitude, longitude=longitude)
+        if kind == "image":
+            return lambda: wa.send_image(to=recipient, image=value, caption=caption)
+        if kind == "video":
+            return lambda: wa.send_video(to=recipient, video=value, caption=caption)
+        if kind == "document":
+            return lambda: wa.send_document(to=recipient, document=value, caption=caption, filename=None)
+        if kind == "sticker":
+            return lambda: wa.send_sticker(to=recipient, sticker=value)
+        return lambda: wa.send_audio(to=recipient, audio=value, is_voice=True if kind == "voice" else None)
 
     def _operation(self, to: str, message: Outbound) -> Operation:
         recipient, wa = to.split(":", 1)[1], self.wa
@@ -247,7 +310,7 @@ class WhatsAppSender:
                     await asyncio.sleep(self.retry.delay(attempt))
                     continue
                 log.error("WhatsApp API unreachable sending to %s: %s", who(to), type(error).__name__)
-                return DeliveryResult(ok=False, error=f"network: {type(error).__name__}")
+                return DeliveryResult(ok=False, error=f"{NETWORK} {type(error).__name__}")
             await self._record(to, kind, "accepted", priority, template, message_id=sent.id)
             return DeliveryResult(ok=True, message_id=sent.id)
         raise AssertionError("unreachable: the last attempt returns")
