@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiogram import Bot
@@ -142,7 +142,8 @@ class MenuKeeper:
         try:
             scope = BotCommandScopeChat(chat_id=chat_id_of(user))
         except ValueError:
-            return  # not a private chat's id: nothing Telegram could show a menu in
+            self.shown[user] = menu  # not a private chat's id: no menu to show, nothing to retry
+            return
         bot = self.bot
         if menu is None:
             call = partial(bot.delete_my_commands, scope=scope)
