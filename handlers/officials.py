@@ -110,6 +110,8 @@ class Desk:
     out: list[Outgoing] = field(default_factory=list)
     # What the official must know about notices to workers, added to the next answer.
     notes: list[str] = field(default_factory=list)
+    # Someone's roles changed in this command (handlers/turn.py tells the channels after the commit).
+    roles_changed: bool = False
 
     @property
     def repo(self) -> Repository:
@@ -244,6 +246,7 @@ async def run(turn: Turn, grants: list[Grant], work: Callable[[Desk], Awaitable[
     desk = Desk(turn.svc, turn.session, turn.who, grants, turn.now, Say(turn.svc.catalog, turn.language))
     await work(desk)
     turn.out.extend(desk.out)
+    turn.roles_changed = turn.roles_changed or desk.roles_changed
 
 
 async def language_of(svc: Services, session: AsyncSession, who: str) -> str:
@@ -964,6 +967,7 @@ async def take_invitation(desk: Desk, command: Command) -> None:
         desk.answer("official.code.invalid")
         return
     await grant(desk.session, desk.who, invitation.role, invitation.nagari_code, invitation.created_by, desk.now)
+    desk.roles_changed = True
     await desk.audit("official_added", None, role=invitation.role, nagari=invitation.nagari_code,
                      invited_by=invitation.created_by)
     nagari = await desk.nagari_name(invitation.nagari_code) if invitation.nagari_code else "-"

@@ -8,16 +8,20 @@
   3 x 24 hours) is told to the nagari's operators at once, reminded after
   `withdrawal_operator_hours` (48) and escalated to the admins after `withdrawal_admin_hours` (72).
 - Pending registrations: reminded to the nagari's operators once older than
-  `pending_operator_days` (3), escalated to the admins after `pending_admin_days` (7).
+  `pending_operator_days` (3), escalated to the admins after `pending_admin_days` (7): a message
+  of its own to each admin, once per registration (`admin_escalation`).
 - A nagari without an operator: the admins are told at its first submission and in every
   daily digest; the admins' daily digest lists the backlog per nagari.
 
 Every message is a row in the outbox with a dedupe key "rule:subject:occurrence", so running the
 job on every tick (and in every worker process) enqueues each message once; quiet hours defer.
+The escalation is marked on the registration itself: an "escalated" event in its audit trail,
+committed with the messages (see `admin_escalation`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -234,7 +238,55 @@ async def pending_escalation(svc: Services, notices: Notices) -> None:
                               f"pending_late:{code}:{today}", nagari=names.get(code, code), count=len(items),
                               days=escalation.pending_operator_days, references=shown,
                               oldest=local_day(items[0][1]))
+    await admin_escalation(svc, notices, names, staffed, admin_users)
     await admin_digest(svc, notices, names, staffed, admin_users)
+
+
+async def admin_escalation(svc: Services, notices: Notices, names: dict[str, str], staffed: set[str],
+                           admin_users: list[str]) -> None:
+    """Registrations waiting for a decision longer than `pending_admin_days`: each admin gets a
+    message of their own, in their language, listing each such registration once -- its nagari,
+    reference, days pending and whether the nagari has an operator.
+
+    Once per registration: escalating writes an "escalated" event in the registration's audit
+    trail (`/riwayat` shows it), in the same transaction as the messages, and a registration
+    with that event is not escalated again; so a morning's later ticks, tomorrow's run and a
+    restart find nothing new, and the next message holds only the newly overdue. Each message's
+    dedupe key is made of its references, so two processes running the same tick enqueue it
+    once. The daily digest goes on counting the backlog (`admin_digest`)."""
+    if not admin_users:
+        return
+    escalation = svc.rules.programme.escalation
+    overdue_since = notices.now - timedelta(days=escalation.pending_admin_days)
+    told = select(AuditEvent.id).where(AuditEvent.reference == Registration.reference,
+                                       AuditEvent.action == "escalated")
+    rows = (await notices.session.execute(
+        select(Registration.reference, Registration.nagari_code, Registration.created_at)
+        .where(Registration.status == "pending", Registration.created_at <= overdue_since, ~told.exists())
+        .order_by(Registration.created_at, Registration.id))).all()
+    if not rows:
+        return
+    items = sorted(((names.get(code, code), code, reference, (notices.now - created).days)
+                    for reference, code, created in rows), key=lambda item: (item[0], -item[3], item[2]))
+    for start in range(0, len(items), MAX_LINES):
+        chunk = items[start:start + MAX_LINES]
+        references = [reference for _, _, reference, _ in chunk]
+        # The same registrations make the same key: a second process's copy is not enqueued.
+        occurrence = hashlib.sha256(",".join(sorted(references)).encode()).hexdigest()[:20]
+        for admin in sorted(set(admin_users)):
+            lang = await notices.lang(admin)
+            staffed_word = svc.catalog.text(lang, "programme.escalation.staffed")
+            unstaffed_word = svc.catalog.text(lang, "programme.escalation.unstaffed")
+            lines = "\n".join(
+                svc.catalog.text(lang, "programme.escalation.line", nagari=nagari, reference=reference, days=days,
+                                 operator=staffed_word if code in staffed else unstaffed_word)
+                for nagari, code, reference, days in chunk)
+            await notices.add(admin, "programme.escalation.admin", f"escalation:{occurrence}", lang=lang,
+                              count=len(chunk), limit=escalation.pending_admin_days, lines=lines)
+        for nagari, code, reference, days in chunk:
+            notices.session.add(AuditEvent(at=notices.now, actor="system", action="escalated", reference=reference,
+                                           details={"days": days, "admins": len(set(admin_users)),
+                                                    "operator": code in staffed}))
 
 
 async def admin_digest(svc: Services, notices: Notices, names: dict[str, str], staffed: set[str],

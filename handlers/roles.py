@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.models import Person
 from storage.officials import Official
 
 
@@ -98,3 +99,29 @@ async def admins(session: AsyncSession) -> list[str]:
     rows = await session.execute(select(Official.channel_user).where(
         Official.role == "admin", Official.revoked_at.is_(None)))
     return list(rows.scalars().all())
+
+
+@dataclass(frozen=True)
+class OfficialsOf:
+    """The officials of one channel as they stand: each active one's roles and language (None:
+    no Person row yet), and those whose every grant is revoked."""
+
+    active: dict[str, tuple[frozenset[str], str | None]]
+    former: frozenset[str]
+
+
+async def officials_of_channel(session: AsyncSession, channel: str) -> OfficialsOf:
+    """One query: every grant ever given on `channel` ("tg"), with the person's language."""
+    rows = await session.execute(
+        select(Official.channel_user, Official.role, Official.revoked_at, Person.lang)
+        .outerjoin(Person, Person.channel_user == Official.channel_user)
+        .where(Official.channel_user.startswith(f"{channel}:")))
+    roles: dict[str, set[str]] = {}
+    langs: dict[str, str | None] = {}
+    for channel_user, role, revoked_at, lang in rows.all():
+        held = roles.setdefault(channel_user, set())
+        if revoked_at is None:
+            held.add(role)
+        langs[channel_user] = lang
+    return OfficialsOf(active={user: (frozenset(held), langs[user]) for user, held in roles.items() if held},
+                       former=frozenset(user for user, held in roles.items() if not held))

@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import Catalog
@@ -52,6 +53,9 @@ class Services:
     # and marking messages sent (handlers/outbox.py); made on first use.
     recorder: Any = None
     sent_marks: Any = None
+    # Called, after the commit, by a turn that changed someone's roles or an official's language
+    # (the Telegram channel wakes its command-menu keeper, bot/telegram/menus.py); never awaited.
+    officials_changed: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def turn_claimer(self) -> str:

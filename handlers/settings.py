@@ -130,6 +130,9 @@ class TelegramConfig(BaseModel):
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
     # Updates recorded but left unfinished (a drain that failed) are retried this often.
     recover_every_seconds: float = Field(default=60.0, gt=0)
+    # The officials' command menus are checked against their roles this often (at once after a
+    # change made in this process's chats; this catches the command line and other processes).
+    menu_refresh_seconds: float = Field(default=60.0, gt=0)
     # Inline buttons go two per row when every title is at most this long, else one per row.
     two_per_row_max_chars: int = Field(default=16, ge=0)
 

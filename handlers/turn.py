@@ -120,6 +120,8 @@ class Turn:
     forgotten: bool = False
     # A route loaded (or created) the ORM Person: the epilogue updates that object.
     person: Person | None = None
+    # A route changed someone's roles (an invitation taken): see `officials_changed` below.
+    roles_changed: bool = False
     _grants: list[Grant] | None = None
 
     @property
@@ -230,6 +232,11 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
             await Inbox(session, svc.cipher).finish(inbox_id, now)
         messages = await claim_new(session, turn.out, who, turn.language, svc.turn_claimer, now, svc.cipher)
         await session.commit()
+    if turn.roles_changed or (turn.pre.is_official and turn.lang and turn.lang != turn.pre.lang):
+        # Committed: whoever shows officials something per role (Telegram's command menus) may
+        # now look again. Only a wake-up: no platform call is made from a turn.
+        for hook in svc.officials_changed:
+            hook()
     return TurnResult(earlier + messages, True, turn.out)
 
 

@@ -38,7 +38,7 @@ BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Pendaftaran BPJS TK 
 SEND_METHODS = ("sendMessage", "sendDocument", "sendPhoto", "copyMessage")
 # getFile refuses bigger files ("Bad Request: file is too big"; core.telegram.org/bots/api#getfile).
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
-JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "chat_id", "offset", "timeout", "limit",
+JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "scope", "chat_id", "offset", "timeout", "limit",
                "from_chat_id", "message_id")
 
 

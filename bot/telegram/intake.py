@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import documents
 from bot.channels import Channel
 from bot.telegram import adapter
+from bot.telegram.menus import MenuKeeper
 from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
 from conversations.events import Document, Inbound
@@ -292,8 +293,8 @@ def make_bot(env: TelegramEnv) -> Bot:
 
 
 async def announce(intake: TelegramIntake, env: TelegramEnv) -> None:
-    """At start: the command menu in Indonesian (also the default) and English, and the webhook
-    when a public URL is configured."""
+    """At start: the workers' command menu in Indonesian (also the default) and English, and the
+    webhook when a public URL is configured. The officials' menus: bot/telegram/menus.py."""
     bot, catalog = intake.bot, intake.svc.catalog
     try:
         await intake.call_retrying(partial(bot.set_my_commands, adapter.bot_commands(catalog, "id")))
@@ -310,6 +311,7 @@ async def announce(intake: TelegramIntake, env: TelegramEnv) -> None:
 
 
 INTAKE = web.AppKey("telegram_intake", TelegramIntake)
+MENUS = web.AppKey("telegram_menus", MenuKeeper)
 
 
 async def open_channel(app: web.Application, svc: Services, environ: Mapping[str, str]) -> Channel:
@@ -320,7 +322,11 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
     bot = make_bot(env)
     intake = TelegramIntake(svc, bot, config)
     app[INTAKE] = intake
-    tasks: list[Callable[[], Awaitable[None]]] = [partial(announce, intake, env), intake.keep_recovering]
+    menus = MenuKeeper(svc, bot, config, intake.call_retrying)
+    app[MENUS] = menus
+    svc.officials_changed.append(menus.changed)
+    tasks: list[Callable[[], Awaitable[None]]] = [partial(announce, intake, env), intake.keep_recovering,
+                                                  menus.keep]
     if env.webhook_mode:
         # The 200 goes out only after the update is recorded; X-Telegram-Bot-Api-Secret-Token is
         # checked first (401 when missing or wrong).
@@ -332,6 +338,8 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
         log.info("Telegram: long polling")
 
     async def close() -> None:
+        if menus.changed in svc.officials_changed:
+            svc.officials_changed.remove(menus.changed)
         await intake.stop(timeout=SHUTDOWN_GRACE_SECONDS)
         await bot.session.close()
 
