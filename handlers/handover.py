@@ -57,7 +57,7 @@ from conversations.validators import contains_nik, mask_nik, mask_niks_in
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority, channel_of
 from handlers.outbox import NewMessage, delivery_rules, enqueue
-from handlers.roles import Grant, admins, grants_of, officials_of_nagari
+from handlers.roles import Grant, admins, allowed, grants_of, officials_of_nagari
 from handlers.services import Services
 from handlers.turn import Turn
 from storage.models import Nagari, Person, Registration
@@ -91,7 +91,7 @@ async def route(turn: Turn) -> bool:
             command = TicketCommand("reply", f"T{replied_to}", event.text.strip())
     if command is not None:
         grants = await turn.grants()
-        if not any(g.role in ("admin", "operator") for g in grants):
+        if not allowed(grants, "handover"):
             turn.reply(turn.say("official.not_allowed"))
             return True
         await OfficialsDesk(turn, grants).run(command)

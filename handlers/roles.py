@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_officials": frozenset({"admin"}),
     "set_quota": frozenset({"admin"}),
     "broadcast": frozenset({"admin"}),
+    "handover": frozenset({"admin", "operator"}),  # tickets: a worker asked for a person
 }
 
 

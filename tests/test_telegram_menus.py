@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from bot.telegram.menus import DESK_MENU, desk_commands
+from conversations.events import Text
+from conversations.handover import COMMAND_WORDS as TICKET_WORDS
+from conversations.handover import parse_ticket_command
 from conversations.officials import COMMAND_WORDS, parse_command
 from handlers.roles import grant
 from handlers.services import Services
@@ -54,7 +57,9 @@ def test_every_menu_command_is_one_the_bot_answers(svc: Services) -> None:
         for name in (name_id, name_en):
             assert COMMAND_NAME.match(name), name
             command = parse_command(f"/{name}")
-            assert (command is not None and name in COMMAND_WORDS[command.name]) or name in broadcast_words, name
+            ticket = parse_ticket_command(Text(f"/{name} T1"))
+            assert ((command is not None and name in COMMAND_WORDS[command.name]) or name in broadcast_words
+                    or (ticket is not None and name in TICKET_WORDS[ticket.name])), name
     for lang in ("id", "en"):
         for command in desk_commands(svc.catalog, frozenset({"admin", "operator", "viewer"}), lang):
             assert 1 <= len(command.description) <= 256

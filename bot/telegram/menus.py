@@ -68,6 +68,10 @@ DESK_MENU: tuple[tuple[str, str, str], ...] = (
     ("import", "impor", "import"),
     ("invite", "undang", "invite"),
     ("broadcast", "siaran", "broadcast"),
+    ("handover", "tiket", "tickets"),
+    ("handover", "ambil", "take"),
+    ("handover", "balas", "reply"),
+    ("handover", "tutup", "close"),
     ("view", "bantuan", "help"),
 )
 # What a chat shows: (roles, language), or None for the worker's (default) menu.
