@@ -375,3 +375,22 @@ def test_a_nik_in_a_workers_message_is_masked(text: str, shown: str) -> None:
     from conversations.validators import mask_niks_in
 
     assert mask_niks_in(text) == shown
+
+
+async def test_statements_of_a_ticket_turn(svc: Services, clock: Any) -> None:
+    """What a ticket costs the database, counted like tests/test_turn_counts.py: a worker's
+    message passed on to the holder, and the holder's answer (each one turn, one commit)."""
+    from tests.test_turn_counts import counting
+
+    await officials_in(svc, "id")
+    sim = SimDriver(svc, clock)
+    await walk(sim, WORKER, "id", "Koto Tuo")
+    await sim.say(WORKER, QUESTION["id"])
+    (ticket,) = await tickets(svc)
+    await sim.say(OPERATOR, f"/ambil T{ticket.id}")
+    with counting(svc) as worker_turn:
+        await dispatch(svc, WORKER, Text("Terima kasih pak, saya tunggu"))
+    with counting(svc) as answer_turn:
+        await dispatch(svc, OPERATOR, Text(f"/balas T{ticket.id} Baik, besok saya telepon."))
+    assert len(worker_turn.statements) <= 9 and worker_turn.commits <= 2, worker_turn
+    assert len(answer_turn.statements) <= 11 and answer_turn.commits <= 2, answer_turn
