@@ -151,6 +151,7 @@ class Claimed:
 
 
 CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
+CLAIM_NEW = insert(OUTBOX).returning(*CLAIMED_COLUMNS)
 # Campaigns whose messages wait (paused) or will be skipped (cancelled) are not claimed.
 HELD_CAMPAIGNS = ("paused", "cancelled")
 
@@ -180,9 +181,9 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
         "priority": int(Priority.REPLY if o.to == writer else Priority.NOTIFY), "state": "sending", "attempts": 1,
         "not_before": now, "dedupe_key": None, "created_at": now, "claimed_at": now, "claimed_by": worker,
     } for o in outgoing]
-    # One multi-row VALUES (not executemany): one statement on both databases; ids are given in
-    # the order of the rows.
-    inserted = (await session.execute(insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS))).all()
+    # executemany, which SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"): one
+    # statement on both databases, compiled once; ids are given in the order of the rows.
+    inserted = (await session.execute(CLAIM_NEW, rows)).all()
     return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
 
 

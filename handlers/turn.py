@@ -21,6 +21,7 @@ failure is counted on it, and the person is told to try again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, insert, literal, select, update
+from sqlalchemy import BindParameter, String, bindparam, cast, insert, literal, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,8 +73,8 @@ class Preloaded:
     stranded: bool = False
 
 
-def preload_query(who: str, claimer: str) -> Any:
-    me = select(cast(literal(who), String).label("who")).subquery("me")
+def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[str]) -> Any:
+    me = select(cast(who if isinstance(who, BindParameter) else literal(who), String).label("who")).subquery("me")
     official = select(Official.__table__.c.id).where(
         Official.__table__.c.channel_user == me.c.who, Official.__table__.c.revoked_at.is_(None))
     campaign = Campaign.__table__
@@ -88,8 +89,15 @@ def preload_query(who: str, claimer: str) -> Any:
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
 
+@functools.cache
+def preload_statement() -> Any:
+    """`preload_query` built once, with the person and this process as parameters: building it
+    for every turn cost more than running it."""
+    return preload_query(bindparam("who", type_=String), bindparam("claimer", type_=String))
+
+
 async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
-    row = (await session.execute(preload_query(who, me))).one()
+    row = (await session.execute(preload_statement(), {"who": who, "claimer": me})).one()
     return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
                      step=row.step, state_json=row.state, is_official=bool(row.official),
                      composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded))

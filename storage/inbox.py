@@ -89,9 +89,11 @@ class Inbox:
             "payload_enc": self.cipher.encrypt(json.dumps(u.payload, ensure_ascii=False)), "received_at": now,
             "attempts": 0,
         } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
-        statement = (insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["channel", "update_key"])
+        # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
+        # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
+        statement = (insert(INBOX).on_conflict_do_nothing(index_elements=["channel", "update_key"])
                      .returning(INBOX.c.channel, INBOX.c.update_key))
-        inserted = {(channel, key) for channel, key in (await self.session.execute(statement)).all()}
+        inserted = {(channel, key) for channel, key in (await self.session.execute(statement, rows)).all()}
         return [first[(u.channel, u.update_key)] == index and (u.channel, u.update_key) in inserted
                 for index, u in enumerate(updates)]
 
