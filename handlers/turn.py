@@ -97,7 +97,9 @@ def preload_statement() -> Any:
 
 
 async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
-    row = (await session.execute(preload_statement(), {"who": who, "claimer": me})).one()
+    # Core statements on the session's connection: the ORM has nothing to do with them.
+    connection = await session.connection()
+    row = (await connection.execute(preload_statement(), {"who": who, "claimer": me})).one()
     return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
                      step=row.step, state_json=row.state, is_official=bool(row.official),
                      composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded))
@@ -157,12 +159,13 @@ class Turn:
 
     async def save_state(self, state: State) -> None:
         """Store the person's conversation: one UPDATE, or an INSERT for a new one."""
-        values = {"step": state.step, "state": self.repo.encode_state(state), "updated_at": self.now}
+        values = {"channel_user": self.who, "step": state.step, "state": self.repo.encode_state(state),
+                  "updated_at": self.now}
+        connection = await self.session.connection()
         if self.pre.step is not None:
-            await self.session.execute(update(CONVERSATION).where(CONVERSATION.c.channel_user == self.who)
-                                       .values(**values))
+            await connection.execute(SAVE_STATE, {"who": values.pop("channel_user"), **values})
         else:
-            await self.session.execute(insert(CONVERSATION).values(channel_user=self.who, **values))
+            await connection.execute(NEW_STATE, values)
 
     async def finish(self) -> None:
         """The epilogue of every turn: the person wrote (WhatsApp's 24-hour window, delivery
@@ -176,10 +179,25 @@ class Turn:
             for name, value in values.items():
                 setattr(self.person, name, value)
         elif self.pre.person_exists:
-            await self.session.execute(update(PERSON).where(PERSON.c.channel_user == self.who).values(**values))
+            connection = await self.session.connection()
+            await connection.execute(_person_update(tuple(values)), {"who": self.who, **values})
         else:
-            await self.session.execute(insert(PERSON).values(
-                channel_user=self.who, lang=self.language, created_at=self.now, opted_out=False, **values))
+            connection = await self.session.connection()
+            await connection.execute(NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
+                                                  "opted_out": False, **values, "lang": self.language})
+
+
+# The statements of every turn's epilogue, built once (building one costs more than running it).
+SAVE_STATE = (update(CONVERSATION).where(CONVERSATION.c.channel_user == bindparam("who"))
+              .values(step=bindparam("step"), state=bindparam("state"), updated_at=bindparam("updated_at")))
+NEW_STATE = insert(CONVERSATION)
+NEW_PERSON = insert(PERSON)
+
+
+@functools.cache
+def _person_update(columns: tuple[str, ...]) -> Any:
+    return (update(PERSON).where(PERSON.c.channel_user == bindparam("who"))
+            .values({name: bindparam(name) for name in columns}))
 
 
 Route = Callable[[Turn], Awaitable[bool]]

@@ -115,10 +115,20 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that only read, without a transaction around them: on PostgreSQL no BEGIN
+        # and ROLLBACK round trips around a single SELECT.
+        self._reader = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                          expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read outside any transaction (each statement on its own)."""
+        async with self._reader() as session:
             yield session
 
     async def upgrade(self) -> str | None:
