@@ -78,7 +78,7 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
     update costs no write beyond its turn's own transaction."""
     handled = 0
     async with svc.locks.hold(channel_user):
-        async with svc.db.session() as session:
+        async with svc.db.reads() as session:
             inbox = Inbox(session, svc.cipher)
             pending = [(row.id, row.update_key, row.attempts, inbox.payload(row))
                        for row in await inbox.pending_for(channel_user)]

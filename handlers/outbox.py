@@ -151,6 +151,7 @@ class Claimed:
 
 
 CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
+CLAIM_NEW = insert(OUTBOX).returning(*CLAIMED_COLUMNS)
 # Campaigns whose messages wait (paused) or will be skipped (cancelled) are not claimed.
 HELD_CAMPAIGNS = ("paused", "cancelled")
 
@@ -180,9 +181,10 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
         "priority": int(Priority.REPLY if o.to == writer else Priority.NOTIFY), "state": "sending", "attempts": 1,
         "not_before": now, "dedupe_key": None, "created_at": now, "claimed_at": now, "claimed_by": worker,
     } for o in outgoing]
-    # One multi-row VALUES (not executemany): one statement on both databases; ids are given in
-    # the order of the rows.
-    inserted = (await session.execute(insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS))).all()
+    # executemany, which SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"): one
+    # statement on both databases, compiled once; ids are given in the order of the rows.
+    connection = await session.connection()
+    inserted = (await connection.execute(CLAIM_NEW, rows)).all()
     return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
 
 
@@ -380,19 +382,20 @@ async def send_one(batch: Batch, message: Claimed) -> Outcome:
     return batch.judge(message, result)
 
 
+RECORD = (update(OUTBOX)
+          .where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.state == "sending", OUTBOX.c.claimed_by == bindparam("_worker"))
+          .values(state=bindparam("_state"), reason=bindparam("_reason"),
+                  not_before=bindparam("_not_before"), sent_at=bindparam("_sent_at"),
+                  message_id=bindparam("_message_id"), attempts=bindparam("_attempts"),
+                  # A turn's message body is erased once it is sent or given up.
+                  body_enc=case((bindparam("_final"), null()), else_=OUTBOX.c.body_enc)))
+
+
 async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Write every outcome of a batch in one transaction; only rows this worker still holds."""
     rules = delivery_rules(svc)
-    statement = (update(OUTBOX)
-                 .where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.state == "sending",
-                        OUTBOX.c.claimed_by == worker)
-                 .values(state=bindparam("_state"), reason=bindparam("_reason"),
-                         not_before=bindparam("_not_before"), sent_at=bindparam("_sent_at"),
-                         message_id=bindparam("_message_id"), attempts=bindparam("_attempts"),
-                         # A turn's message body is erased once it is sent or given up.
-                         body_enc=case((bindparam("_final"), null()), else_=OUTBOX.c.body_enc)))
     params = [{
-        "_id": o.message.id, "_state": o.state, "_reason": o.reason,
+        "_worker": worker, "_id": o.message.id, "_state": o.state, "_reason": o.reason,
         "_not_before": o.not_before or now, "_sent_at": now if o.state == "sent" else None,
         "_message_id": o.message_id, "_final": o.state != "queued",
         # Waiting for a busy person is not an attempt.
@@ -404,7 +407,7 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
             by_effect[outcome.person].add(outcome.message.channel_user)
     async with svc.db.session() as session:
         if params:
-            await session.execute(statement, params)
+            await (await session.connection()).execute(RECORD, params)
         person = Person.__table__
         if by_effect["reset"]:
             await session.execute(update(person).where(

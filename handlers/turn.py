@@ -21,6 +21,7 @@ failure is counted on it, and the person is told to try again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, insert, literal, select, update
+from sqlalchemy import BindParameter, String, bindparam, cast, insert, literal, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,8 +78,8 @@ class Preloaded:
     ticket_open: bool = False
 
 
-def preload_query(who: str, claimer: str) -> Any:
-    me = select(cast(literal(who), String).label("who")).subquery("me")
+def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[str]) -> Any:
+    me = select(cast(who if isinstance(who, BindParameter) else literal(who), String).label("who")).subquery("me")
     official = select(Official.__table__.c.id).where(
         Official.__table__.c.channel_user == me.c.who, Official.__table__.c.revoked_at.is_(None))
     campaign = Campaign.__table__
@@ -94,8 +95,17 @@ def preload_query(who: str, claimer: str) -> Any:
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
 
+@functools.cache
+def preload_statement() -> Any:
+    """`preload_query` built once, with the person and this process as parameters: building it
+    for every turn cost more than running it."""
+    return preload_query(bindparam("who", type_=String), bindparam("claimer", type_=String))
+
+
 async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
-    row = (await session.execute(preload_query(who, me))).one()
+    # Core statements on the session's connection: the ORM has nothing to do with them.
+    connection = await session.connection()
+    row = (await connection.execute(preload_statement(), {"who": who, "claimer": me})).one()
     return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
                      step=row.step, state_json=row.state, is_official=bool(row.official),
                      composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded),
@@ -158,12 +168,13 @@ class Turn:
 
     async def save_state(self, state: State) -> None:
         """Store the person's conversation: one UPDATE, or an INSERT for a new one."""
-        values = {"step": state.step, "state": self.repo.encode_state(state), "updated_at": self.now}
+        values = {"channel_user": self.who, "step": state.step, "state": self.repo.encode_state(state),
+                  "updated_at": self.now}
+        connection = await self.session.connection()
         if self.pre.step is not None:
-            await self.session.execute(update(CONVERSATION).where(CONVERSATION.c.channel_user == self.who)
-                                       .values(**values))
+            await connection.execute(SAVE_STATE, {"who": values.pop("channel_user"), **values})
         else:
-            await self.session.execute(insert(CONVERSATION).values(channel_user=self.who, **values))
+            await connection.execute(NEW_STATE, values)
 
     async def finish(self) -> None:
         """The epilogue of every turn: the person wrote (WhatsApp's 24-hour window, delivery
@@ -177,10 +188,25 @@ class Turn:
             for name, value in values.items():
                 setattr(self.person, name, value)
         elif self.pre.person_exists:
-            await self.session.execute(update(PERSON).where(PERSON.c.channel_user == self.who).values(**values))
+            connection = await self.session.connection()
+            await connection.execute(_person_update(tuple(values)), {"who": self.who, **values})
         else:
-            await self.session.execute(insert(PERSON).values(
-                channel_user=self.who, lang=self.language, created_at=self.now, opted_out=False, **values))
+            connection = await self.session.connection()
+            await connection.execute(NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
+                                                  "opted_out": False, **values, "lang": self.language})
+
+
+# The statements of every turn's epilogue, built once (building one costs more than running it).
+SAVE_STATE = (update(CONVERSATION).where(CONVERSATION.c.channel_user == bindparam("who"))
+              .values(step=bindparam("step"), state=bindparam("state"), updated_at=bindparam("updated_at")))
+NEW_STATE = insert(CONVERSATION)
+NEW_PERSON = insert(PERSON)
+
+
+@functools.cache
+def _person_update(columns: tuple[str, ...]) -> Any:
+    return (update(PERSON).where(PERSON.c.channel_user == bindparam("who"))
+            .values({name: bindparam(name) for name in columns}))
 
 
 Route = Callable[[Turn], Awaitable[bool]]

@@ -29,12 +29,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage.crypto import private_dir, private_file
+from storage.inline_sqlite import InlineConnection, connector
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Advisory lock keys (any two fixed 64-bit numbers unique to this program).
 MIGRATION_LOCK = 0x53_4A_4D_49_47  # "SJMIG"
 STARTUP_LOCK = 0x53_4A_53_54_41  # "SJSTA"
+# How long an SQLite statement waits for another process's write lock before it fails.
+BUSY_SECONDS = 10.0
 
 
 class DatabaseUnavailable(Exception):
@@ -76,10 +79,12 @@ def normalize_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
-    # instead of failing at once with "database is locked".
+    # instead of failing at once with "database is locked" (a connection on the event loop's
+    # thread waits in the event loop instead: storage/inline_sqlite.py).
+    inline = isinstance(getattr(dbapi_connection, "_connection", None), InlineConnection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={0 if inline else int(BUSY_SECONDS * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -99,6 +104,9 @@ class Database:
                     private_file(self.path)
                 except OSError as problem:
                     raise DatabaseUnavailable(f"cannot create the SQLite database {self.path}: {problem}") from None
+                if not make_url(self.url).query:
+                    # Statements on the event loop's thread, not aiosqlite's (storage/inline_sqlite.py).
+                    engine_args.setdefault("async_creator", connector(str(self.path), BUSY_SECONDS))
         else:
             engine_args.setdefault("pool_size", 10)
             engine_args.setdefault("max_overflow", 10)
@@ -107,10 +115,20 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that only read, without a transaction around them: on PostgreSQL no BEGIN
+        # and ROLLBACK round trips around a single SELECT.
+        self._reader = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                          expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read outside any transaction (each statement on its own)."""
+        async with self._reader() as session:
             yield session
 
     async def upgrade(self) -> str | None:

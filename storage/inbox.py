@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -55,6 +55,27 @@ INBOX = InboundUpdate.__table__
 
 
 @dataclass(frozen=True)
+class Pending:
+    """An unhandled update as `Inbox.pending_for` reads it."""
+
+    id: int
+    update_key: str
+    attempts: int
+    payload_enc: str | None
+
+
+# The statements every update runs, built once.
+PENDING_FOR = (select(INBOX.c.id, INBOX.c.update_key, INBOX.c.attempts, INBOX.c.payload_enc)
+               .where(INBOX.c.channel_user == bindparam("channel_user"), INBOX.c.handled_at.is_(None))
+               .order_by(INBOX.c.seq, INBOX.c.id).limit(bindparam("limit")))
+FINISH = update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(handled_at=bindparam("now"),
+                                                                       payload_enc=None)
+RECORD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(INBOX).on_conflict_do_nothing(
+    index_elements=["channel", "update_key"]).returning(INBOX.c.channel, INBOX.c.update_key)
+    for dialect in (postgresql, sqlite)}
+
+
+@dataclass(frozen=True)
 class Arrived:
     """An update as a platform sent it, to be recorded."""
 
@@ -79,8 +100,6 @@ class Inbox:
         """Store updates in one statement; for each, False if it was already recorded (a
         redelivery, or the same update twice in `updates`). Caller commits."""
         # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
-        dialect = self.session.bind.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         first: dict[tuple[str, str], int] = {}
         for index, arrived in enumerate(updates):
             first.setdefault((arrived.channel, arrived.update_key), index)
@@ -89,13 +108,15 @@ class Inbox:
             "payload_enc": self.cipher.encrypt(json.dumps(u.payload, ensure_ascii=False)), "received_at": now,
             "attempts": 0,
         } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
-        statement = (insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["channel", "update_key"])
-                     .returning(INBOX.c.channel, INBOX.c.update_key))
-        inserted = {(channel, key) for channel, key in (await self.session.execute(statement)).all()}
+        # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
+        # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
+        statement = RECORD["postgresql" if self.session.bind.dialect.name == "postgresql" else "sqlite"]
+        connection = await self.session.connection()
+        inserted = {(channel, key) for channel, key in (await connection.execute(statement, rows)).all()}
         return [first[(u.channel, u.update_key)] == index and (u.channel, u.update_key) in inserted
                 for index, u in enumerate(updates)]
 
-    def payload(self, row: InboundUpdate) -> dict[str, Any]:
+    def payload(self, row: InboundUpdate | Pending) -> dict[str, Any]:
         return json.loads(self.cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
 
     async def next_for(self, channel_user: str) -> InboundUpdate | None:
@@ -105,12 +126,12 @@ class Inbox:
                  .order_by(InboundUpdate.seq, InboundUpdate.id).limit(1))
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def pending_for(self, channel_user: str, limit: int = 100) -> Sequence[InboundUpdate]:
-        """One person's unhandled updates, in the order they are handled."""
-        query = (select(InboundUpdate)
-                 .where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None))
-                 .order_by(InboundUpdate.seq, InboundUpdate.id).limit(limit))
-        return (await self.session.execute(query)).scalars().all()
+    async def pending_for(self, channel_user: str, limit: int = 100) -> Sequence[Pending]:
+        """One person's unhandled updates, in the order they are handled (the columns a turn
+        needs, read without the ORM: this runs for every update)."""
+        connection = await self.session.connection()
+        rows = await connection.execute(PENDING_FOR, {"channel_user": channel_user, "limit": limit})
+        return [Pending(*row) for row in rows.all()]
 
     async def people_with_pending(self, received_before: datetime | None = None) -> Sequence[str]:
         query = select(InboundUpdate.channel_user).where(InboundUpdate.handled_at.is_(None)).distinct()
@@ -123,8 +144,8 @@ class Inbox:
             update(InboundUpdate).where(InboundUpdate.id == row_id).values(attempts=InboundUpdate.attempts + 1))
 
     async def finish(self, row_id: int, now: datetime) -> None:
-        await self.session.execute(
-            update(InboundUpdate).where(InboundUpdate.id == row_id).values(handled_at=now, payload_enc=None))
+        connection = await self.session.connection()
+        await connection.execute(FINISH, {"row_id": row_id, "now": now})
 
     async def set_aside(self, row_id: int, reason: str, now: datetime) -> None:
         """Done with, but kept (payload included) for an operator to inspect."""

@@ -156,3 +156,55 @@ async def test_audit_refuses_a_nik_in_clear(any_svc: Services) -> None:
     async with any_svc.db.session() as session:
         with pytest.raises(ValueError):
             await Repository(session, any_svc.cipher).audit("tg:1", "x", NOW, None, nik=GOOD_NIK)
+
+
+async def test_sqlite_waits_for_another_process_lock_without_blocking_the_event_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite statements run on the event loop's thread (storage/inline_sqlite.py): a write that
+    finds the database locked by another process waits in the event loop, which keeps serving
+    others meanwhile, and goes through once the lock is released; one that waits longer than its
+    patience fails with SQLite's own "database is locked"."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    path = tmp_path / "busy.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        ticks, writing = 0, False
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += writing
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.3)
+            other.execute("COMMIT")
+
+        ticker, releaser = asyncio.create_task(tick()), asyncio.create_task(release_later())
+        async with database.engine.begin() as connection:
+            writing = True
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+            writing = False
+        await releaser
+        ticker.cancel()
+        assert ticks > 0, "the event loop ran while the write waited"
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            async with database.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                raw.driver_connection.busy_seconds = 0.1  # type: ignore[union-attr]
+                with pytest.raises(OperationalError, match="database is locked"):
+                    await connection.execute(text("INSERT INTO t VALUES (2)"))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        async with database.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+    finally:
+        await database.dispose()
