@@ -36,7 +36,7 @@ from typing import Any
 
 import json
 
-from sqlalchemy import and_, bindparam, case, func, insert, null, or_, select, update
+from sqlalchemy import Boolean, and_, bindparam, case, func, insert, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +47,7 @@ from handlers.batching import GroupCommit
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
 from handlers.settings import DeliveryRules  # noqa: F401  (re-exported)
 from handlers.services import TURN_CLAIM, Services
+from storage import hot
 from storage.crypto import NikCipher
 from storage.models import Conversation, Person
 from storage.outbox import Campaign, OutboxMessage
@@ -151,7 +152,11 @@ class Claimed:
 
 
 CLAIMED_COLUMNS = [OUTBOX.c[name] for name in Claimed.__dataclass_fields__]
-CLAIM_NEW = insert(OUTBOX).returning(*CLAIMED_COLUMNS)
+CLAIM_KEYS = ("kind", "campaign_id", "channel_user", "lang", "key", "text", "image", "buttons", "replaces",
+              "template", "body_enc", "priority", "state", "attempts", "not_before", "dedupe_key", "created_at",
+              "claimed_at", "claimed_by")
+CLAIM_NEW = hot.PreparedRows(OUTBOX, CLAIM_KEYS,
+                             lambda rows: insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS))
 # Campaigns whose messages wait (paused) or will be skipped (cancelled) are not claimed.
 HELD_CAMPAIGNS = ("paused", "cancelled")
 
@@ -181,10 +186,8 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
         "priority": int(Priority.REPLY if o.to == writer else Priority.NOTIFY), "state": "sending", "attempts": 1,
         "not_before": now, "dedupe_key": None, "created_at": now, "claimed_at": now, "claimed_by": worker,
     } for o in outgoing]
-    # executemany, which SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"): one
-    # statement on both databases, compiled once; ids are given in the order of the rows.
-    connection = await session.connection()
-    inserted = (await connection.execute(CLAIM_NEW, rows)).all()
+    # One multi-row INSERT on both databases, compiled once per number of rows (storage/hot.py).
+    inserted = await CLAIM_NEW.execute(session, rows)
     return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
 
 
@@ -382,13 +385,13 @@ async def send_one(batch: Batch, message: Claimed) -> Outcome:
     return batch.judge(message, result)
 
 
-RECORD = (update(OUTBOX)
-          .where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.state == "sending", OUTBOX.c.claimed_by == bindparam("_worker"))
-          .values(state=bindparam("_state"), reason=bindparam("_reason"),
-                  not_before=bindparam("_not_before"), sent_at=bindparam("_sent_at"),
-                  message_id=bindparam("_message_id"), attempts=bindparam("_attempts"),
-                  # A turn's message body is erased once it is sent or given up.
-                  body_enc=case((bindparam("_final"), null()), else_=OUTBOX.c.body_enc)))
+RECORD = hot.Prepared(update(OUTBOX)
+                        .where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.state == "sending", OUTBOX.c.claimed_by == bindparam("_worker"))
+                        .values(state=bindparam("_state"), reason=bindparam("_reason"),
+                                not_before=bindparam("_not_before"), sent_at=bindparam("_sent_at"),
+                                message_id=bindparam("_message_id"), attempts=bindparam("_attempts"),
+                                # A turn's message body is erased once it is sent or given up.
+                                body_enc=case((bindparam("_final", type_=Boolean), null()), else_=OUTBOX.c.body_enc)))
 
 
 async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: datetime) -> None:
@@ -406,8 +409,7 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
         if outcome.person:
             by_effect[outcome.person].add(outcome.message.channel_user)
     async with svc.db.session() as session:
-        if params:
-            await (await session.connection()).execute(RECORD, params)
+        await hot.execute_many(session, RECORD, params)
         person = Person.__table__
         if by_effect["reset"]:
             await session.execute(update(person).where(

@@ -40,6 +40,7 @@ from handlers.delivery import Outgoing
 from handlers.outbox import OUTBOX, Claimed, claim_new, one_writer, stranded_for, take_over
 from handlers.roles import Grant, grants_of
 from handlers.services import Services
+from storage import hot
 from storage.crypto import who as pseudonym
 from storage.inbox import Inbox
 from storage.models import Conversation, Person
@@ -102,14 +103,19 @@ def preload_statement() -> Any:
     return preload_query(bindparam("who", type_=String), bindparam("claimer", type_=String))
 
 
+@functools.cache
+def _preload_prepared() -> hot.Prepared:
+    return hot.Prepared(preload_statement())
+
+
 async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
-    # Core statements on the session's connection: the ORM has nothing to do with them.
-    connection = await session.connection()
-    row = (await connection.execute(preload_statement(), {"who": who, "claimer": me})).one()
-    return Preloaded(person_exists=row.id is not None, lang=row.lang, opted_out=bool(row.opted_out),
-                     step=row.step, state_json=row.state, is_official=bool(row.official),
-                     composing_broadcast=bool(row.draft), assist_step=row.assist, stranded=bool(row.stranded),
-                     ticket_open=bool(row.ticket))
+    # On the driver's connection (storage/hot.py): the ORM has nothing to do with it.
+    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket), = await hot.execute(
+        session, _preload_prepared(), {"who": who, "claimer": me})
+    return Preloaded(person_exists=person_id is not None, lang=lang, opted_out=bool(opted_out),
+                     step=step, state_json=state, is_official=bool(official),
+                     composing_broadcast=bool(draft), assist_step=assist, stranded=bool(stranded),
+                     ticket_open=bool(ticket))
 
 
 @dataclass
@@ -170,11 +176,10 @@ class Turn:
         """Store the person's conversation: one UPDATE, or an INSERT for a new one."""
         values = {"channel_user": self.who, "step": state.step, "state": self.repo.encode_state(state),
                   "updated_at": self.now}
-        connection = await self.session.connection()
         if self.pre.step is not None:
-            await connection.execute(SAVE_STATE, {"who": values.pop("channel_user"), **values})
+            await hot.execute(self.session, SAVE_STATE, {"who": values.pop("channel_user"), **values})
         else:
-            await connection.execute(NEW_STATE, values)
+            await hot.execute(self.session, NEW_STATE, values)
 
     async def finish(self) -> None:
         """The epilogue of every turn: the person wrote (WhatsApp's 24-hour window, delivery
@@ -188,25 +193,25 @@ class Turn:
             for name, value in values.items():
                 setattr(self.person, name, value)
         elif self.pre.person_exists:
-            connection = await self.session.connection()
-            await connection.execute(_person_update(tuple(values)), {"who": self.who, **values})
+            await hot.execute(self.session, _person_update(tuple(values)), {"who": self.who, **values})
         else:
-            connection = await self.session.connection()
-            await connection.execute(NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
-                                                  "opted_out": False, **values, "lang": self.language})
+            await hot.execute(self.session, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
+                                                         "opted_out": False, **values, "lang": self.language})
 
 
 # The statements of every turn's epilogue, built once (building one costs more than running it).
-SAVE_STATE = (update(CONVERSATION).where(CONVERSATION.c.channel_user == bindparam("who"))
-              .values(step=bindparam("step"), state=bindparam("state"), updated_at=bindparam("updated_at")))
-NEW_STATE = insert(CONVERSATION)
-NEW_PERSON = insert(PERSON)
+SAVE_STATE = hot.Prepared(update(CONVERSATION).where(CONVERSATION.c.channel_user == bindparam("who"))
+                          .values(step=bindparam("step"), state=bindparam("state"),
+                                  updated_at=bindparam("updated_at")))
+NEW_STATE = hot.Prepared(insert(CONVERSATION), ("channel_user", "step", "state", "updated_at"))
+NEW_PERSON = hot.Prepared(insert(PERSON), ("channel_user", "created_at", "opted_out", "last_inbound_at",
+                                           "failed_deliveries", "unreachable", "lang"))
 
 
 @functools.cache
-def _person_update(columns: tuple[str, ...]) -> Any:
-    return (update(PERSON).where(PERSON.c.channel_user == bindparam("who"))
-            .values({name: bindparam(name) for name in columns}))
+def _person_update(columns: tuple[str, ...]) -> hot.Prepared:
+    return hot.Prepared(update(PERSON).where(PERSON.c.channel_user == bindparam("who"))
+                        .values({name: bindparam(name, type_=PERSON.c[name].type) for name in columns}))
 
 
 Route = Callable[[Turn], Awaitable[bool]]

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage import hot
 from storage.crypto import NikCipher
 from storage.models import _utc_column
 
@@ -65,11 +66,11 @@ class Pending:
 
 
 # The statements every update runs, built once.
-PENDING_FOR = (select(INBOX.c.id, INBOX.c.update_key, INBOX.c.attempts, INBOX.c.payload_enc)
-               .where(INBOX.c.channel_user == bindparam("channel_user"), INBOX.c.handled_at.is_(None))
-               .order_by(INBOX.c.seq, INBOX.c.id).limit(bindparam("limit")))
-FINISH = update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(handled_at=bindparam("now"),
-                                                                       payload_enc=None)
+PENDING_FOR = hot.Prepared(select(INBOX.c.id, INBOX.c.update_key, INBOX.c.attempts, INBOX.c.payload_enc)
+                           .where(INBOX.c.channel_user == bindparam("channel_user"), INBOX.c.handled_at.is_(None))
+                           .order_by(INBOX.c.seq, INBOX.c.id).limit(bindparam("limit")))
+FINISH = hot.Prepared(update(INBOX).where(INBOX.c.id == bindparam("row_id"))
+                      .values(handled_at=bindparam("now", type_=INBOX.c.handled_at.type), payload_enc=None))
 RECORD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(INBOX).on_conflict_do_nothing(
     index_elements=["channel", "update_key"]).returning(INBOX.c.channel, INBOX.c.update_key)
     for dialect in (postgresql, sqlite)}
@@ -129,9 +130,8 @@ class Inbox:
     async def pending_for(self, channel_user: str, limit: int = 100) -> Sequence[Pending]:
         """One person's unhandled updates, in the order they are handled (the columns a turn
         needs, read without the ORM: this runs for every update)."""
-        connection = await self.session.connection()
-        rows = await connection.execute(PENDING_FOR, {"channel_user": channel_user, "limit": limit})
-        return [Pending(*row) for row in rows.all()]
+        rows = await hot.execute(self.session, PENDING_FOR, {"channel_user": channel_user, "limit": limit})
+        return [Pending(*row) for row in rows]
 
     async def people_with_pending(self, received_before: datetime | None = None) -> Sequence[str]:
         query = select(InboundUpdate.channel_user).where(InboundUpdate.handled_at.is_(None)).distinct()
@@ -144,8 +144,7 @@ class Inbox:
             update(InboundUpdate).where(InboundUpdate.id == row_id).values(attempts=InboundUpdate.attempts + 1))
 
     async def finish(self, row_id: int, now: datetime) -> None:
-        connection = await self.session.connection()
-        await connection.execute(FINISH, {"row_id": row_id, "now": now})
+        await hot.execute(self.session, FINISH, {"row_id": row_id, "now": now})
 
     async def set_aside(self, row_id: int, reason: str, now: datetime) -> None:
         """Done with, but kept (payload included) for an operator to inspect."""

@@ -1,0 +1,213 @@
+"""Prepared statements: the few statements every update runs, on the driver's own connection.
+
+A Core statement executed through SQLAlchemy costs about 100 microseconds of Python on top of
+the database's own work (execution context, parameter processing, the result's metadata), which
+for the turn's handful of statements was more than SQLite took to run them. A `Prepared`
+statement is compiled once per dialect (SQL text with positional parameters, the order of the
+parameters, each parameter's bind processor and each result column's result processor, taken
+from the column types exactly as SQLAlchemy would use them: storage/types.py's AwareDateTime
+included) and then runs on the session's connection's driver connection:
+
+- SQLite: sqlite3 directly, on the event loop's thread, with the busy retries of
+  storage/inline_sqlite.py (the statements take part in the session's transaction: sqlite3's own
+  implicit BEGIN before a write, as through SQLAlchemy);
+- PostgreSQL: asyncpg, inside the transaction SQLAlchemy's adapter keeps (begun here if this is
+  the session's first statement), with the adapter's cache of prepared statements.
+
+Driver errors come out as SQLAlchemy's exceptions (`OperationalError`, `IntegrityError`, ...), as
+from `connection.execute`. Every statement is announced to the engine's `before_cursor_execute`
+and `after_cursor_execute` listeners, when there are any, so whoever counts statements
+(tests/test_turn_counts.py) still sees each one. Other connections (aiosqlite's thread, a
+dialect without a fast path) run the statement through SQLAlchemy as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.inline_sqlite import InlineConnection
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    # For each positional parameter: its name and the column type's bind processor.
+    params: tuple[tuple[str, Processor, Any], ...]
+    # For each result column, its result processor (None: the driver's value as it is).
+    results: tuple[Processor, ...]
+    sqlalchemy_statement: Any
+
+    def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        bound = []
+        for name, processor, fixed in self.params:
+            value = values[name] if fixed is _REQUIRED else values.get(name, fixed)
+            bound.append(processor(value) if processor is not None else value)
+        return tuple(bound)
+
+    def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        if not any(self.results):
+            return [tuple(row) for row in raw]
+        return [tuple(value if p is None else p(value) for p, value in zip(self.results, row)) for row in raw]
+
+
+_REQUIRED = object()
+
+
+class Prepared:
+    """One Core statement, compiled once per dialect and run on the driver's connection.
+
+    `column_keys` are the parameters an INSERT or UPDATE is given (as `connection.execute`'s
+    parameters would be); the statement's own bound values (literals) are kept as compiled."""
+
+    def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        key = dialect.name
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = self._compile(dialect)
+        return found
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled: Any = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+        required = {name for name, bind in compiled.binds.items() if bind.required}
+        # IN (...) of fixed values rendered into the SQL text; the given parameters stay positional.
+        expanded = compiled.construct_expanded_state({name: None for name in required})
+        processors = {**compiled._bind_processors, **expanded.processors}
+        params = []
+        for name in expanded.positiontup or ():
+            fixed = _REQUIRED if name in required else expanded.parameters[name]
+            params.append((name, processors.get(name), fixed))
+        results = tuple(column_type._cached_result_processor(dialect, None)
+                        for _key, _name, _objects, column_type in compiled._result_columns)
+        return _Compiled(expanded.statement, tuple(params), results, compiled)
+
+
+async def execute(session: AsyncSession, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run `statement` with `values` in the session's transaction; the rows it returns (none
+    for a statement without RETURNING), each a tuple in the order of the statement's columns."""
+    connection = await session.connection()
+    return await _run(connection, statement, [values], many=False)
+
+
+async def execute_many(session: AsyncSession, statement: Prepared,
+                       rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
+    if rows:
+        connection = await session.connection()
+        await _run(connection, statement, rows, many=True)
+
+
+async def _run(connection: AsyncConnection, statement: Prepared, values: Sequence[Mapping[str, Any]],
+               many: bool) -> list[tuple[Any, ...]]:
+    sync = connection.sync_connection
+    assert sync is not None
+    dialect = sync.dialect
+    compiled = statement.compiled(dialect)
+    raw = await connection.get_raw_connection()
+    adapted = raw.dbapi_connection
+    driver = raw.driver_connection
+    if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
+        runner = _sqlite
+    elif dialect.name == "postgresql" and hasattr(adapted, "_start_transaction"):
+        runner = _asyncpg
+    else:
+        return await _through_sqlalchemy(connection, compiled, values, many)
+    bound = [compiled.bind(v) for v in values]
+    parameters: Any = bound if many else bound[0]
+    announce = sync._has_events or sync.engine._has_events
+    if announce:
+        sync.dispatch.before_cursor_execute(sync, None, compiled.sql, parameters, None, many)
+    try:
+        rows = await runner(adapted, driver, compiled.sql, bound, many)
+    except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+        raise _translated(dialect, adapted, compiled.sql, problem) from problem
+    if announce:
+        sync.dispatch.after_cursor_execute(sync, None, compiled.sql, parameters, None, many)
+    return compiled.rows(rows)
+
+
+async def _sqlite(_adapted: Any, driver: InlineConnection, sql: str, bound: list[tuple[Any, ...]],
+                  many: bool) -> Sequence[Sequence[Any]]:
+    database = driver._connection
+    assert database is not None
+
+    def run() -> list[Any]:
+        if many:
+            database.executemany(sql, bound).close()
+            return []
+        cursor = database.execute(sql, bound[0])
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    return await driver._execute(run)
+
+
+async def _asyncpg(adapted: Any, driver: Any, sql: str, bound: list[tuple[Any, ...]],
+                   many: bool) -> Sequence[Sequence[Any]]:
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()
+        if many:
+            await driver.executemany(sql, bound)
+            return []
+        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
+        return await prepared.fetch(*bound[0])
+
+
+async def _through_sqlalchemy(connection: AsyncConnection, compiled: _Compiled, values: Sequence[Mapping[str, Any]],
+                              many: bool) -> list[tuple[Any, ...]]:
+    result = await connection.execute(compiled.sqlalchemy_statement.statement,
+                                      [dict(v) for v in values] if many else dict(values[0]))
+    return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+
+def _translated(dialect: Dialect, adapted: Any, sql: str, problem: Exception) -> Exception:
+    """A driver's error as SQLAlchemy's exception of the same name (parameters hidden)."""
+    dbapi = dialect.loaded_dbapi
+    if not isinstance(problem, dbapi.Error):
+        try:
+            adapted._handle_exception(problem)  # asyncpg's errors: the adapter's translation
+        except Exception as translated:  # noqa: BLE001 - what the adapter made of it
+            problem = translated
+    if not isinstance(problem, dbapi.Error):
+        return problem
+    return exc.DBAPIError.instance(sql, None, problem, dbapi.Error, hide_parameters=True, dialect=dialect)
+
+
+class PreparedRows:
+    """A multi-row INSERT (one statement for any number of rows, as SQLAlchemy's
+    "insertmanyvalues" sends it): `build(values)` makes the statement from a list of per-row
+    {column: bindparam}; one `Prepared` is kept per number of rows."""
+
+    def __init__(self, table: Any, keys: Sequence[str], build: Callable[[list[dict[str, Any]]], Any]) -> None:
+        self.table, self.keys, self.build = table, tuple(keys), build
+        self._by_count: dict[int, Prepared] = {}
+
+    def for_rows(self, count: int) -> Prepared:
+        found = self._by_count.get(count)
+        if found is None:
+            rows = [{key: bindparam(f"{key}__{n}", type_=self.table.c[key].type) for key in self.keys}
+                    for n in range(count)]
+            found = self._by_count[count] = Prepared(self.build(rows))
+        return found
+
+    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Insert `rows` (each with every one of `keys`); the rows the statement returns."""
+        if not rows:
+            return []
+        values = {f"{key}__{n}": row[key] for n, row in enumerate(rows) for key in self.keys}
+        return await execute(session, self.for_rows(len(rows)), values)
