@@ -97,42 +97,68 @@ class Prepared:
 async def execute(session: AsyncSession, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """Run `statement` with `values` in the session's transaction; the rows it returns (none
     for a statement without RETURNING), each a tuple in the order of the statement's columns."""
-    connection = await session.connection()
-    return await _run(connection, statement, [values], many=False)
+    return await _run(await _target(session), statement, [values], many=False)
 
 
 async def execute_many(session: AsyncSession, statement: Prepared,
                        rows: Sequence[Mapping[str, Any]]) -> None:
     """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
     if rows:
-        connection = await session.connection()
-        await _run(connection, statement, rows, many=True)
+        await _run(await _target(session), statement, rows, many=True)
 
 
-async def _run(connection: AsyncConnection, statement: Prepared, values: Sequence[Mapping[str, Any]],
-               many: bool) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class _Target:
+    """The session's connection down to the driver, for as long as its transaction lasts."""
+
+    transaction: Any
+    connection: AsyncConnection
+    sync: Any
+    dialect: Dialect
+    adapted: Any
+    driver: Any
+    runner: Any
+
+
+async def _target(session: AsyncSession) -> _Target:
+    # Looking the driver's connection up again costs two greenlet switches: it is kept in the
+    # session's `info` until the transaction that checked it out ends.
+    kept: _Target | None = session.info.get(__name__)
+    transaction = session.sync_session.get_transaction()
+    if kept is not None and kept.transaction is transaction and transaction is not None and transaction.is_active:
+        return kept
+    connection = await session.connection()
     sync = connection.sync_connection
     assert sync is not None
-    dialect = sync.dialect
-    compiled = statement.compiled(dialect)
     raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    driver = raw.driver_connection
+    adapted, driver = raw.dbapi_connection, raw.driver_connection
+    dialect = sync.dialect
     if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
         runner = _sqlite
     elif dialect.name == "postgresql" and hasattr(adapted, "_start_transaction"):
         runner = _asyncpg
     else:
-        return await _through_sqlalchemy(connection, compiled, values, many)
+        runner = None
+    target = _Target(session.sync_session.get_transaction(), connection, sync, dialect, adapted, driver, runner)
+    session.info[__name__] = target
+    return target
+
+
+async def _run(target: _Target, statement: Prepared, values: Sequence[Mapping[str, Any]],
+               many: bool) -> list[tuple[Any, ...]]:
+    sync, dialect = target.sync, target.dialect
+    compiled = statement.compiled(dialect)
+    if target.runner is None:
+        return await _through_sqlalchemy(target.connection, compiled, values, many)
     bound = [compiled.bind(v) for v in values]
     parameters: Any = bound if many else bound[0]
     announce = sync._has_events or sync.engine._has_events
     if announce:
         sync.dispatch.before_cursor_execute(sync, None, compiled.sql, parameters, None, many)
     try:
-        rows = await runner(adapted, driver, compiled.sql, bound, many)
+        rows = await target.runner(target.adapted, target.driver, compiled.sql, bound, many)
     except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-        raise _translated(dialect, adapted, compiled.sql, problem) from problem
+        raise _translated(dialect, target.adapted, compiled.sql, problem) from problem
     if announce:
         sync.dispatch.after_cursor_execute(sync, None, compiled.sql, parameters, None, many)
     return compiled.rows(rows)
