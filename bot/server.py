@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import heap
 from bot.channels import Channel, ChannelSetup, ChannelSpec, configured_channels  # noqa: F401  (re-exported for tests)
 from handlers.services import Services
 from handlers.shutdown import Deadline, finish_within, shutdown_rules
@@ -171,6 +172,8 @@ async def serve(svc: Services, environ: Mapping[str, str], channels: Mapping[str
 
         raise ConfigError(f"Cannot listen on {host}:{port} (HOST, PORT): {problem.strerror or problem}") from None
     log.info("serving %s on %s:%d", ", ".join(names), host, port)
+    # Start-up is done: what it built lives as long as the process (bot/heap.py).
+    heap.settle()
     tasks = [asyncio.create_task(job()) for channel in opened for job in channel.tasks]
     # Reminders, campaigns and notifications: sent by the worker inside this process unless
     # delivery.embedded_worker is off (separate `python -m bot worker` processes).

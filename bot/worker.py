@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import heap
 from bot.app import build_services
 from bot.channels import ChannelSpec, configured_channels
 from bot.config import Environment
@@ -176,6 +177,7 @@ async def worker_main(args: argparse.Namespace, channels: Mapping[str, ChannelSp
 
     log.info("%s", startup_summary(svc, sorted(svc.senders), role="worker"))
     log.info("outbox worker %s started (channels: %s)", name, ", ".join(sorted(svc.senders)))
+    heap.settle()  # start-up is done (bot/heap.py)
     worker = asyncio.create_task(run_worker(svc, name, stop, scheduler=not args.no_scheduler))
     try:
         stopping = asyncio.create_task(stop.wait())
