@@ -177,18 +177,25 @@ async def claim_new(session: AsyncSession, outgoing: Sequence[Outgoing], writer:
     """A turn's messages as outbox rows already claimed by `worker` (this process), in one
     INSERT (caller commits). Messages to the person who wrote go at REPLY priority, notices to
     others at NOTIFY; their order is the order of the ids."""
-    if not outgoing:
-        return []
-    rows = [{
+    # One multi-row INSERT on both databases, compiled once per number of rows (storage/hot.py).
+    return claimed_in_order(await CLAIM_NEW.execute(session, claim_rows(outgoing, writer, lang, worker, now, cipher)))
+
+
+def claim_rows(outgoing: Sequence[Outgoing], writer: str, lang: str, worker: str, now: datetime,
+               cipher: NikCipher) -> list[dict[str, Any]]:
+    """The outbox rows of a turn's messages, claimed by `worker` (the values of `CLAIM_KEYS`)."""
+    return [{
         "kind": "reply", "campaign_id": None, "channel_user": o.to, "lang": lang if o.to == writer else "id",
         "key": o.reply.key[:60], "text": None, "image": None, "buttons": None, "replaces": None, "template": None,
         "body_enc": cipher.encrypt(body_of(o.reply)),
         "priority": int(Priority.REPLY if o.to == writer else Priority.NOTIFY), "state": "sending", "attempts": 1,
         "not_before": now, "dedupe_key": None, "created_at": now, "claimed_at": now, "claimed_by": worker,
     } for o in outgoing]
-    # One multi-row INSERT on both databases, compiled once per number of rows (storage/hot.py).
-    inserted = await CLAIM_NEW.execute(session, rows)
-    return sorted((Claimed(*row) for row in inserted), key=lambda c: c.id)
+
+
+def claimed_in_order(rows: Iterable[Sequence[Any]]) -> list[Claimed]:
+    """Inserted rows (`CLAIMED_COLUMNS`) as messages, in the order of their ids."""
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
 def stranded_for(channel_user: str, me: str) -> Any:

@@ -37,12 +37,13 @@ from conversations.events import Inbound, Reply
 from conversations.officials import ASSIST_PREFIX
 from conversations.state import State
 from handlers.delivery import Outgoing
-from handlers.outbox import OUTBOX, Claimed, claim_new, one_writer, stranded_for, take_over
+from handlers.outbox import (CLAIM_KEYS, CLAIM_NEW, CLAIMED_COLUMNS, OUTBOX, Claimed, claim_new, claim_rows,
+                             claimed_in_order, one_writer, stranded_for, take_over)
 from handlers.roles import Grant, grants_of
 from handlers.services import Services
 from storage import hot
 from storage.crypto import who as pseudonym
-from storage.inbox import Inbox
+from storage.inbox import FINISH, Inbox
 from storage.models import Conversation, Person
 from storage.officials import Official
 from storage.outbox import Campaign
@@ -139,6 +140,8 @@ class Turn:
     # A route changed someone's roles (an invitation taken): see `officials_changed` below.
     roles_changed: bool = False
     _grants: list[Grant] | None = None
+    # The conversation's new state (an UPDATE's values), written by `finish`.
+    _saved_state: dict[str, Any] | None = None
 
     @property
     def repo(self) -> Repository:
@@ -173,30 +176,56 @@ class Turn:
         return self.repo.decode_state(self.pre.state_json)
 
     async def save_state(self, state: State) -> None:
-        """Store the person's conversation: one UPDATE, or an INSERT for a new one."""
+        """Store the person's conversation: an INSERT for a new one now, or an UPDATE, written
+        with the turn's epilogue (`finish`)."""
         values = {"channel_user": self.who, "step": state.step, "state": self.repo.encode_state(state),
                   "updated_at": self.now}
         if self.pre.step is not None:
-            await hot.execute(self.session, SAVE_STATE, {"who": values.pop("channel_user"), **values})
+            self._saved_state = {"who": values.pop("channel_user"), **values}
         else:
             await hot.execute(self.session, NEW_STATE, values)
 
-    async def finish(self) -> None:
-        """The epilogue of every turn: the person wrote (WhatsApp's 24-hour window, delivery
-        failures: someone who writes can be reached again) and their language."""
+    async def finish(self, inbox_id: int | None) -> list[Claimed]:
+        """The epilogue of every turn: the conversation's new state, the person wrote (WhatsApp's
+        24-hour window, delivery failures: someone who writes can be reached again) and their
+        language, the update `inbox_id` handled, and the turn's messages as outbox rows claimed
+        by this process (returned in order). On PostgreSQL the updates go with the messages'
+        INSERT as one statement (one round trip instead of four)."""
+        person = self._person_values()
+        rows = claim_rows(self.out, self.who, self.language, self.svc.turn_claimer, self.now, self.svc.cipher)
+        state = self._saved_state
+        if rows and not self.svc.db.is_sqlite and (person is None or self.pre.person_exists):
+            columns = tuple(name for name in person if name != "who") if person is not None else None
+            values = {**(state or {}), **(person or {})}
+            if inbox_id is not None:
+                values.update(row_id=inbox_id, now=self.now)
+            statement = _epilogue(state is not None, columns, inbox_id is not None)
+            return claimed_in_order(await statement.execute(self.session, rows, values))
+        if state is not None:
+            await hot.execute(self.session, SAVE_STATE, state)
+        if person is not None and self.pre.person_exists:
+            await hot.execute(self.session, _person_update(tuple(n for n in person if n != "who")), person)
+        elif person is not None:
+            del person["who"]
+            await hot.execute(self.session, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
+                                                         "opted_out": False, **person, "lang": self.language})
+        if inbox_id is not None:
+            await Inbox(self.session, self.svc.cipher).finish(inbox_id, self.now)
+        return claimed_in_order(await CLAIM_NEW.execute(self.session, rows))
+
+    def _person_values(self) -> dict[str, Any] | None:
+        """What the epilogue writes on the person's row ("who": whose), or None: nothing (they
+        were forgotten, or a route holds the ORM object, which is updated instead)."""
         if self.forgotten:
-            return
+            return None
         values: dict[str, Any] = {"last_inbound_at": self.now, "failed_deliveries": 0, "unreachable": False}
         if self.lang:
             values["lang"] = self.lang
         if self.person is not None:
             for name, value in values.items():
                 setattr(self.person, name, value)
-        elif self.pre.person_exists:
-            await hot.execute(self.session, _person_update(tuple(values)), {"who": self.who, **values})
-        else:
-            await hot.execute(self.session, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
-                                                         "opted_out": False, **values, "lang": self.language})
+            return None
+        return {"who": self.who, **values}
 
 
 # The statements of every turn's epilogue, built once (building one costs more than running it).
@@ -212,6 +241,18 @@ NEW_PERSON = hot.Prepared(insert(PERSON), ("channel_user", "created_at", "opted_
 def _person_update(columns: tuple[str, ...]) -> hot.Prepared:
     return hot.Prepared(update(PERSON).where(PERSON.c.channel_user == bindparam("who"))
                         .values({name: bindparam(name, type_=PERSON.c[name].type) for name in columns}))
+
+
+@functools.cache
+def _epilogue(state: bool, person: tuple[str, ...] | None, inbox: bool) -> hot.PreparedRows:
+    """PostgreSQL: the epilogue's UPDATEs (state, person, inbox row) as data-modifying CTEs of
+    the INSERT of the turn's messages: one statement. They touch different tables, so running
+    them in one statement (one snapshot) changes nothing but the round trips."""
+    ctes = [*((SAVE_STATE.statement.cte("saved_state"),) if state else ()),
+            *((_person_update(person).statement.cte("wrote"),) if person is not None else ()),
+            *((FINISH.statement.cte("handled"),) if inbox else ())]
+    return hot.PreparedRows(OUTBOX, CLAIM_KEYS,
+                            lambda rows: insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS).add_cte(*ctes))
 
 
 Route = Callable[[Turn], Awaitable[bool]]
@@ -258,10 +299,7 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
         for route in routes:
             if await route(turn):
                 break
-        await turn.finish()
-        if inbox_id is not None:
-            await Inbox(session, svc.cipher).finish(inbox_id, now)
-        messages = await claim_new(session, turn.out, who, turn.language, svc.turn_claimer, now, svc.cipher)
+        messages = await turn.finish(inbox_id)
         await session.commit()
     if turn.roles_changed or (turn.pre.is_official and turn.lang and turn.lang != turn.pre.lang):
         # Committed: whoever shows officials something per role (Telegram's command menus) may

@@ -231,9 +231,13 @@ class PreparedRows:
             found = self._by_count[count] = Prepared(self.build(rows))
         return found
 
-    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """Insert `rows` (each with every one of `keys`); the rows the statement returns."""
+    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]],
+                      others: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Insert `rows` (each with every one of `keys`); the rows the statement returns.
+        `others`: the statement's other parameters (those of the CTEs `build` adds)."""
         if not rows:
             return []
         values = {f"{key}__{n}": row[key] for n, row in enumerate(rows) for key in self.keys}
+        if others:
+            values.update(others)
         return await execute(session, self.for_rows(len(rows)), values)

@@ -3,7 +3,9 @@ the driver executes (`before_cursor_execute`, savepoints included) and every com
 
 A Telegram text message, from the webhook's accept to its reply marked sent, must stay within
 8 statements and 3 committed transactions (accept; the turn: state, person, inbox, reply; the
-"sent" mark). A WhatsApp message the same, plus the row that tracks its delivery status (one
+"sent" mark; on PostgreSQL the turn's writes are one statement). The turn's statements run on
+the driver's connection (storage/hot.py), which announces them to the same events: the test
+checks that it still sees them. A WhatsApp message the same, plus the row that tracks its delivery status (one
 insert when Meta accepts it, one update per status webhook). These numbers
 are the turn path's budget: a change that adds a query to every message shows here first.
 """
@@ -72,6 +74,12 @@ async def test_a_telegram_text_message_costs_at_most_8_statements_and_3_commits(
     assert len(counts.statements) <= MAX_STATEMENTS, str(counts)
     assert counts.commits <= MAX_COMMITS, str(counts)
     assert not any(s.lstrip().upper().startswith("SAVEPOINT") for s in counts.statements), str(counts)
+    # The statements run on the driver's connection are counted too: the preload, the reply's
+    # INSERT (with the turn's other writes on PostgreSQL) and its "sent" mark.
+    seen = [s.lstrip().split(None, 3)[:3] for s in counts.statements]
+    assert any(words[:3] == ["SELECT", "person.id,", "person.lang,"] for words in seen), str(counts)
+    assert any("INSERT INTO outbox" in s for s in counts.statements), str(counts)
+    assert any(s.lstrip().startswith("UPDATE outbox SET") for s in counts.statements), str(counts)
 
 
 async def test_a_button_tap_costs_the_same(any_svc: Services, fake: FakeTelegram) -> None:
