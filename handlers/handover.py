@@ -518,26 +518,26 @@ class OfficialsDesk:
         label = official_label(worker_say, turn.who, self.grants, await self.names())
         turn.reply(worker_say.reply("handover.worker.answer", code=ticket.code, official=label, text=text),
                    to=ticket.channel_user)
-        self.answer(*await self.delivery_note(ticket), code=ticket.code)
+        self.answer(await self.delivery_note(ticket), code=ticket.code)
 
-    async def delivery_note(self, ticket: Ticket) -> tuple[str]:
+    async def delivery_note(self, ticket: Ticket) -> str:
         """What the official is told about the answer's way to the worker: WhatsApp lets a
         business write freely only within 24 hours of the person's last message; outside it the
         answer goes as the approved template configured for it, or waits for the worker to write
         (`whatsapp.window_policy`), or cannot go."""
         svc = self.turn.svc
         if not ticket.channel_user.startswith("wa:"):
-            return ("handover.sent",)
+            return "handover.sent"
         last = (await self.turn.session.execute(select(Person.last_inbound_at).where(
             Person.channel_user == ticket.channel_user))).scalar_one_or_none()
         config = svc.config.whatsapp
         if last is not None and self.turn.now - last < timedelta(hours=config.window_hours):
-            return ("handover.sent",)
+            return "handover.sent"
         if config.window_policy == "wait":
-            return ("handover.sent_waits",)
+            return "handover.sent_waits"
         if any(key_matches("handover.worker.answer", spec.keys) for spec in config.templates.values()):
-            return ("handover.sent_template",)
-        return ("handover.not_sent_window",)
+            return "handover.sent_template"
+        return "handover.not_sent_window"
 
     async def close(self, ticket: Ticket, note: str) -> None:
         turn = self.turn
