@@ -29,7 +29,7 @@ from handlers.batching import GroupCommit
 from handlers.outbox import one_writer, send_claimed
 from handlers.services import Services
 from storage.crypto import who
-from storage.inbox import Arrived, Inbox
+from storage.inbox import Arrived, Inbox, payload_of, pending_for
 
 log = logging.getLogger(__name__)
 # Parses a recorded payload back into (event, known_phone); each channel adapter provides one. It
@@ -78,10 +78,8 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
     update costs no write beyond its turn's own transaction."""
     handled = 0
     async with svc.locks.hold(channel_user):
-        async with svc.db.reads() as session:
-            inbox = Inbox(session, svc.cipher)
-            pending = [(row.id, row.update_key, row.attempts, inbox.payload(row))
-                       for row in await inbox.pending_for(channel_user)]
+        pending = [(row.id, row.update_key, row.attempts, payload_of(svc.cipher, row))
+                   for row in await pending_for(svc.db, channel_user)]
         for row_id, update_key, attempts, payload in pending:
             assert row_id is not None
             if attempts >= MAX_ATTEMPTS:

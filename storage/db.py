@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import hot
 from storage.crypto import private_dir, private_file
 from storage.inline_sqlite import InlineConnection, connector
 
@@ -115,21 +116,16 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Sessions that only read, without a transaction around them: on PostgreSQL no BEGIN
-        # and ROLLBACK round trips around a single SELECT.
-        self._reader = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                                          expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             yield session
 
-    @asynccontextmanager
-    async def reads(self) -> AsyncIterator[AsyncSession]:
-        """A session for one read outside any transaction (each statement on its own)."""
-        async with self._reader() as session:
-            yield session
+    async def read(self, statement: hot.Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """One read on a connection of its own, outside any session and transaction: the
+        reads every update makes (storage/hot.py)."""
+        return await hot.read(self.engine, statement, values)
 
     async def upgrade(self) -> str | None:
         """Apply every Alembic migration (all heads), under the migration lock. On SQLite a

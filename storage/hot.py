@@ -29,7 +29,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from storage.inline_sqlite import InlineConnection
 
@@ -105,6 +106,45 @@ async def execute_many(session: AsyncSession, statement: Prepared,
     """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
     if rows:
         await _run(await _target(session), statement, rows, many=True)
+
+
+async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one read-only `statement` on a connection of `engine`'s pool, outside any session
+    and transaction (the statement is its own snapshot), for the reads every update makes:
+    a session around a single SELECT cost several times the SELECT."""
+    raw = await engine.raw_connection()
+    try:
+        adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, engine.dialect
+        compiled = statement.compiled(dialect)
+        bound = compiled.bind(values)
+        if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
+            run = _sqlite(adapted, driver, compiled.sql, [bound], False)
+        elif dialect.name == "postgresql" and hasattr(adapted, "_execute_mutex"):
+            run = _asyncpg_read(adapted, driver, compiled.sql, bound)
+        else:
+            run = None
+        if run is None:
+            async with engine.connect() as connection:
+                return await _through_sqlalchemy(connection, compiled, [values], False)
+        sync = engine.sync_engine
+        if sync._has_events:
+            sync.dispatch.before_cursor_execute(None, None, compiled.sql, bound, None, False)
+        try:
+            rows = await run
+        except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+            raise _translated(dialect, adapted, compiled.sql, problem) from problem
+        if sync._has_events:
+            sync.dispatch.after_cursor_execute(None, None, compiled.sql, bound, None, False)
+        return compiled.rows(rows)
+    finally:
+        # Back to the pool (its reset on return may talk to the driver: in SQLAlchemy's greenlet).
+        await greenlet_spawn(raw.close)
+
+
+async def _asyncpg_read(adapted: Any, driver: Any, sql: str, bound: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
+    async with adapted._execute_mutex:
+        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
+        return await prepared.fetch(*bound)
 
 
 @dataclass(frozen=True)

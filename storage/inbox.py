@@ -28,6 +28,7 @@ from sqlmodel import Field, SQLModel
 
 from storage import hot
 from storage.crypto import NikCipher
+from storage.db import Database
 from storage.models import _utc_column
 
 
@@ -57,7 +58,7 @@ INBOX = InboundUpdate.__table__
 
 @dataclass(frozen=True)
 class Pending:
-    """An unhandled update as `Inbox.pending_for` reads it."""
+    """An unhandled update as `pending_for` reads it."""
 
     id: int
     update_key: str
@@ -118,7 +119,7 @@ class Inbox:
                 for index, u in enumerate(updates)]
 
     def payload(self, row: InboundUpdate | Pending) -> dict[str, Any]:
-        return json.loads(self.cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
+        return payload_of(self.cipher, row)
 
     async def next_for(self, channel_user: str) -> InboundUpdate | None:
         """The oldest unhandled update of one person (handled strictly in order)."""
@@ -126,12 +127,6 @@ class Inbox:
                  .where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None))
                  .order_by(InboundUpdate.seq, InboundUpdate.id).limit(1))
         return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def pending_for(self, channel_user: str, limit: int = 100) -> Sequence[Pending]:
-        """One person's unhandled updates, in the order they are handled (the columns a turn
-        needs, read without the ORM: this runs for every update)."""
-        rows = await hot.execute(self.session, PENDING_FOR, {"channel_user": channel_user, "limit": limit})
-        return [Pending(*row) for row in rows]
 
     async def people_with_pending(self, received_before: datetime | None = None) -> Sequence[str]:
         query = select(InboundUpdate.channel_user).where(InboundUpdate.handled_at.is_(None)).distinct()
@@ -165,3 +160,15 @@ class Inbox:
         result = await self.session.execute(
             delete(InboundUpdate).where(InboundUpdate.handled_at.is_not(None), InboundUpdate.handled_at < handled_before))
         return result.rowcount or 0
+
+
+async def pending_for(db: Database, channel_user: str, limit: int = 100) -> list[Pending]:
+    """One person's unhandled updates, in the order they are handled: the columns a turn needs,
+    read on a connection of its own, without a session (this runs for every update)."""
+    rows = await db.read(PENDING_FOR, {"channel_user": channel_user, "limit": limit})
+    return [Pending(*row) for row in rows]
+
+
+def payload_of(cipher: NikCipher, row: InboundUpdate | Pending) -> dict[str, Any]:
+    """The update as the platform sent it (empty once handled: the payload is erased)."""
+    return json.loads(cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
