@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import html
 import itertools
 import json
@@ -279,9 +280,11 @@ class FakeTelegram:
 
 
 # -- a person talking to the bot ---------------------------------------------------------------
+@functools.cache
 def template_pattern(template: str) -> re.Pattern[str] | None:
     """A regex matching any text made from a catalog template (placeholders match anything);
-    None for templates with too little fixed text to recognise."""
+    None for templates with too little fixed text to recognise. Kept: the catalogs hold more
+    templates than `re`'s own cache, which compiled them all again for every message read."""
     literal = re.split(r"\{[^{}]*\}", template.replace("*", ""))
     if sum(len(part.strip()) for part in literal) < 8:
         return None
