@@ -59,7 +59,7 @@ async def route(turn: Turn) -> bool:
     """Answers a registered worker's plain message (not in a form, not an official) by the
     status of their latest registration; everything else passes on."""
     svc, event = turn.svc, turn.event
-    if not isinstance(event, Text) or turn.pre.is_official:
+    if not isinstance(event, Text) or turn.pre.is_official or not turn.pre.registered:
         return False
     text = event.text.strip()
     if not text or text.startswith("/") or flow.command_of(text) is not None or parse_command(text) is not None:

@@ -32,7 +32,7 @@ async def route(turn: Turn) -> bool:
         await opt_out(turn)
         return True
     if word in START_WORDS and turn.pre.opted_out:
-        if await has_submitted(turn):
+        if has_submitted(turn):
             await resubscribe_only(turn)
         else:
             await opt_back_in(turn)
@@ -40,10 +40,10 @@ async def route(turn: Turn) -> bool:
     return False
 
 
-async def has_submitted(turn: Turn) -> bool:
+def has_submitted(turn: Turn) -> bool:
     """Someone with a registration who is not in the middle of a form: for them "mulai" only
     means "messages on again", never a new form (which would make `status` say "unfinished")."""
-    return bool(await turn.repo.registrations_of(turn.who)) and not turn.state().in_form
+    return turn.pre.registered and not turn.state().in_form
 
 
 async def resubscribe_only(turn: Turn) -> None:

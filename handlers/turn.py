@@ -44,7 +44,7 @@ from handlers.services import Services
 from storage import hot
 from storage.crypto import who as pseudonym
 from storage.inbox import FINISH, Inbox
-from storage.models import Conversation, Person
+from storage.models import Conversation, Person, Registration
 from storage.officials import Official
 from storage.outbox import Campaign
 from storage.tickets import OPEN_STATES, Ticket
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 PERSON = Person.__table__
 CONVERSATION = Conversation.__table__
 TICKET = Ticket.__table__
+REGISTRATION = Registration.__table__
 # Attempts at one turn when SQLite reports a write conflict with another process (see _is_busy).
 BUSY_RETRIES = 20
 
@@ -78,6 +79,9 @@ class Preloaded:
     # The person asked for an official and the ticket is not closed: the form is paused
     # (handlers/handover.py).
     ticket_open: bool = False
+    # The person has a registration (submitted, whatever its status): without one, no route
+    # needs to read them.
+    registered: bool = False
 
 
 def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[str]) -> Any:
@@ -90,9 +94,11 @@ def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[st
     assist_step = select(assist.c.step).where(assist.c.channel_user == ASSIST_PREFIX + who).scalar_subquery()
     stranded = select(OUTBOX.c.id).where(stranded_for(who, claimer))
     ticket = select(TICKET.c.id).where(TICKET.c.channel_user == me.c.who, TICKET.c.status.in_(OPEN_STATES))
+    registration = select(REGISTRATION.c.id).where(REGISTRATION.c.channel_user == me.c.who)
     return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
                    official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"),
-                   stranded.exists().label("stranded"), ticket.exists().label("ticket"))
+                   stranded.exists().label("stranded"), ticket.exists().label("ticket"),
+                   registration.exists().label("registered"))
             .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
@@ -111,12 +117,12 @@ def _preload_prepared() -> hot.Prepared:
 
 async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
     # On the driver's connection (storage/hot.py): the ORM has nothing to do with it.
-    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket), = await hot.execute(
-        session, _preload_prepared(), {"who": who, "claimer": me})
+    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket, registered), = (
+        await hot.execute(session, _preload_prepared(), {"who": who, "claimer": me}))
     return Preloaded(person_exists=person_id is not None, lang=lang, opted_out=bool(opted_out),
                      step=step, state_json=state, is_official=bool(official),
                      composing_broadcast=bool(draft), assist_step=assist, stranded=bool(stranded),
-                     ticket_open=bool(ticket))
+                     ticket_open=bool(ticket), registered=bool(registered))
 
 
 @dataclass
@@ -142,6 +148,7 @@ class Turn:
     _grants: list[Grant] | None = None
     # The conversation's new state (an UPDATE's values), written by `finish`.
     _saved_state: dict[str, Any] | None = None
+    _state: State | None = None
 
     @property
     def repo(self) -> Repository:
@@ -170,10 +177,11 @@ class Turn:
         return Reply(key, self.svc.catalog.text(self.language, key, **params))
 
     def state(self) -> State:
-        """The person's own registration conversation (new if none)."""
-        if self.pre.state_json is None:
-            return State()
-        return self.repo.decode_state(self.pre.state_json)
+        """The person's own registration conversation as the turn found it (new if none): read
+        once, shared by the routes, which do not change it (the conversation works on a copy)."""
+        if self._state is None:
+            self._state = State() if self.pre.state_json is None else self.repo.decode_state(self.pre.state_json)
+        return self._state
 
     async def save_state(self, state: State) -> None:
         """Store the person's conversation: an INSERT for a new one now, or an UPDATE, written
