@@ -8,7 +8,6 @@ State graph: conversations/registration.mmd (keep it true to this code).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -97,7 +96,7 @@ class Outcome:
 
 def handle(state: State, event: Event, ctx: Ctx) -> Outcome:
     """Decide what one event does to the conversation. Never raises for any input."""
-    flow = _Flow(copy.deepcopy(state), ctx)
+    flow = _Flow(state.copy(), ctx)
     flow.dispatch(event)
     flow.state.last_seen = ctx.now.isoformat()
     return flow.out
@@ -107,7 +106,7 @@ def resume(state: State, ctx: Ctx) -> Outcome:
     """The question the person had reached, asked again after a pause (a conversation with an
     official ended): nothing they gave changes, and their next answer is taken as an answer
     (not as a return after a long absence)."""
-    flow = _Flow(copy.deepcopy(state), ctx)
+    flow = _Flow(state.copy(), ctx)
     if state.in_form or state.confirm or state.correcting:
         flow.reprompt()
     flow.state.last_seen = ctx.now.isoformat()

@@ -222,7 +222,9 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
             turn.lang = outcome.state.lang
     else:
         await repo.save_state(key, outcome.state, now)
-    log.debug("%s from %s -> step %s, %d replies", type(event).__name__, pseudonym(key), outcome.state.step, len(replies))
+    if log.isEnabledFor(logging.DEBUG):  # the pseudonym is an HMAC: not computed for nothing
+        log.debug("%s from %s -> step %s, %d replies", type(event).__name__, pseudonym(key), outcome.state.step,
+                  len(replies))
     return replies
 
 
