@@ -108,6 +108,10 @@ class Database:
                 if not make_url(self.url).query:
                     # Statements on the event loop's thread, not aiosqlite's (storage/inline_sqlite.py).
                     engine_args.setdefault("async_creator", connector(str(self.path), BUSY_SECONDS))
+                    # The connection used last goes out first: its page cache is still valid
+                    # (another connection's commit makes SQLite drop it), which made the turn's
+                    # statements about a fifth cheaper than taking the pool's connections in turn.
+                    engine_args.setdefault("pool_use_lifo", True)
         else:
             engine_args.setdefault("pool_size", 10)
             engine_args.setdefault("max_overflow", 10)
