@@ -112,33 +112,35 @@ async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, An
     """Run one read-only `statement` on a connection of `engine`'s pool, outside any session
     and transaction (the statement is its own snapshot), for the reads every update makes:
     a session around a single SELECT cost several times the SELECT."""
+    dialect, compiled = engine.dialect, statement.compiled(engine.dialect)
     raw = await engine.raw_connection()
     try:
-        adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, engine.dialect
-        compiled = statement.compiled(dialect)
+        adapted, driver = raw.dbapi_connection, raw.driver_connection
         bound = compiled.bind(values)
         if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
-            run = _sqlite(adapted, driver, compiled.sql, [bound], False)
+            rows = _sqlite(adapted, driver, compiled.sql, [bound], False)
         elif dialect.name == "postgresql" and hasattr(adapted, "_execute_mutex"):
-            run = _asyncpg_read(adapted, driver, compiled.sql, bound)
+            rows = _asyncpg_read(adapted, driver, compiled.sql, bound)
         else:
-            run = None
-        if run is None:
-            async with engine.connect() as connection:
-                return await _through_sqlalchemy(connection, compiled, [values], False)
-        sync = engine.sync_engine
-        if sync._has_events:
-            sync.dispatch.before_cursor_execute(None, None, compiled.sql, bound, None, False)
-        try:
-            rows = await run
-        except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-            raise _translated(dialect, adapted, compiled.sql, problem) from problem
-        if sync._has_events:
-            sync.dispatch.after_cursor_execute(None, None, compiled.sql, bound, None, False)
-        return compiled.rows(rows)
+            rows = None
+        if rows is not None:
+            sync = engine.sync_engine
+            if sync._has_events:
+                sync.dispatch.before_cursor_execute(None, None, compiled.sql, bound, None, False)
+            try:
+                fetched = await rows
+            except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+                raise _translated(dialect, adapted, compiled.sql, problem) from problem
+            if sync._has_events:
+                sync.dispatch.after_cursor_execute(None, None, compiled.sql, bound, None, False)
+            return compiled.rows(fetched)
     finally:
         # Back to the pool (its reset on return may talk to the driver: in SQLAlchemy's greenlet).
         await greenlet_spawn(raw.close)
+    # A connection without a fast path (aiosqlite's thread, another dialect): through SQLAlchemy,
+    # once the raw connection is back in the pool.
+    async with engine.connect() as connection:
+        return await _through_sqlalchemy(connection, compiled, [values], False)
 
 
 async def _asyncpg_read(adapted: Any, driver: Any, sql: str, bound: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
