@@ -112,49 +112,30 @@ async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, An
     """Run one read-only `statement` on a connection of `engine`'s pool, outside any session
     and transaction (the statement is its own snapshot), for the reads every update makes:
     a session around a single SELECT cost several times the SELECT."""
-    dialect, compiled = engine.dialect, statement.compiled(engine.dialect)
     raw = await engine.raw_connection()
     try:
-        adapted, driver = raw.dbapi_connection, raw.driver_connection
-        bound = compiled.bind(values)
-        if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
-            rows = _sqlite(adapted, driver, compiled.sql, [bound], False)
-        elif dialect.name == "postgresql" and hasattr(adapted, "_execute_mutex"):
-            rows = _asyncpg_read(adapted, driver, compiled.sql, bound)
-        else:
-            rows = None
-        if rows is not None:
-            sync = engine.sync_engine
-            if sync._has_events:
-                sync.dispatch.before_cursor_execute(None, None, compiled.sql, bound, None, False)
-            try:
-                fetched = await rows
-            except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-                raise _translated(dialect, adapted, compiled.sql, problem) from problem
-            if sync._has_events:
-                sync.dispatch.after_cursor_execute(None, None, compiled.sql, bound, None, False)
-            return compiled.rows(fetched)
+        adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, engine.dialect
+        runner = _runner(dialect, adapted, driver, in_transaction=False)
+        if runner is not None:
+            # The engine stands in for the connection: its listeners hear the statement.
+            target = _Target(None, None, engine.sync_engine, dialect, adapted, driver, runner)
+            return await _run(target, statement, [values], many=False)
     finally:
         # Back to the pool (its reset on return may talk to the driver: in SQLAlchemy's greenlet).
         await greenlet_spawn(raw.close)
     # A connection without a fast path (aiosqlite's thread, another dialect): through SQLAlchemy,
     # once the raw connection is back in the pool.
     async with engine.connect() as connection:
-        return await _through_sqlalchemy(connection, compiled, [values], False)
-
-
-async def _asyncpg_read(adapted: Any, driver: Any, sql: str, bound: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
-    async with adapted._execute_mutex:
-        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
-        return await prepared.fetch(*bound)
+        return await _through_sqlalchemy(connection, statement.compiled(engine.dialect), [values], False)
 
 
 @dataclass(frozen=True)
 class _Target:
-    """The session's connection down to the driver, for as long as its transaction lasts."""
+    """The session's connection down to the driver, for as long as its transaction lasts (for
+    `read`: a pooled driver connection, with no session, connection or transaction around it)."""
 
     transaction: Any
-    connection: AsyncConnection
+    connection: AsyncConnection | None
     sync: Any
     dialect: Dialect
     adapted: Any
@@ -175,12 +156,7 @@ async def _target(session: AsyncSession) -> _Target:
     raw = await connection.get_raw_connection()
     adapted, driver = raw.dbapi_connection, raw.driver_connection
     dialect = sync.dialect
-    if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
-        runner = _sqlite
-    elif dialect.name == "postgresql" and hasattr(adapted, "_start_transaction"):
-        runner = _asyncpg
-    else:
-        runner = None
+    runner = _runner(dialect, adapted, driver, in_transaction=True)
     target = _Target(session.sync_session.get_transaction(), connection, sync, dialect, adapted, driver, runner)
     session.info[__name__] = target
     return target
@@ -191,6 +167,7 @@ async def _run(target: _Target, statement: Prepared, values: Sequence[Mapping[st
     sync, dialect = target.sync, target.dialect
     compiled = statement.compiled(dialect)
     if target.runner is None:
+        assert target.connection is not None  # only a session's target lacks a runner
         return await _through_sqlalchemy(target.connection, compiled, values, many)
     bound = [compiled.bind(v) for v in values]
     parameters: Any = bound if many else bound[0]
@@ -204,6 +181,16 @@ async def _run(target: _Target, statement: Prepared, values: Sequence[Mapping[st
     if announce:
         sync.dispatch.after_cursor_execute(sync, None, compiled.sql, parameters, None, many)
     return compiled.rows(rows)
+
+
+def _runner(dialect: Dialect, adapted: Any, driver: Any, in_transaction: bool) -> Any:
+    """How to run a statement on this driver connection (None: through SQLAlchemy instead);
+    `in_transaction`: inside the session's transaction (begun if need be), or each on its own."""
+    if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
+        return _sqlite  # sqlite3 begins a transaction before a write by itself
+    if dialect.name == "postgresql" and hasattr(adapted, "_start_transaction"):
+        return _asyncpg if in_transaction else _asyncpg_alone
+    return None
 
 
 async def _sqlite(_adapted: Any, driver: InlineConnection, sql: str, bound: list[tuple[Any, ...]],
@@ -232,6 +219,14 @@ async def _asyncpg(adapted: Any, driver: Any, sql: str, bound: list[tuple[Any, .
         if many:
             await driver.executemany(sql, bound)
             return []
+        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
+        return await prepared.fetch(*bound[0])
+
+
+async def _asyncpg_alone(adapted: Any, driver: Any, sql: str, bound: list[tuple[Any, ...]],
+                         many: bool) -> Sequence[Sequence[Any]]:
+    """asyncpg outside any transaction (a read that is its own snapshot)."""
+    async with adapted._execute_mutex:
         prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
         return await prepared.fetch(*bound[0])
 
