@@ -1,10 +1,17 @@
 """Encryption of the NIK at rest, and the keyed hash that finds duplicates without decrypting.
 
 One master key (BOT_SECRET_KEY, or a key file generated on first run for the embedded default)
-is stretched with HKDF into two independent keys: a Fernet key (AES-128-CBC + HMAC-SHA256) for
-encryption and an HMAC-SHA256 key for lookup, plus a public fingerprint (a third HKDF output,
-from which neither key can be recovered) that the database stores so that a start-up with another
-key is refused before anything is written (storage/keyring.py). Losing the master key makes
+is stretched with HKDF into independent keys: an AES-256-GCM key for encryption, an HMAC-SHA256
+key for lookup, and a public fingerprint (from which no key can be recovered) that the database
+stores so that a start-up with another key is refused before anything is written
+(storage/keyring.py).
+
+A token is "g1:" and the URL-safe base64 of a random 96-bit nonce followed by the AES-GCM
+ciphertext and its 128-bit tag (authenticated: a changed token does not decrypt). Every update
+encrypts its payload and its replies, so the cipher's cost is paid several times per message:
+AES-GCM takes about 3 microseconds where Fernet took 50. Values written before (Fernet tokens,
+"gAAAA...", under a Fernet key derived from the same master key) still decrypt, and `python -m
+bot keys rotate` rewrites them in the new form. Losing the master key makes
 stored NIKs unreadable, so the key file's creation is logged as a warning telling the operator
 exactly how to keep it.
 
@@ -24,8 +31,10 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,9 @@ def _derive(master: bytes, purpose: bytes) -> bytes:
 
 _log_key = secrets.token_bytes(32)
 PSEUDONYM_HEX = 10
+# The mark of a token of this module's AES-GCM form (not a base64 character: never a Fernet token).
+GCM_PREFIX = "g1:"
+NONCE_BYTES = 12
 
 
 def use_for_logs(master_key: bytes) -> None:
@@ -55,28 +67,47 @@ def who(channel_user: object) -> str:
 
 
 class NikCipher:
+    """Encrypts and decrypts the personal data stored (NIKs, conversation drafts, inbox payloads,
+    queued messages); `lookup_hash` finds a NIK without decrypting anything."""
+
     def __init__(self, master_key: bytes) -> None:
         if len(master_key) < 32:
             raise ValueError("the master key must be at least 32 bytes")
+        self._gcm = AESGCM(_derive(master_key, b"data-encryption-aes-gcm"))
+        # Reads what earlier versions wrote; nothing new is written with it.
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master_key, b"nik-encryption")))
         self._hash_key = _derive(master_key, b"nik-lookup")
         self.fingerprint = _derive(master_key, b"key-fingerprint")[:12].hex()
 
-    def encrypt(self, nik: str) -> str:
-        return self._fernet.encrypt(nik.encode()).decode()
+    def encrypt(self, text: str) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._gcm.encrypt(nonce, text.encode(), None)
+        return GCM_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken:
-            raise ValueError("NIK ciphertext cannot be decrypted with this key") from None
+            return self._open(token).decode()
+        except (InvalidToken, InvalidTag, ValueError, UnicodeDecodeError):
+            raise ValueError("ciphertext cannot be decrypted with this key") from None
 
     def can_decrypt(self, token: str) -> bool:
         try:
-            self._fernet.decrypt(token.encode())
-        except InvalidToken:
+            self._open(token)
+        except (InvalidToken, InvalidTag, ValueError):
             return False
         return True
+
+    def is_current(self, token: str) -> bool:
+        """Whether `token` is in the form `encrypt` writes now (a rotation rewrites the others)."""
+        return token.startswith(GCM_PREFIX)
+
+    def _open(self, token: str) -> bytes:
+        if not token.startswith(GCM_PREFIX):
+            return self._fernet.decrypt(token.encode())
+        raw = base64.urlsafe_b64decode(token[len(GCM_PREFIX):])
+        if len(raw) < NONCE_BYTES + 16:
+            raise ValueError("token too short")
+        return self._gcm.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None)
 
     def lookup_hash(self, nik: str) -> str:
         return hmac.new(self._hash_key, nik.encode(), hashlib.sha256).hexdigest()

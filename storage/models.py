@@ -1,6 +1,6 @@
 """Tables of the registration core. Datetimes are timezone-aware UTC (sqlmodel rejects naive ones).
 
-The NIK is never stored in clear: `nik_enc` (Fernet) and `nik_hash` (keyed HMAC, for duplicate
+The NIK is never stored in clear: `nik_enc` (AES-256-GCM) and `nik_hash` (keyed HMAC, for duplicate
 detection) -- see storage/crypto.py. Conversation drafts hold it encrypted too (storage/repo.py).
 """
 

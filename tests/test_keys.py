@@ -5,6 +5,7 @@ resumably -- recomputing the lookup hashes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -13,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from bot.app import build_services
 from bot.cli import main
@@ -22,8 +27,10 @@ from handlers.clock import FixedClock
 from handlers.services import Services
 from storage.crypto import NikCipher, load_master_key
 from storage.inbox import Inbox, InboundUpdate
-from storage.keyring import KeyFingerprint, rotate
+from storage.keyring import ENCRYPTED_COLUMNS, KeyFingerprint, rotate
+from storage.outbox import OutboxMessage
 from storage.repo import Repository
+from storage.tickets import Ticket, TicketMessage
 from storage.whatsapp import OutboundMessage
 from tests.conftest import GOOD_NIK, REGISTRATION, Chat, register
 from tests.test_cli import keep_root_logging  # noqa: F401  (fixture)
@@ -55,16 +62,26 @@ async def snapshot(svc: Services) -> dict[str, Any]:
 
 
 async def populated(url: str, key: str, tmp_path: Path, clock: FixedClock) -> Services:
-    """A database with a submitted registration, an unfinished draft holding a NIK, an inbox row
-    and a held WhatsApp message, under `key`."""
+    """A database with a submitted registration, an unfinished draft holding a NIK, an inbox row,
+    a held WhatsApp message (a token of the form earlier versions wrote), a queued reply, a help-desk ticket with a message and an audit event
+    holding encrypted details, under `key`."""
     svc = await build_services(None, url, clock=clock, env=env_with(key, tmp_path))
     assert await register(Chat(svc, "tg:1001")) is not None
     await register(Chat(svc, "tg:1002"), nik=OTHER_NIK, submit=False)  # the draft keeps the NIK
     async with svc.db.session() as session:
         await Inbox(session, svc.cipher).record("tg", "u-1", 1, "tg:1003", {"text": OTHER_NIK}, clock.now())
         session.add(OutboundMessage(channel_user="wa:6281234567890", kind="held", status="waiting",
-                                    body_enc=svc.cipher.encrypt(json.dumps({"text": GOOD_NIK})),
+                                    body_enc=earlier_token(key.encode(), json.dumps({"text": GOOD_NIK})),
                                     created_at=clock.now(), updated_at=clock.now()))
+        session.add(OutboxMessage(kind="reply", channel_user="tg:1003", key="summary.show",
+                                  body_enc=svc.cipher.encrypt(json.dumps({"text": f"NIK {GOOD_NIK}"})),
+                                  not_before=clock.now(), created_at=clock.now()))
+        ticket = Ticket(channel_user="tg:1003", question_enc=svc.cipher.encrypt(f"NIK saya {OTHER_NIK} ditolak?"),
+                        opened_at=clock.now(), last_activity_at=clock.now())
+        session.add(ticket)
+        await session.flush()
+        session.add(TicketMessage(ticket_id=ticket.id, author="tg:1003", direction="in",
+                                  body_enc=svc.cipher.encrypt("tolong bantu"), at=clock.now()))
         await Repository(session, svc.cipher).audit("tg:9", "note", clock.now(), None,
                                                     evidence_enc=svc.cipher.encrypt("12345"), nested=[{"x_enc": svc.cipher.encrypt("67")}])
         await session.commit()
@@ -145,6 +162,44 @@ def test_the_generated_key_is_private_and_its_warning_says_how_to_keep_it(
     assert key.decode() not in warning
 
 
+def earlier_token(master_key: bytes, value: str) -> str:
+    """A token as earlier versions wrote it: Fernet, under a key derived from the same master key."""
+    fernet_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                      info=b"sijunjung-bot/nik-encryption").derive(master_key)
+    return Fernet(base64.urlsafe_b64encode(fernet_key)).encrypt(value.encode()).decode()
+
+
+def test_tokens_are_aes_gcm_and_those_of_earlier_versions_still_decrypt() -> None:
+    key = secrets.token_urlsafe(48).encode()
+    cipher = NikCipher(key)
+    token = cipher.encrypt(GOOD_NIK)
+    assert token.startswith("g1:") and cipher.is_current(token) and GOOD_NIK not in token
+    assert cipher.decrypt(token) == GOOD_NIK and cipher.encrypt(GOOD_NIK) != token  # a fresh nonce each time
+    old_token = earlier_token(key, OTHER_NIK)
+    assert cipher.decrypt(old_token) == OTHER_NIK and not cipher.is_current(old_token)
+    # A changed token, a cut one, or one under another key: refused, never garbage.
+    body = bytearray(base64.urlsafe_b64decode(token[3:]))
+    body[-1] ^= 1
+    for bad in ("g1:" + base64.urlsafe_b64encode(bytes(body)).decode(), token[:20], "g1:???",
+                NikCipher(secrets.token_bytes(32)).encrypt(GOOD_NIK)):
+        assert not cipher.can_decrypt(bad)
+        with pytest.raises(ValueError, match="cannot be decrypted"):
+            cipher.decrypt(bad)
+
+
+def encrypted_columns_of_the_models() -> list[tuple[str, str]]:
+    """Every (table, column) of the schema whose column holds one token (named `*_enc`)."""
+    return sorted((table.name, column.name) for table in SQLModel.metadata.tables.values()
+                  for column in table.columns if column.name.endswith("_enc"))
+
+
+def test_every_encrypted_column_of_the_schema_is_rotated() -> None:
+    """A column left out of the rotation would be unreadable under the new key."""
+    rotated = {(table, column) for table, _, column, kind in ENCRYPTED_COLUMNS if kind == "token"}
+    assert set(encrypted_columns_of_the_models()) == rotated
+    assert len(rotated) >= 6
+
+
 async def all_tokens(svc: Services) -> list[str]:
     """Every encrypted value in the database."""
     tokens: list[str] = []
@@ -158,9 +213,8 @@ async def all_tokens(svc: Services) -> list[str]:
                 walk(v)
 
     async with svc.db.session() as session:
-        tokens += (await session.execute(text("SELECT nik_enc FROM registration"))).scalars().all()
-        tokens += [t for t in (await session.execute(text("SELECT payload_enc FROM inbound_update"))).scalars() if t]
-        tokens += [t for t in (await session.execute(text("SELECT body_enc FROM whatsapp_outbound"))).scalars() if t]
+        for table, column in encrypted_columns_of_the_models():
+            tokens += [t for t in (await session.execute(text(f"SELECT {column} FROM {table}"))).scalars() if t]
         for state in (await session.execute(text("SELECT state FROM conversation"))).scalars():
             walk(json.loads(state))
         for details in (await session.execute(text("SELECT details FROM auditevent"))).scalars():
@@ -174,7 +228,7 @@ async def test_keys_rotate_re_encrypts_everything_and_recomputes_the_lookup_hash
     old_key = secrets.token_urlsafe(48)
     svc = await populated(url, old_key, tmp_path, clock)
     before = await all_tokens(svc)
-    assert len(before) >= 6
+    assert len(before) >= 9
     await svc.db.dispose()
     new_file = tmp_path / "new.key"
     monkeypatch.setenv("BOT_SECRET_KEY", old_key)
@@ -190,7 +244,7 @@ async def test_keys_rotate_re_encrypts_everything_and_recomputes_the_lookup_hash
     rotated = await build_services(None, url, clock=clock, env=env_with(new_key, tmp_path))
     tokens = await all_tokens(rotated)
     assert len(tokens) == len(before)
-    assert all(new.can_decrypt(t) and not old.can_decrypt(t) for t in tokens)
+    assert all(new.can_decrypt(t) and not old.can_decrypt(t) and new.is_current(t) for t in tokens)
     async with rotated.db.session() as session:
         repo = Repository(session, rotated.cipher)
         registration = await repo.registration_by_nik(GOOD_NIK)  # the lookup hash follows the key
