@@ -41,6 +41,9 @@ MAX_ATTEMPTS = 5
 # People whose unfinished updates are recovered at the same time after a restart: recovery
 # catches up at the platform's overall rate (the senders pace it), not one chat's.
 RECOVERY_CONCURRENCY = 16
+# Hints of just-recorded updates (Services.fresh) are dropped when this many people have some:
+# a channel whose updates are never drained here cannot make them grow without bound.
+FRESH_PEOPLE = 10_000
 
 
 class Undecodable(Exception):
@@ -65,9 +68,14 @@ async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]
     # On SQLite, queue behind the turns in this process rather than in SQLite's busy handler,
     # whose growing sleeps would hold the webhook's answer far longer than the turns take.
     async with one_writer(svc), svc.db.session() as session:
-        fresh = await Inbox(session, svc.cipher).record_many(updates, svc.clock.now())
+        ids = await Inbox(session, svc.cipher).record_many(updates, svc.clock.now())
         await session.commit()
-    return fresh
+    if len(svc.fresh) > FRESH_PEOPLE:
+        svc.fresh.clear()  # hints only: drains then read the inbox, as after a restart
+    for arrived, row_id in zip(updates, ids):
+        if row_id is not None:
+            svc.fresh.setdefault(arrived.channel_user, []).append((row_id, arrived.update_key, arrived.payload))
+    return [row_id is not None for row_id in ids]
 
 
 async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
@@ -76,42 +84,61 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
 
     Attempts are counted only when one fails, here or (for a crash) in `recover`: the usual
     update costs no write beyond its turn's own transaction."""
-    handled = 0
     async with svc.locks.hold(channel_user):
-        pending = [(row.id, row.update_key, row.attempts, payload_of(svc.cipher, row))
-                   for row in await pending_for(svc.db, channel_user)]
-        for row_id, update_key, attempts, payload in pending:
-            assert row_id is not None
-            if attempts >= MAX_ATTEMPTS:
-                log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
-                await _set_aside(svc, row_id, f"failed {attempts} times")
-                handled += 1
-                continue
-            try:
-                event, known_phone = await _decode(decode, payload)
-            except Undecodable as problem:
-                log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
-                            problem.kind, who(channel_user), problem.why)
-                await _set_aside(svc, row_id, str(problem))
-                handled += 1
-                continue
-            except Exception:
-                await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
-                raise
-            if event is None:  # nothing the conversation handles (e.g. an edited message)
-                await _finish_alone(svc, row_id)
-                handled += 1
-                continue
-            result = await router.turn(svc, channel_user, event, known_phone, inbox_id=row_id)
-            await send_claimed(svc, result.messages)
-            if not result.committed:
-                # The turn failed and rolled back (the person was told to try again): leave the
-                # update for the next message or restart instead of retrying in a loop.
-                log.warning("update %s of %s not handled (attempt %d); left for later", row_id, who(channel_user),
-                            attempts + 1)
-                return handled
-            handled += 1
+        # What this process just recorded, if anything: no need to read it back (the turns
+        # check that each is the oldest waiting, and say so when it is not).
+        hinted = [(row_id, key, 0, payload) for row_id, key, payload in svc.fresh.pop(channel_user, ())]
+        handled, out_of_order = await _handle(svc, channel_user, decode, hinted) if hinted else (0, True)
+        if out_of_order:
+            pending = [(row.id, row.update_key, row.attempts, payload_of(svc.cipher, row))
+                       for row in await pending_for(svc.db, channel_user)]
+            more, out_of_order = await _handle(svc, channel_user, decode, pending)
+            handled += more
+            if out_of_order:
+                log.warning("the updates of %s changed while they were being handled; left for later",
+                            who(channel_user))
     return handled
+
+
+async def _handle(svc: Services, channel_user: str, decode: Decoder,
+                  pending: Sequence[tuple[int, str, int, dict[str, Any]]]) -> tuple[int, bool]:
+    """`drain`'s work on the updates it found: how many were handled, and whether it stopped at
+    one that is not the oldest waiting (True: read the inbox and go on from there)."""
+    handled = 0
+    for row_id, update_key, attempts, payload in pending:
+        assert row_id is not None
+        if attempts >= MAX_ATTEMPTS:
+            log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
+            await _set_aside(svc, row_id, f"failed {attempts} times")
+            handled += 1
+            continue
+        try:
+            event, known_phone = await _decode(decode, payload)
+        except Undecodable as problem:
+            log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
+                        problem.kind, who(channel_user), problem.why)
+            await _set_aside(svc, row_id, str(problem))
+            handled += 1
+            continue
+        except Exception:
+            await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
+            raise
+        if event is None:  # nothing the conversation handles (e.g. an edited message)
+            await _finish_alone(svc, row_id)
+            handled += 1
+            continue
+        result = await router.turn(svc, channel_user, event, known_phone, inbox_id=row_id)
+        if result.out_of_order:
+            return handled, True
+        await send_claimed(svc, result.messages)
+        if not result.committed:
+            # The turn failed and rolled back (the person was told to try again): leave the
+            # update for the next message or restart instead of retrying in a loop.
+            log.warning("update %s of %s not handled (attempt %d); left for later", row_id, who(channel_user),
+                        attempts + 1)
+            return handled, False
+        handled += 1
+    return handled, False
 
 
 async def _finish_alone(svc: Services, row_id: int) -> None:

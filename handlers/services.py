@@ -53,6 +53,11 @@ class Services:
     # and marking messages sent (handlers/outbox.py); made on first use.
     recorder: Any = None
     sent_marks: Any = None
+    # Updates this process recorded and has not handled yet, per person: (row id, update key,
+    # payload as received). The person's drain takes them instead of reading and decrypting
+    # the inbox again; each turn checks that its update is the person's oldest unhandled one
+    # (handlers/ingest.py), so a hint can only save a read, never change the order.
+    fresh: dict[str, list[tuple[int, str, dict[str, Any]]]] = field(default_factory=dict)
     # Called, after the commit, by a turn that changed someone's roles or an official's language
     # (the Telegram channel wakes its command-menu keeper, bot/telegram/menus.py); never awaited.
     officials_changed: list[Callable[[], None]] = field(default_factory=list)

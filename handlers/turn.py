@@ -4,16 +4,19 @@
     outbox) -> commit -> send (handlers/outbox.send_claimed)
 
 A turn runs under the person's lock (held by the caller: handlers/ingest.drain or
-handlers/router.dispatch), in one session, and commits once. That commit holds the
+handlers/router.dispatch), in one unit of work (storage/hot.Unit: one connection, one
+transaction, an ORM session only if a route uses `turn.session`), and commits once. That commit
+holds the
 conversation's new state, the person's "wrote at" and delivery counters, the inbox row marked
 handled, whatever the route changed (a registration, an official's decision, a broadcast draft),
 and every outgoing message as an outbox row already claimed by this process. Everything a route
 decides from is loaded in one query (`preload`): the person, their conversation, whether they
-are an official, compose a broadcast or assist a registration; an official's grants are a second
-query, only for officials.
+are an official, compose a broadcast or assist a registration, and which update of theirs is the
+oldest unhandled (the turn's own must be it); an official's grants are a second query, only for
+officials.
 
 A route (handlers/router.ROUTES) answers the message or passes it on; it reads the preloaded
-context, writes through `turn.session` without committing, and appends what to send to
+context, writes through `turn.unit` or `turn.session` without committing, and appends what to send to
 `turn.out`. A turn that fails is rolled back whole: the update stays in the inbox for later, the
 failure is counted on it, and the person is told to try again.
 """
@@ -43,12 +46,12 @@ from handlers.roles import Grant, grants_of
 from handlers.services import Services
 from storage import hot
 from storage.crypto import who as pseudonym
-from storage.inbox import FINISH, Inbox
+from storage.inbox import FINISH, INBOX, Inbox
 from storage.models import Conversation, Person, Registration
 from storage.officials import Official
 from storage.outbox import Campaign
 from storage.tickets import OPEN_STATES, Ticket
-from storage.repo import Repository
+from storage.repo import Repository, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 PERSON = Person.__table__
@@ -82,6 +85,10 @@ class Preloaded:
     # The person has a registration (submitted, whatever its status): without one, no route
     # needs to read them.
     registered: bool = False
+    # The id of the person's oldest unhandled inbox row: the update a turn handles must be it
+    # (handlers/ingest.drain hands over what this process just recorded without reading the
+    # inbox again; this is the check that nothing older is waiting).
+    oldest_pending: int | None = None
 
 
 def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[str]) -> Any:
@@ -95,10 +102,12 @@ def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[st
     stranded = select(OUTBOX.c.id).where(stranded_for(who, claimer))
     ticket = select(TICKET.c.id).where(TICKET.c.channel_user == me.c.who, TICKET.c.status.in_(OPEN_STATES))
     registration = select(REGISTRATION.c.id).where(REGISTRATION.c.channel_user == me.c.who)
+    oldest = (select(INBOX.c.id).where(INBOX.c.channel_user == me.c.who, INBOX.c.handled_at.is_(None))
+              .order_by(INBOX.c.seq, INBOX.c.id).limit(1).scalar_subquery())
     return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
                    official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"),
                    stranded.exists().label("stranded"), ticket.exists().label("ticket"),
-                   registration.exists().label("registered"))
+                   registration.exists().label("registered"), oldest.label("oldest"))
             .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
@@ -115,14 +124,15 @@ def _preload_prepared() -> hot.Prepared:
     return hot.Prepared(preload_statement())
 
 
-async def preload(session: AsyncSession, who: str, me: str) -> Preloaded:
-    # On the driver's connection (storage/hot.py): the ORM has nothing to do with it.
-    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket, registered), = (
-        await hot.execute(session, _preload_prepared(), {"who": who, "claimer": me}))
+async def preload(unit: hot.Unit, who: str, me: str) -> Preloaded:
+    # On the driver's connection (storage/hot.py), before the transaction: the ORM has nothing
+    # to do with it, and on PostgreSQL it costs no BEGIN.
+    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket, registered, oldest), = (
+        await unit.alone(_preload_prepared(), {"who": who, "claimer": me}))
     return Preloaded(person_exists=person_id is not None, lang=lang, opted_out=bool(opted_out),
                      step=step, state_json=state, is_official=bool(official),
                      composing_broadcast=bool(draft), assist_step=assist, stranded=bool(stranded),
-                     ticket_open=bool(ticket), registered=bool(registered))
+                     ticket_open=bool(ticket), registered=bool(registered), oldest_pending=oldest)
 
 
 @dataclass
@@ -130,7 +140,7 @@ class Turn:
     """One inbound update's work: the routes' shared context and what they produce."""
 
     svc: Services
-    session: AsyncSession
+    unit: hot.Unit
     who: str
     event: Inbound
     known_phone: str | None
@@ -149,6 +159,11 @@ class Turn:
     # The conversation's new state (an UPDATE's values), written by `finish`.
     _saved_state: dict[str, Any] | None = None
     _state: State | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The turn's ORM session, in the turn's one transaction (created when first used)."""
+        return self.unit.session
 
     @property
     def repo(self) -> Repository:
@@ -180,25 +195,26 @@ class Turn:
         """The person's own registration conversation as the turn found it (new if none): read
         once, shared by the routes, which do not change it (the conversation works on a copy)."""
         if self._state is None:
-            self._state = State() if self.pre.state_json is None else self.repo.decode_state(self.pre.state_json)
+            self._state = State() if self.pre.state_json is None else decode_state(self.svc.cipher, self.pre.state_json)
         return self._state
 
     async def save_state(self, state: State) -> None:
         """Store the person's conversation: an INSERT for a new one now, or an UPDATE, written
         with the turn's epilogue (`finish`)."""
-        values = {"channel_user": self.who, "step": state.step, "state": self.repo.encode_state(state),
+        values = {"channel_user": self.who, "step": state.step, "state": encode_state(self.svc.cipher, state),
                   "updated_at": self.now}
         if self.pre.step is not None:
             self._saved_state = {"who": values.pop("channel_user"), **values}
         else:
-            await hot.execute(self.session, NEW_STATE, values)
+            await hot.execute(self.unit, NEW_STATE, values)
 
     async def finish(self, inbox_id: int | None) -> list[Claimed]:
         """The epilogue of every turn: the conversation's new state, the person wrote (WhatsApp's
         24-hour window, delivery failures: someone who writes can be reached again) and their
         language, the update `inbox_id` handled, and the turn's messages as outbox rows claimed
         by this process (returned in order). On PostgreSQL the updates go with the messages'
-        INSERT as one statement (one round trip instead of four)."""
+        INSERT as one statement (one round trip instead of four), and when the turn wrote nothing
+        else that statement is its own transaction (no BEGIN, no COMMIT: storage/hot.Unit)."""
         person = self._person_values()
         rows = claim_rows(self.out, self.who, self.language, self.svc.turn_claimer, self.now, self.svc.cipher)
         state = self._saved_state
@@ -208,18 +224,18 @@ class Turn:
             if inbox_id is not None:
                 values.update(row_id=inbox_id, now=self.now)
             statement = _epilogue(state is not None, columns, inbox_id is not None)
-            return claimed_in_order(await statement.execute(self.session, rows, values))
+            return claimed_in_order(await statement.execute(self.unit, rows, values, alone=True))
         if state is not None:
-            await hot.execute(self.session, SAVE_STATE, state)
+            await hot.execute(self.unit, SAVE_STATE, state)
         if person is not None and self.pre.person_exists:
-            await hot.execute(self.session, _person_update(tuple(n for n in person if n != "who")), person)
+            await hot.execute(self.unit, _person_update(tuple(n for n in person if n != "who")), person)
         elif person is not None:
             del person["who"]
-            await hot.execute(self.session, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
-                                                         "opted_out": False, **person, "lang": self.language})
+            await hot.execute(self.unit, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
+                                                      "opted_out": False, **person, "lang": self.language})
         if inbox_id is not None:
-            await Inbox(self.session, self.svc.cipher).finish(inbox_id, self.now)
-        return claimed_in_order(await CLAIM_NEW.execute(self.session, rows))
+            await hot.execute(self.unit, FINISH, {"row_id": inbox_id, "now": self.now})
+        return claimed_in_order(await CLAIM_NEW.execute(self.unit, rows))
 
     def _person_values(self) -> dict[str, Any] | None:
         """What the epilogue writes on the person's row ("who": whose), or None: nothing (they
@@ -273,6 +289,9 @@ class TurnResult:
     messages: list[Claimed]
     committed: bool
     outgoing: list[Outgoing]
+    # Not run: an older update of the person waits in the inbox (the caller reads it and
+    # handles the updates in their order).
+    out_of_order: bool = False
 
 
 async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
@@ -300,15 +319,17 @@ async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inb
 async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound, known_phone: str | None,
                inbox_id: int | None) -> TurnResult:
     now = svc.clock.now()
-    async with svc.db.session() as session:
-        turn = Turn(svc, session, who, event, known_phone, now, await preload(session, who, svc.turn_claimer))
+    async with hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
+        turn = Turn(svc, unit, who, event, known_phone, now, await preload(unit, who, svc.turn_claimer))
+        if inbox_id is not None and turn.pre.oldest_pending != inbox_id:
+            return TurnResult([], False, [], out_of_order=True)  # nothing was written
         # Earlier replies that never went out go first, so the person reads them in order.
-        earlier = await take_over(session, who, svc.turn_claimer, now) if turn.pre.stranded else []
+        earlier = await take_over(turn.session, who, svc.turn_claimer, now) if turn.pre.stranded else []
         for route in routes:
             if await route(turn):
                 break
         messages = await turn.finish(inbox_id)
-        await session.commit()
+        await unit.commit()
     if turn.roles_changed or (turn.pre.is_official and turn.lang and turn.lang != turn.pre.lang):
         # Committed: whoever shows officials something per role (Telegram's command menus) may
         # now look again. Only a wake-up: no platform call is made from a turn.

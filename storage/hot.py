@@ -23,7 +23,9 @@ dialect without a fast path) run the statement through SQLAlchemy as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,17 +97,104 @@ class Prepared:
         return _Compiled(expanded.statement, tuple(params), results, compiled)
 
 
-async def execute(session: AsyncSession, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run `statement` with `values` in the session's transaction; the rows it returns (none
-    for a statement without RETURNING), each a tuple in the order of the statement's columns."""
-    return await _run(await _target(session), statement, [values], many=False)
+async def execute(where: AsyncSession | Unit, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run `statement` with `values` in the transaction of a session or a unit of work; the rows
+    it returns (none for a statement without RETURNING), each a tuple in the order of the
+    statement's columns."""
+    target = await where.target() if isinstance(where, Unit) else await _target(where)
+    return await _run(target, statement, [values], many=False)
 
 
-async def execute_many(session: AsyncSession, statement: Prepared,
+async def execute_many(where: AsyncSession | Unit, statement: Prepared,
                        rows: Sequence[Mapping[str, Any]]) -> None:
     """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
     if rows:
-        await _run(await _target(session), statement, rows, many=True)
+        target = await where.target() if isinstance(where, Unit) else await _target(where)
+        await _run(target, statement, rows, many=True)
+
+
+class Unit:
+    """One turn's work: one pooled connection, one transaction, one commit, and an ORM session
+    only if something asks for one.
+
+    Most turns need no ORM at all: their statements are `Prepared` ones run on the driver's
+    connection, and the AsyncSession (its identity map, its transaction bookkeeping, its
+    commit through SQLAlchemy's greenlet) cost a tenth of the turn. A unit checks out one
+    connection and begins SQLAlchemy's transaction on it (which sends nothing to the server:
+    SQLite and asyncpg begin at the first write or statement); `session` is an AsyncSession
+    joined to that very transaction, created the first time a route asks for it, whose own
+    commit leaves the transaction to the unit. `commit` flushes that session, if any, and
+    commits once.
+
+    `alone` runs a statement outside any transaction when none has begun on the server yet
+    (PostgreSQL; elsewhere it is `execute`): the turn's preload, and its writes when they are
+    one statement, so that the usual PostgreSQL turn is two round trips instead of four
+    (BEGIN and COMMIT). Under PostgreSQL's READ COMMITTED every statement sees its own
+    snapshot anyway, and one statement is atomic by itself."""
+
+    def __init__(self, connection: AsyncConnection, sessionmaker: Any) -> None:
+        self.connection = connection
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self._target: _Target | None = None
+        self._alone: Any = None
+
+    @classmethod
+    def open(cls, engine: AsyncEngine, sessionmaker: Any) -> AbstractAsyncContextManager["Unit"]:
+        return _open_unit(cls, engine, sessionmaker)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session of this unit's transaction (created on first use)."""
+        if self._session is None:
+            self._session = self._sessionmaker(bind=self.connection, join_transaction_mode="rollback_only")
+        return self._session
+
+    async def target(self) -> _Target:
+        if self._target is None:
+            sync = self.connection.sync_connection
+            assert sync is not None
+            raw = await self.connection.get_raw_connection()
+            adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, sync.dialect
+            self._target = _Target(None, self.connection, sync, dialect, adapted, driver,
+                                   _runner(dialect, adapted, driver, in_transaction=True))
+            self._alone = _runner(dialect, adapted, driver, in_transaction=False)
+        return self._target
+
+    async def begun(self) -> bool:
+        """Whether anything has been written or run in the server's transaction (the session's
+        pending objects are flushed first, so that they are part of it)."""
+        if self._session is not None and (self._session.new or self._session.dirty or self._session.deleted):
+            await self._session.flush()
+        target = await self.target()
+        if target.runner is _asyncpg:
+            return target.adapted._transaction is not None
+        return True
+
+    async def alone(self, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """`statement` as its own transaction when the server has none open for this unit (see
+        the class's docstring); inside the unit's transaction otherwise."""
+        target = await self.target()
+        if target.runner is _asyncpg and self._alone is not None and not await self.begun():
+            return await _run(dataclasses.replace(target, runner=self._alone), statement, [values], many=False)
+        return await _run(target, statement, [values], many=False)
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            await self._session.commit()  # flushes; the transaction is the unit's (joined)
+        await self.connection.commit()
+
+
+@asynccontextmanager
+async def _open_unit(cls: type[Unit], engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[Unit]:
+    async with engine.connect() as connection:
+        await connection.begin()
+        unit = cls(connection, sessionmaker)
+        try:
+            yield unit
+        finally:
+            if unit._session is not None:
+                await unit._session.close()
 
 
 async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -268,13 +357,17 @@ class PreparedRows:
             found = self._by_count[count] = Prepared(self.build(rows))
         return found
 
-    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]],
-                      others: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    async def execute(self, where: AsyncSession | Unit, rows: Sequence[Mapping[str, Any]],
+                      others: Mapping[str, Any] | None = None, alone: bool = False) -> list[tuple[Any, ...]]:
         """Insert `rows` (each with every one of `keys`); the rows the statement returns.
-        `others`: the statement's other parameters (those of the CTEs `build` adds)."""
+        `others`: the statement's other parameters (those of the CTEs `build` adds); `alone`:
+        through `Unit.alone` (`where` is a unit)."""
         if not rows:
             return []
         values = {f"{key}__{n}": row[key] for n, row in enumerate(rows) for key in self.keys}
         if others:
             values.update(others)
-        return await execute(session, self.for_rows(len(rows)), values)
+        if alone:
+            assert isinstance(where, Unit)
+            return await where.alone(self.for_rows(len(rows)), values)
+        return await execute(where, self.for_rows(len(rows)), values)

@@ -73,7 +73,7 @@ PENDING_FOR = hot.Prepared(select(INBOX.c.id, INBOX.c.update_key, INBOX.c.attemp
 FINISH = hot.Prepared(update(INBOX).where(INBOX.c.id == bindparam("row_id"))
                       .values(handled_at=bindparam("now", type_=INBOX.c.handled_at.type), payload_enc=None))
 RECORD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(INBOX).on_conflict_do_nothing(
-    index_elements=["channel", "update_key"]).returning(INBOX.c.channel, INBOX.c.update_key)
+    index_elements=["channel", "update_key"]).returning(INBOX.c.id, INBOX.c.channel, INBOX.c.update_key)
     for dialect in (postgresql, sqlite)}
 
 
@@ -96,11 +96,11 @@ class Inbox:
     async def record(self, channel: str, update_key: str, seq: int, channel_user: str,
                      payload: dict[str, Any], now: datetime) -> bool:
         """Store an update; False if it was already recorded (a redelivery). Caller commits."""
-        return (await self.record_many([Arrived(channel, update_key, seq, channel_user, payload)], now))[0]
+        return (await self.record_many([Arrived(channel, update_key, seq, channel_user, payload)], now))[0] is not None
 
-    async def record_many(self, updates: Sequence["Arrived"], now: datetime) -> list[bool]:
-        """Store updates in one statement; for each, False if it was already recorded (a
-        redelivery, or the same update twice in `updates`). Caller commits."""
+    async def record_many(self, updates: Sequence["Arrived"], now: datetime) -> list[int | None]:
+        """Store updates in one statement; for each, its new row's id, or None if it was already
+        recorded (a redelivery, or the same update twice in `updates`). Caller commits."""
         # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
         first: dict[tuple[str, str], int] = {}
         for index, arrived in enumerate(updates):
@@ -114,8 +114,8 @@ class Inbox:
         # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
         statement = RECORD["postgresql" if self.session.bind.dialect.name == "postgresql" else "sqlite"]
         connection = await self.session.connection()
-        inserted = {(channel, key) for channel, key in (await connection.execute(statement, rows)).all()}
-        return [first[(u.channel, u.update_key)] == index and (u.channel, u.update_key) in inserted
+        inserted = {(channel, key): row_id for row_id, channel, key in (await connection.execute(statement, rows)).all()}
+        return [inserted.get((u.channel, u.update_key)) if first[(u.channel, u.update_key)] == index else None
                 for index, u in enumerate(updates)]
 
     def payload(self, row: InboundUpdate | Pending) -> dict[str, Any]:

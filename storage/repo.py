@@ -46,16 +46,10 @@ class Repository:
         return person
 
     def decode_state(self, stored: str) -> State:
-        """A conversation's stored JSON back into its State (the NIK decrypted)."""
-        data = json.loads(stored)
-        self._crypt_nik(data, decrypt=True)
-        return State.from_dict(data)
+        return decode_state(self.cipher, stored)
 
     def encode_state(self, state: State) -> str:
-        """A State as stored: JSON with every NIK in it encrypted."""
-        data = state.to_dict()
-        self._crypt_nik(data, decrypt=False)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return encode_state(self.cipher, state)
 
     async def load_state(self, channel_user: str) -> State:
         stored = (await self.session.execute(
@@ -75,17 +69,6 @@ class Repository:
 
     async def forget_person(self, person: Person) -> None:
         await self.session.delete(person)
-
-    def _crypt_nik(self, data: dict[str, Any], decrypt: bool) -> None:
-        """Encrypt/decrypt every NIK the state may hold: answers, backup, pending check."""
-        containers = [data.get("answers"), data.get("backup"), (data.get("pending") or {}).get("values")]
-        for container in containers:
-            if not isinstance(container, dict):
-                continue
-            if decrypt and container.get("nik_enc"):
-                container["nik"] = self.cipher.decrypt(container.pop("nik_enc"))
-            elif not decrypt and container.get("nik"):
-                container["nik_enc"] = self.cipher.encrypt(container.pop("nik"))
 
     # -- consent ------------------------------------------------------------------------------
     async def record_consent(self, channel_user: str, version: str, lang: str, now: datetime,
@@ -253,3 +236,29 @@ def registration_fields(answers: dict[str, Any], partial: bool = False) -> dict[
             continue
         result[column] = get(answers)
     return result
+
+
+def decode_state(cipher: NikCipher, stored: str) -> State:
+    """A conversation's stored JSON back into its State (the NIK decrypted)."""
+    data = json.loads(stored)
+    _crypt_nik(cipher, data, decrypt=True)
+    return State.from_dict(data)
+
+
+def encode_state(cipher: NikCipher, state: State) -> str:
+    """A State as stored: JSON with every NIK in it encrypted."""
+    data = state.to_dict()
+    _crypt_nik(cipher, data, decrypt=False)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _crypt_nik(cipher: NikCipher, data: dict[str, Any], decrypt: bool) -> None:
+    """Encrypt/decrypt every NIK the state may hold: answers, backup, pending check."""
+    containers = [data.get("answers"), data.get("backup"), (data.get("pending") or {}).get("values")]
+    for container in containers:
+        if not isinstance(container, dict):
+            continue
+        if decrypt and container.get("nik_enc"):
+            container["nik"] = cipher.decrypt(container.pop("nik_enc"))
+        elif not decrypt and container.get("nik"):
+            container["nik_enc"] = cipher.encrypt(container.pop("nik"))

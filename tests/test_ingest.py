@@ -12,7 +12,7 @@ from conversations.events import Inbound, Text
 from handlers import ingest
 from handlers.delivery import Outgoing
 from handlers.services import Services
-from storage.inbox import InboundUpdate
+from storage.inbox import Inbox, InboundUpdate
 from tests.conftest import RecordingSender
 
 
@@ -46,6 +46,40 @@ async def test_updates_are_handled_once_and_in_order(svc: Services) -> None:
     assert [o.reply.key for o in sent] == ["welcome", "consent.prompt"]
     assert all(r.handled_at is not None and r.payload_enc is None for r in await rows(svc))
     assert await ingest.drain(svc, "tg:7", decode) == 0
+
+
+async def test_what_this_process_recorded_is_handled_without_reading_it_back_but_never_out_of_order(
+        svc: Services) -> None:
+    """The drain takes the updates this process just recorded from memory; each turn checks
+    that its update is the person's oldest unhandled one, so an older update (recorded out of
+    order, or by another process) still goes first, and one handled elsewhere is not handled
+    twice."""
+    sent = recorded(svc)
+    # Recorded newest first, as two concurrent webhook requests may be.
+    assert await ingest.accept(svc, "tg", "32", 32, "tg:9", {"text": "English"})
+    assert await ingest.accept(svc, "tg", "31", 31, "tg:9", {"text": "halo"})
+    assert [key for _, key, _ in svc.fresh["tg:9"]] == ["32", "31"]
+    assert await ingest.drain(svc, "tg:9", decode) == 2
+    assert [o.reply.key for o in sent] == ["welcome", "consent.prompt"]
+    assert "tg:9" not in svc.fresh
+
+    # Another process recorded one first (this process knows nothing of it), then this one.
+    async with svc.db.session() as session:
+        await Inbox(session, svc.cipher).record("tg", "33", 33, "tg:9", {"text": "halo"}, svc.clock.now())
+        await session.commit()
+    assert await ingest.accept(svc, "tg", "34", 34, "tg:9", {"text": "halo"})
+    assert await ingest.drain(svc, "tg:9", decode) == 2
+    assert all(r.handled_at is not None for r in await rows(svc))
+
+    # One this process recorded but another process handled before this drain ran.
+    assert await ingest.accept(svc, "tg", "35", 35, "tg:9", {"text": "halo"})
+    async with svc.db.session() as session:
+        await session.execute(text("UPDATE inbound_update SET handled_at = received_at, payload_enc = NULL "
+                                   "WHERE update_key = '35'"))
+        await session.commit()
+    before = len(sent)
+    assert await ingest.drain(svc, "tg:9", decode) == 0
+    assert len(sent) == before
 
 
 async def test_a_failed_turn_is_left_for_later_not_retried_in_a_loop(svc: Services) -> None:
