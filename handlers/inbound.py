@@ -8,7 +8,9 @@ their earlier state is intact and the update is handled again.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete
@@ -56,9 +58,15 @@ class Effects:
     turn's transaction."""
 
     svc: Services
-    repo: Repository
+    # The turn's repository, asked for only by an effect: most events perform none, and a turn
+    # that needs no ORM session makes none (handlers/turn.py).
+    open_repo: Callable[[], Repository]
     channel_user: str
     ctx: Ctx
+
+    @functools.cached_property
+    def repo(self) -> Repository:
+        return self.open_repo()
 
     async def run(self, state: State, event: Event) -> tuple[flow.Outcome, list[Reply]]:
         outcome = flow.handle(state, event, self.ctx)
@@ -194,22 +202,22 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
     """The registration conversation `key` (the person's own; or "assist:<operator>", the one
     an operator fills in for a worker) takes `event` (default: the turn's); its new state is
     written in the turn's transaction. Returns the replies, in order."""
-    svc, repo, now = turn.svc, turn.repo, turn.now
+    svc, now = turn.svc, turn.now
     key = key or turn.who
     own = key == turn.who
     event = event or turn.event
     if own:
         state = turn.state()
     else:
-        state = await repo.load_state(key)
+        state = await turn.repo.load_state(key)
     ctx = Ctx(
         rules=svc.rules, catalog=svc.catalog, wilayah=svc.wilayah, now=now.astimezone(LOCAL_TZ),
         channel_user=key, known_phone=(turn.known_phone or known_phone_of(key)) if own else None,
     )
-    outcome, replies = await Effects(svc, repo, key, ctx).run(state, event)
+    outcome, replies = await Effects(svc, lambda: turn.repo, key, ctx).run(state, event)
     if outcome.forget:
         await turn.session.execute(delete(Conversation).where(Conversation.channel_user == key))
-        if not await repo.registrations_of(key):
+        if not await turn.repo.registrations_of(key):
             # Consent refused or everything erased: "keeps nothing" (UU 27/2022) includes the
             # channel id, which on WhatsApp is the phone number. Someone whose approved
             # registration is still being withdrawn stays reachable.
@@ -221,7 +229,7 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
         if outcome.state.lang:
             turn.lang = outcome.state.lang
     else:
-        await repo.save_state(key, outcome.state, now)
+        await turn.repo.save_state(key, outcome.state, now)
     if log.isEnabledFor(logging.DEBUG):  # the pseudonym is an HMAC: not computed for nothing
         log.debug("%s from %s -> step %s, %d replies", type(event).__name__, pseudonym(key), outcome.state.step,
                   len(replies))

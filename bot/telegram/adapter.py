@@ -14,6 +14,7 @@ Bot API messages that show it (`Outbound`), within Telegram's limits: 4,096 char
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -317,10 +318,20 @@ def to_html(text: str) -> str:
     return BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
 
 
+# Keyboards built lately: most replies show one of a few dozen sets of buttons, and building
+# aiogram's models for them again cost more than the rest of rendering. Never changed once built.
+KEYBOARD_CACHE = 256
+
+
 def inline_keyboard(buttons: tuple[Button, ...], two_per_row_max_chars: int) -> InlineKeyboardMarkup | None:
     """Buttons as an inline keyboard; callback data is the button id, passed back unchanged."""
     if not buttons:
         return None
+    return _keyboard(tuple(buttons), two_per_row_max_chars)
+
+
+@functools.lru_cache(maxsize=KEYBOARD_CACHE)
+def _keyboard(buttons: tuple[Button, ...], two_per_row_max_chars: int) -> InlineKeyboardMarkup:
     for button in buttons:
         if len(button.id.encode()) > CALLBACK_DATA_LIMIT:
             # A button id is ours (the flow's): one too long is a bug, not something to truncate.
