@@ -39,6 +39,9 @@ MIGRATION_LOCK = 0x53_4A_4D_49_47  # "SJMIG"
 STARTUP_LOCK = 0x53_4A_53_54_41  # "SJSTA"
 # How long an SQLite statement waits for another process's write lock before it fails.
 BUSY_SECONDS = 10.0
+# PostgreSQL connections per process (storage/db.Database): several processes together must stay
+# under the server's max_connections (100 by default), with room for the lock backend's own.
+POOL_SIZE = 20
 
 
 class DatabaseUnavailable(Exception):
@@ -113,8 +116,13 @@ class Database:
                     # statements about a fifth cheaper than taking the pool's connections in turn.
                     engine_args.setdefault("pool_use_lifo", True)
         else:
-            engine_args.setdefault("pool_size", 10)
-            engine_args.setdefault("max_overflow", 10)
+            # A fixed pool, no overflow: under load every turn in flight wants a connection at
+            # once, and overflow connections were opened and closed again all the time (one
+            # new connection, and a new PostgreSQL backend, per ten messages: a fifth of the
+            # CPU). Beyond POOL_SIZE, work waits for a connection, which costs nothing while the
+            # cores are busy anyway. Nothing holds one connection while it waits for another.
+            engine_args.setdefault("pool_size", POOL_SIZE)
+            engine_args.setdefault("max_overflow", 0)
         # hide_parameters: statement parameters (names, phones) never reach error messages or logs.
         self.engine: AsyncEngine = create_async_engine(self.url, hide_parameters=True, **engine_args)
         if self.is_sqlite:
