@@ -12,7 +12,9 @@ from conversations.events import Inbound, Text
 from handlers import ingest
 from handlers.delivery import Outgoing
 from handlers.services import Services
+from handlers.turn import Turn, take_turn
 from storage.inbox import Inbox, InboundUpdate
+from storage.models import AuditEvent
 from tests.conftest import RecordingSender
 
 
@@ -80,6 +82,39 @@ async def test_what_this_process_recorded_is_handled_without_reading_it_back_but
     before = len(sent)
     assert await ingest.drain(svc, "tg:9", decode) == 0
     assert len(sent) == before
+
+
+async def test_a_route_s_orm_writes_and_the_turn_s_closing_writes_are_one_transaction(any_svc: Services) -> None:
+    """On PostgreSQL a turn's closing writes are their own transaction only when nothing else was
+    written: an ORM object a route added goes in the same commit, and one that cannot be
+    written takes the whole turn with it (no reply claimed, the update still waiting)."""
+    svc = any_svc
+    recorded(svc)
+
+    async def audits_then_answers(turn: Turn) -> bool:
+        await turn.repo.audit(turn.who, "note", turn.now)  # added to the session, not flushed
+        turn.reply(turn.say("welcome"))
+        return True
+
+    async def breaks_then_answers(turn: Turn) -> bool:
+        turn.session.add(AuditEvent(at=None, actor=turn.who, action="broken", details={}))  # NOT NULL at
+        turn.reply(turn.say("welcome"))
+        return True
+
+    async def state() -> tuple[list[str], list[str], list[tuple[str, bool]]]:
+        async with svc.db.session() as session:
+            audits = (await session.execute(text("SELECT action FROM auditevent WHERE actor = 'tg:61'"))).scalars()
+            keys = (await session.execute(text("SELECT key FROM outbox WHERE channel_user = 'tg:61' ORDER BY id"))).scalars()
+            inbox = (await session.execute(text("SELECT update_key, handled_at IS NOT NULL FROM inbound_update "
+                                                "WHERE channel_user = 'tg:61' ORDER BY id"))).all()
+            return list(audits), list(keys), [(key, bool(done)) for key, done in inbox]
+
+    for key, route in (("61", audits_then_answers), ("62", breaks_then_answers)):
+        assert await ingest.accept(svc, "tg", key, int(key), "tg:61", {"text": "halo"})
+        [(row_id, _, _)] = svc.fresh.pop("tg:61")
+        result = await take_turn(svc, (route,), "tg:61", Text("halo"), inbox_id=row_id)
+        assert result.committed == (key == "61")
+    assert await state() == (["note"], ["welcome", "error.internal"], [("61", True), ("62", False)])
 
 
 async def test_a_failed_turn_is_left_for_later_not_retried_in_a_loop(svc: Services) -> None:
