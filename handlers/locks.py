@@ -148,10 +148,10 @@ class PostgresLocks:
             pool = await self._connections()
             async with pool.acquire() as connection:
                 await connection.execute("SELECT pg_advisory_lock($1)", number)
-                try:
-                    yield
-                finally:
-                    await connection.execute("SELECT pg_advisory_unlock($1)", number)
+                # Released by giving the connection back: the pool's reset runs
+                # pg_advisory_unlock_all (a reset that fails closes the connection, which releases
+                # it too), so an explicit pg_advisory_unlock would be a third round trip per turn.
+                yield
 
     async def close(self) -> None:
         if self._pool is not None:
