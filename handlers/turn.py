@@ -6,19 +6,18 @@
 A turn runs under the person's lock (held by the caller: handlers/ingest.drain or
 handlers/router.dispatch), in one unit of work (storage/hot.Unit: one connection, one
 transaction, an ORM session only if a route uses `turn.session`), and commits once. That commit
-holds the
-conversation's new state, the person's "wrote at" and delivery counters, the inbox row marked
-handled, whatever the route changed (a registration, an official's decision, a broadcast draft),
-and every outgoing message as an outbox row already claimed by this process. Everything a route
-decides from is loaded in one query (`preload`): the person, their conversation, whether they
-are an official, compose a broadcast or assist a registration, and which update of theirs is the
-oldest unhandled (the turn's own must be it); an official's grants are a second query, only for
-officials.
+holds the conversation's new state, the person's "wrote at" and delivery counters, the inbox row
+marked handled, whatever the route changed (a registration, an official's decision, a broadcast
+draft), and every outgoing message as an outbox row already claimed by this process. Everything
+a route decides from is loaded in one query (`preload`): the person, their conversation, whether
+they are an official, compose a broadcast or assist a registration, and which update of theirs
+is the oldest unhandled (the turn's own must be it); an official's grants are a second query,
+only for officials.
 
 A route (handlers/router.ROUTES) answers the message or passes it on; it reads the preloaded
-context, writes through `turn.unit` or `turn.session` without committing, and appends what to send to
-`turn.out`. A turn that fails is rolled back whole: the update stays in the inbox for later, the
-failure is counted on it, and the person is told to try again.
+context, writes through `turn.unit` or `turn.session` without committing, and appends what to
+send to `turn.out`. A turn that fails is rolled back whole: the update stays in the inbox for
+later, the failure is counted on it, and the person is told to try again.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,8 +140,16 @@ class Unit:
         self._alone: Any = None
 
     @classmethod
-    def open(cls, engine: AsyncEngine, sessionmaker: Any) -> AbstractAsyncContextManager["Unit"]:
-        return _open_unit(cls, engine, sessionmaker)
+    @asynccontextmanager
+    async def open(cls, engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[Unit]:
+        async with engine.connect() as connection:
+            await connection.begin()
+            unit = cls(connection, sessionmaker)
+            try:
+                yield unit
+            finally:
+                if unit._session is not None:
+                    await unit._session.close()
 
     @property
     def session(self) -> AsyncSession:
@@ -184,17 +192,6 @@ class Unit:
             await self._session.commit()  # flushes; the transaction is the unit's (joined)
         await self.connection.commit()
 
-
-@asynccontextmanager
-async def _open_unit(cls: type[Unit], engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[Unit]:
-    async with engine.connect() as connection:
-        await connection.begin()
-        unit = cls(connection, sessionmaker)
-        try:
-            yield unit
-        finally:
-            if unit._session is not None:
-                await unit._session.close()
 
 
 async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:

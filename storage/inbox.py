@@ -114,7 +114,8 @@ class Inbox:
         # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
         statement = RECORD["postgresql" if self.session.bind.dialect.name == "postgresql" else "sqlite"]
         connection = await self.session.connection()
-        inserted = {(channel, key): row_id for row_id, channel, key in (await connection.execute(statement, rows)).all()}
+        returned = (await connection.execute(statement, rows)).all()
+        inserted = {(channel, key): row_id for row_id, channel, key in returned}
         return [inserted.get((u.channel, u.update_key)) if first[(u.channel, u.update_key)] == index else None
                 for index, u in enumerate(updates)]
 

@@ -104,7 +104,8 @@ async def test_a_route_s_orm_writes_and_the_turn_s_closing_writes_are_one_transa
     async def state() -> tuple[list[str], list[str], list[tuple[str, bool]]]:
         async with svc.db.session() as session:
             audits = (await session.execute(text("SELECT action FROM auditevent WHERE actor = 'tg:61'"))).scalars()
-            keys = (await session.execute(text("SELECT key FROM outbox WHERE channel_user = 'tg:61' ORDER BY id"))).scalars()
+            keys = (await session.execute(
+                text("SELECT key FROM outbox WHERE channel_user = 'tg:61' ORDER BY id"))).scalars()
             inbox = (await session.execute(text("SELECT update_key, handled_at IS NOT NULL FROM inbound_update "
                                                 "WHERE channel_user = 'tg:61' ORDER BY id"))).all()
             return list(audits), list(keys), [(key, bool(done)) for key, done in inbox]
