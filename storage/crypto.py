@@ -11,9 +11,9 @@ ciphertext and its 128-bit tag (authenticated: a changed token does not decrypt)
 encrypts its payload and its replies, so the cipher's cost is paid several times per message:
 AES-GCM takes about 3 microseconds where Fernet took 50. Values written before (Fernet tokens,
 "gAAAA...", under a Fernet key derived from the same master key) still decrypt, and `python -m
-bot keys rotate` rewrites them in the new form. Losing the master key makes
-stored NIKs unreadable, so the key file's creation is logged as a warning telling the operator
-exactly how to keep it.
+bot keys rotate` rewrites them in the new form. Losing the master key makes stored NIKs
+unreadable, so the key file's creation is logged as a warning telling the operator exactly how
+to keep it.
 
 Log lines name people with `who(channel_user)`: a short keyed hash ("wa#1f3a9c0b2e"), stable for
 one master key, so one person's lines can be followed without their phone number or platform id

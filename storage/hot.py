@@ -137,7 +137,6 @@ class Unit:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._target: _Target | None = None
-        self._alone: Any = None
 
     @classmethod
     @asynccontextmanager
@@ -166,25 +165,18 @@ class Unit:
             adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, sync.dialect
             self._target = _Target(None, self.connection, sync, dialect, adapted, driver,
                                    _runner(dialect, adapted, driver, in_transaction=True))
-            self._alone = _runner(dialect, adapted, driver, in_transaction=False)
         return self._target
-
-    async def begun(self) -> bool:
-        """Whether anything has been written or run in the server's transaction (the session's
-        pending objects are flushed first, so that they are part of it)."""
-        if self._session is not None and (self._session.new or self._session.dirty or self._session.deleted):
-            await self._session.flush()
-        target = await self.target()
-        if target.runner is _asyncpg:
-            return target.adapted._transaction is not None
-        return True
 
     async def alone(self, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """`statement` as its own transaction when the server has none open for this unit (see
-        the class's docstring); inside the unit's transaction otherwise."""
+        the class's docstring); inside the unit's transaction otherwise. The session's pending
+        objects are flushed first, so that they are written in the same transaction."""
         target = await self.target()
-        if target.runner is _asyncpg and self._alone is not None and not await self.begun():
-            return await _run(dataclasses.replace(target, runner=self._alone), statement, [values], many=False)
+        if target.runner is _asyncpg:
+            if self._session is not None and (self._session.new or self._session.dirty or self._session.deleted):
+                await self._session.flush()
+            if target.adapted._transaction is None:
+                return await _run(dataclasses.replace(target, runner=_asyncpg_alone), statement, [values], many=False)
         return await _run(target, statement, [values], many=False)
 
     async def commit(self) -> None:

@@ -7,8 +7,8 @@ every duplicate check miss (the lookup hashes differ too).
 
 `rotate` re-encrypts every encrypted value (registrations, conversation drafts, the inbox, held
 WhatsApp messages, queued outgoing messages, help-desk tickets and their messages, audit details)
-under a new key and recomputes the lookup hashes, in batches
-of one transaction each. It is resumable: the row records the rotation in progress, every value
+under a new key and recomputes the lookup hashes, in batches of one transaction each. It is
+resumable: the row records the rotation in progress, every value
 is tried with the new key first (already rotated: skipped), and running it again with the same
 two keys finishes the job. Start-up refuses to run while a rotation is unfinished.
 """
