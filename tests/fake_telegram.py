@@ -53,6 +53,7 @@ class Call:
     token: str
     method: str
     params: dict[str, Any]
+    content_type: str = ""  # how the request body came: application/json or a form
 
     @property
     def chat_id(self) -> int | None:
@@ -175,7 +176,7 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         token, method = request.match_info["token"], request.match_info["method"]
         params = await self._params(request)
-        call = Call(time.monotonic(), token, method, params)
+        call = Call(time.monotonic(), token, method, params, request.content_type)
         self.calls.append(call)
         if method in self.hanging:
             await self.hanging[method].wait()
@@ -209,6 +210,8 @@ class FakeTelegram:
 
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":  # the Bot API takes either
+            return dict(await request.json())
         form = await request.post()
         params: dict[str, Any] = {}
         for key, value in form.items():

@@ -29,7 +29,6 @@ from functools import partial
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
@@ -41,6 +40,7 @@ from bot.channels import Channel
 from bot.telegram import adapter
 from bot.telegram.menus import MenuKeeper
 from bot.telegram.sender import TRANSIENT, TelegramSender
+from bot.telegram.session import JsonSession
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
 from conversations.events import Document, Inbound
 from handlers import ingest
@@ -287,8 +287,8 @@ class TelegramIntake:
 
 def make_bot(env: TelegramEnv) -> Bot:
     """A Bot on the configured API server (TELEGRAM_API_BASE: a local Bot API server, or the
-    tests' fake)."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(env.api_base.rstrip("/")))
+    tests' fake), sending its calls as JSON (bot/telegram/session.py)."""
+    session = JsonSession(api=TelegramAPIServer.from_base(env.api_base.rstrip("/")))
     return Bot(env.token, session=session)
 
 
