@@ -12,6 +12,11 @@ reported is the median of the rounds' ratios: one short round moves by +-0.3 on 
 Variants: SQLite and PostgreSQL with in-process locks, PostgreSQL with LOCK_BACKEND=redis and
 =postgres, and a crowd of 200 people.
 
+A second baseline, reported beside the first and not instead of it: the same echo bot answering
+each step with the very messages ours sends (their text and keyboards, captured from our bot
+once). Its ratio separates what our pipeline costs from what our messages themselves cost
+aiogram to send and Telegram (the fake) to take: a keyboard and a page of text are not "ok".
+
 The sender's rate limits are lifted (fast_limits) so the numbers show the pipeline, not
 Telegram's 30 messages/s, which a real deployment keeps to. The garbage collector is set up
 once, before the first round, as the server sets it up after start-up (bot/heap.py): echo and
@@ -109,27 +114,58 @@ async def our_bot(fake: FakeTelegram, db_url: str, people: int, tmp: Path, first
         await svc.db.dispose()
 
 
-async def echo_bot(fake: FakeTelegram, people: int, first_id: int) -> dict[str, Any]:
-    """The baseline: aiogram's own webhook handling and one answer, nothing else."""
+async def our_messages(fake: FakeTelegram, tmp: Path) -> list[list[dict[str, Any]]]:
+    """What our bot sends at each step (the sendMessage parameters), from one person on a
+    throw-away SQLite database: the second baseline's answers."""
+    folder = tmp / "messages"
+    folder.mkdir()
+    svc = await build_services(None, sqlite_url(folder), env=bench_environment(folder))
+    steps: list[list[dict[str, Any]]] = []
+    try:
+        async with running_bot(svc, fake, webhook=True) as bot:
+            person = bot.person(user_id=400_000_000)
+            for kind, value in STEPS:
+                before = len(fake.sent(person.user_id))
+                await (person.say(value) if kind == "say" else person.tap(value, check=False))
+                steps.append([call.params for call in fake.sent(person.user_id)[before:]])
+    finally:
+        await svc.locks.close()
+        await svc.db.dispose()
+    return steps
+
+
+async def echo_bot(fake: FakeTelegram, people: int, first_id: int,
+                   messages: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The baseline: aiogram's own webhook handling and one answer, nothing else -- or, given
+    `messages`, the answers our bot gives at each step (step n is the text "pesan n")."""
     from aiogram import Bot, Dispatcher
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.methods import SendMessage
     from aiogram.types import Message
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
     bot = Bot(ECHO_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
     dispatcher = Dispatcher()
+    steps = tuple(("say", f"pesan {n}") for n in range(len(STEPS)))
+    answers = [SendMessage.model_validate(params) for step in messages for params in step] if messages else []
+    first_of_step = [sum(len(step) for step in (messages or [])[:n]) for n in range(len(steps))]
 
     @dispatcher.message()
     async def echo(message: Message) -> None:
-        await message.answer(message.text or "?")
+        if not messages:
+            await message.answer(message.text or "?")
+            return
+        n = int((message.text or "pesan 0").rpartition(" ")[2])
+        for answer in answers[first_of_step[n]:first_of_step[n] + len(messages[n])]:
+            await bot(answer.model_copy(update={"chat_id": message.chat.id}))
 
     app = web.Application()
     SimpleRequestHandler(dispatcher, bot, secret_token=SECRET).register(app, path="/echo")
-    steps = tuple(("say", f"pesan {n}") for n in range(len(STEPS)))
+    counts = [len(step) for step in messages] if messages else [1] * len(steps)
     try:
         async with local_site(app) as base:
-            return await measure(fake, f"{base}/echo", people, steps, [1] * len(steps), first_id)
+            return await measure(fake, f"{base}/echo", people, steps, counts, first_id)
     finally:
         await bot.session.close()
 
@@ -147,6 +183,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     await fake.start()
     results: dict[str, list[dict[str, Any]]] = {}
     ratios: dict[str, list[float]] = {}
+    same_ratios: dict[str, list[float]] = {}
     rows: list[dict[str, Any]] = []
     first_id = iter(range(500_000_000, 900_000_000, 1_000_000))
     try:
@@ -161,9 +198,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                  (f"postgresql, {crowd} people", "postgresql", "memory", crowd)]
                 else:
                     rows.append({"name": "telegram full path", "database": "postgresql", "skipped": "unreachable"})
+                messages = await our_messages(fake, Path(tmp))
                 for round_ in range(rounds):
                     echo = await echo_bot(fake, people, first_id=next(first_id))
                     results.setdefault("echo", []).append(echo)
+                    same = await echo_bot(fake, people, next(first_id), messages)
+                    results.setdefault("echo, our messages", []).append(same)
                     for label, database, locks, size in variants:
                         folder = Path(tmp) / f"r{round_}-{label.replace(' ', '_').replace(',', '')}"
                         folder.mkdir()
@@ -174,15 +214,19 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         ours = await our_bot(fake, url, size, folder, next(first_id), locks, redis_url)
                         results.setdefault(label, []).append(ours)
                         ratios.setdefault(label, []).append(ours["updates_per_s"] / echo["updates_per_s"])
+                        same_ratios.setdefault(label, []).append(ours["updates_per_s"] / same["updates_per_s"])
     finally:
         await fake.stop()
     rows.append({"name": "telegram aiogram echo (baseline)", "database": "-", **median_row(results["echo"])})
+    rows.append({"name": "telegram aiogram echo sending our messages (second baseline)", "database": "-",
+                 **median_row(results["echo, our messages"])})
     for label, measured in results.items():
-        if label == "echo":
+        if label.startswith("echo"):
             continue
         rows.append({"name": "telegram full path", "variant": label, **median_row(measured),
                      "throughput_vs_echo_median": round(statistics.median(ratios[label]), 2),
-                     "throughput_vs_echo_rounds": [round(r, 2) for r in ratios[label]]})
+                     "throughput_vs_echo_rounds": [round(r, 2) for r in ratios[label]],
+                     "throughput_vs_echo_our_messages_median": round(statistics.median(same_ratios[label]), 2)})
     return rows
 
 
