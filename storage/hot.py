@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exc
+from sqlalchemy import DateTime, bindparam, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
@@ -91,10 +91,32 @@ class Prepared:
         params = []
         for name in expanded.positiontup or ():
             fixed = _REQUIRED if name in required else expanded.parameters[name]
-            params.append((name, processors.get(name), fixed))
+            processor = processors.get(name)
+            if processor is not None and name in compiled.binds and _is_datetime(compiled.binds[name].type):
+                processor = _last_one(processor)
+            params.append((name, processor, fixed))
         results = tuple(column_type._cached_result_processor(dialect, None)
                         for _key, _name, _objects, column_type in compiled._result_columns)
         return _Compiled(expanded.statement, tuple(params), results, compiled)
+
+
+def _is_datetime(column_type: Any) -> bool:
+    return isinstance(getattr(column_type, "impl", column_type), DateTime)
+
+
+def _last_one(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`processor` remembering its last value: a turn binds the same `now` to most of its
+    timestamps, and SQLite's DATETIME formats each one anew (2 us a time)."""
+    last: list[tuple[Any, Any]] = [(_REQUIRED, None)]  # one pair, replaced whole (thread-safe)
+
+    def process(value: Any) -> Any:
+        seen, result = last[0]
+        if value is not seen:
+            result = processor(value)
+            last[0] = (value, result)
+        return result
+
+    return process
 
 
 async def execute(where: AsyncSession | Unit, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:

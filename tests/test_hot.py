@@ -1,0 +1,36 @@
+"""Prepared statements (storage/hot.py) on both databases: what they bind is what is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import bindparam, insert, select
+
+from handlers.services import Services
+from storage import hot
+from storage.models import Person
+
+PERSON = Person.__table__
+NEW = hot.Prepared(insert(PERSON), ("channel_user", "created_at", "last_inbound_at", "opted_out",
+                                    "failed_deliveries", "unreachable", "lang"))
+TIMES = hot.Prepared(select(PERSON.c.created_at, PERSON.c.last_inbound_at)
+                     .where(PERSON.c.channel_user == bindparam("who")))
+
+
+async def test_each_timestamp_is_bound_as_given_however_often_one_repeats(any_svc: Services) -> None:
+    wib = timezone(timedelta(hours=7))
+    first = datetime(2026, 12, 3, 9, 15, 0, 123456, tzinfo=wib)
+    second = first + timedelta(seconds=1)
+    same_instant = first.astimezone(timezone.utc)  # equal to `first`, another object
+    # The same object twice in a row, then others, then the first again.
+    cases = [("tg:1", first, first), ("tg:2", first, second), ("tg:3", second, same_instant),
+             ("tg:4", same_instant, first), ("tg:5", first, first + timedelta(microseconds=1))]
+    async with hot.Unit.open(any_svc.db.engine, any_svc.db.sessionmaker) as unit:
+        for who, created, wrote in cases:
+            await hot.execute(unit, NEW, {"channel_user": who, "created_at": created, "last_inbound_at": wrote,
+                                          "opted_out": False, "failed_deliveries": 0, "unreachable": False,
+                                          "lang": "id"})
+        await unit.commit()
+    for who, created, wrote in cases:
+        (stored,) = await hot.read(any_svc.db.engine, TIMES, {"who": who})
+        assert stored == (created, wrote), who
