@@ -446,6 +446,8 @@ async def send_in_order(batch: Batch, messages: Sequence[Claimed]) -> list[Outco
         async with gate:
             return [await send_one(batch, message) for message in queue]
 
+    if len(by_person) == 1:  # a turn's replies, as a rule: no task of their own needed
+        return await one_person(next(iter(by_person.values())))
     results = await asyncio.gather(*(one_person(queue) for queue in by_person.values()))
     return [outcome for outcomes in results for outcome in outcomes]
 
