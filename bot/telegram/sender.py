@@ -39,7 +39,8 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import CopyMessage, EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message, MessageId
+from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message, MessageId, TelegramObject
+from pydantic import ConfigDict
 from sqlalchemy import select, update
 
 from bot.telegram.adapter import CAPTION_LIMIT, Labels, Outbound, render, split_text, to_html
@@ -58,11 +59,37 @@ log = logging.getLogger(__name__)
 TRANSIENT = (TelegramNetworkError, TelegramServerError, ClientDecodeError)
 # Telegram's answer to an edit that would change nothing: the message already shows it.
 NOT_MODIFIED = "message is not modified"
+
+
+class Sent(TelegramObject):
+    """What this sender reads of a message it sent: its id. Telegram answers a send with the
+    whole Message (chat, sender, text, the keyboard button by button), and aiogram would build a
+    model for every part of it -- a quarter of the cost of a send -- to be thrown away."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: int
+
+
+class SendMessageForId(SendMessage):
+    """sendMessage, its answer read as `Sent`."""
+
+    __returning__ = Sent
+
+
+class SendDocumentForId(SendDocument):
+    __returning__ = Sent
+
+
+class SendPhotoForId(SendPhoto):
+    __returning__ = Sent
+
+
 # aiogram reads every answer through the pydantic model Response[<the method's result type>].
 # pydantic keeps such parametrised models only weakly: unless someone holds them, each garbage
 # collection drops them and the next answer builds the class again (milliseconds each, a tenth
 # of the CPU time of a message under load). Held here for the methods this sender calls.
-RESPONSE_MODELS = tuple(Response[result] for result in (Message, Message | bool, bool, MessageId))  # type: ignore[valid-type]
+RESPONSE_MODELS = tuple(Response[result] for result in (Sent, Message, Message | bool, bool, MessageId))  # type: ignore[valid-type]
 
 
 def chat_id_of(channel_user: str) -> int:
@@ -197,12 +224,12 @@ class TelegramSender:
     def _method(chat_id: int, message: Outbound) -> TelegramMethod[Any]:
         text = to_html(message.text) if message.text else None
         if message.document:
-            return SendDocument(chat_id=chat_id, document=FSInputFile(message.document), caption=text,
+            return SendDocumentForId(chat_id=chat_id, document=FSInputFile(message.document), caption=text,
                                 parse_mode=ParseMode.HTML, reply_markup=message.markup)
         if message.image:
-            return SendPhoto(chat_id=chat_id, photo=FSInputFile(message.image), caption=text,
+            return SendPhotoForId(chat_id=chat_id, photo=FSInputFile(message.image), caption=text,
                              parse_mode=ParseMode.HTML, reply_markup=message.markup)
-        return SendMessage(chat_id=chat_id, text=text or "", parse_mode=ParseMode.HTML,
+        return SendMessageForId(chat_id=chat_id, text=text or "", parse_mode=ParseMode.HTML,
                            reply_markup=message.markup)
 
     async def _call(self, to: str, chat_id: int, priority: Priority, method: TelegramMethod[Any]) -> DeliveryResult:
