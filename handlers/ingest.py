@@ -56,11 +56,12 @@ class Undecodable(Exception):
 
 
 async def accept(svc: Services, channel: str, update_key: str, seq: int, channel_user: str,
-                 payload: dict[str, Any]) -> bool:
-    """Record one update; False for a duplicate. Committed when this returns."""
+                 payload: dict[str, Any], body: str | None = None) -> bool:
+    """Record one update (`body`: its JSON text as it arrived, if it came alone); False for a
+    duplicate. Committed when this returns."""
     if svc.recorder is None:
         svc.recorder = GroupCommit(partial(_record_batch, svc))
-    return await svc.recorder.submit(Arrived(channel, update_key, seq, channel_user, payload))
+    return await svc.recorder.submit(Arrived(channel, update_key, seq, channel_user, payload, body))
 
 
 async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]:

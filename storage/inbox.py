@@ -86,6 +86,10 @@ class Arrived:
     seq: int
     channel_user: str
     payload: dict[str, Any]
+    # The JSON text exactly as it arrived, when the platform sent this update alone (a Telegram
+    # webhook body): stored as it is. None: the payload is written out (a polled batch, one
+    # message of a WhatsApp body).
+    body: str | None = None
 
 
 class Inbox:
@@ -107,7 +111,8 @@ class Inbox:
             first.setdefault((arrived.channel, arrived.update_key), index)
         rows = [{
             "channel": u.channel, "update_key": u.update_key, "seq": u.seq, "channel_user": u.channel_user,
-            "payload_enc": self.cipher.encrypt(json.dumps(u.payload, ensure_ascii=False)), "received_at": now,
+            "payload_enc": self.cipher.encrypt(u.body if u.body is not None else json.dumps(u.payload, ensure_ascii=False)),
+            "received_at": now,
             "attempts": 0,
         } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
         # Parameters apart from the statement (executemany, sent as one multi-row INSERT by

@@ -3,7 +3,9 @@ through long polling and through the webhook, with the registration conversation
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -227,3 +229,43 @@ async def test_polling_a_link_preview_message_is_answered(svc: Services, fake: F
         update["message"]["link_preview_options"] = {"is_disabled": True}
         await person.send(update)
         assert person.said("welcome"), person.keys
+
+
+async def _post_body(url: str, body: bytes) -> int:
+    from aiohttp import ClientSession
+
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    async with ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def test_a_webhook_body_is_recorded_as_it_came(svc: Services, fake: FakeTelegram) -> None:
+    from storage.inbox import pending_for
+
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        # Spaced and escaped as no JSON writer of ours would: what is stored is this very text.
+        body = json.dumps(person.text_update("halo, Uda Rahmat é"), indent=2, ensure_ascii=True)
+        async with svc.locks.hold(person.channel_user):  # the person's turn waits meanwhile
+            assert await _post_body(bot.webhook or "", body.encode()) == 200
+            (row,) = await pending_for(svc.db, person.channel_user)
+            assert row.payload_enc is not None and svc.cipher.decrypt(row.payload_enc) == body
+            svc.fresh.clear()  # the turn reads the update back from the inbox, as after a restart
+        await bot.settle()
+        person.read()
+        assert person.said("welcome")
+
+
+@pytest.mark.parametrize("encode", [lambda text: text.encode("utf-16"), lambda text: b"\xef\xbb\xbf" + text.encode()],
+                         ids=["utf-16", "utf-8 with a byte-order mark"])
+async def test_a_webhook_body_in_another_json_encoding_is_recorded_and_answered(
+        svc: Services, fake: FakeTelegram, encode: Any) -> None:
+    async with running_bot(svc, fake, webhook=True) as bot:
+        person = bot.person()
+        async with svc.locks.hold(person.channel_user):
+            assert await _post_body(bot.webhook or "", encode(json.dumps(person.text_update("halo")))) == 200
+            svc.fresh.clear()  # read back from the inbox, as after a restart
+        await bot.settle()
+        person.read()
+        assert person.said("welcome")

@@ -89,6 +89,17 @@ def read_update(body: bytes) -> tuple[dict[str, Any] | None, str]:
     return check_update(update)
 
 
+def as_text(body: bytes) -> str | None:
+    """A JSON body that read as an update, as text to store as it came; None when it is not
+    plain UTF-8 (JSON may come as UTF-16 or -32, or behind a byte-order mark, which reading the
+    text back would refuse): the update is then written out from what was read."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if text.startswith("\ufeff") else text
+
+
 def check_update(update: Any) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(update, dict):
         return None, f"a JSON {type(update).__name__}, not an object"

@@ -84,12 +84,12 @@ class TelegramIntake:
         self.webhook_secret: str | None = None
 
     # -- recording ----------------------------------------------------------------------------
-    async def record(self, update: dict[str, Any]) -> None:
-        """Commit one update (already checked by `adapter.check_update`) to the inbox as it came,
-        then make sure its person's drain runs."""
+    async def record(self, update: dict[str, Any], body: str | None = None) -> None:
+        """Commit one update (already checked by `adapter.check_update`) to the inbox as it came
+        (`body`: the webhook's JSON text, stored as it is), then make sure its person's drain runs."""
         channel_user = adapter.recording_user(update)
         update_id = update["update_id"]
-        await ingest.accept(self.svc, "tg", str(update_id), update_id, channel_user, update)
+        await ingest.accept(self.svc, "tg", str(update_id), update_id, channel_user, update, body)
         # Also for a redelivered duplicate: if its first copy was left unfinished, this finishes it.
         self.schedule(channel_user)
 
@@ -100,12 +100,13 @@ class TelegramIntake:
         secret = self.webhook_secret or ""
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
             return web.Response(status=401, text="Unauthorized")
-        update, problem = adapter.read_update(await request.read())
+        body = await request.read()
+        update, problem = adapter.read_update(body)
         if update is None:
             log.warning("Telegram webhook: refused a malformed update: %s", problem)
             return web.Response(status=400, text="Bad Request")
         try:
-            await self.record(update)
+            await self.record(update, adapter.as_text(body))
         except (SQLAlchemyError, OSError) as failure:
             # Telegram sends it again later: nothing is lost, and the log gets one line.
             log.warning("cannot record Telegram update %d (%s): answered 503", update["update_id"],
