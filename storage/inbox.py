@@ -112,8 +112,7 @@ class Inbox:
         rows = [{
             "channel": u.channel, "update_key": u.update_key, "seq": u.seq, "channel_user": u.channel_user,
             "payload_enc": self.cipher.encrypt(u.body if u.body is not None else json.dumps(u.payload, ensure_ascii=False)),
-            "received_at": now,
-            "attempts": 0,
+            "received_at": now, "attempts": 0,
         } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
         # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
         # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.

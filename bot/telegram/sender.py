@@ -225,12 +225,12 @@ class TelegramSender:
         text = to_html(message.text) if message.text else None
         if message.document:
             return SendDocumentForId(chat_id=chat_id, document=FSInputFile(message.document), caption=text,
-                                parse_mode=ParseMode.HTML, reply_markup=message.markup)
+                                     parse_mode=ParseMode.HTML, reply_markup=message.markup)
         if message.image:
             return SendPhotoForId(chat_id=chat_id, photo=FSInputFile(message.image), caption=text,
-                             parse_mode=ParseMode.HTML, reply_markup=message.markup)
+                                  parse_mode=ParseMode.HTML, reply_markup=message.markup)
         return SendMessageForId(chat_id=chat_id, text=text or "", parse_mode=ParseMode.HTML,
-                           reply_markup=message.markup)
+                                reply_markup=message.markup)
 
     async def _call(self, to: str, chat_id: int, priority: Priority, method: TelegramMethod[Any]) -> DeliveryResult:
         """One API call within the limits, retried as the error says."""
