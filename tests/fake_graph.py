@@ -191,8 +191,22 @@ ACCESS_TOKEN = "EAAtest-access-token"
 WA_ID = "6281234567890"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+def fixture(name: str, at: datetime | None = None) -> dict[str, Any]:
+    """A webhook body of tests/fixtures/whatsapp, dated `at` (default: the real clock, now).
+
+    The timestamps written in the files are only there to keep the shape Meta posts: every
+    message and status is dated when the test runs, since the bot ignores a signed message
+    older than `whatsapp.max_message_age_hours` as a replay. A date frozen in a file makes a
+    test fail once that many hours have passed."""
+    body = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    stamp = str(int((at.timestamp() if at is not None else time.time())))
+    for entry in body.get("entry", []):
+        for change in entry.get("changes", []):
+            value = change.get("value", {})
+            for item in [*value.get("messages", []), *value.get("statuses", [])]:
+                if "timestamp" in item:
+                    item["timestamp"] = stamp
+    return body
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -207,12 +221,10 @@ def message(kind: str = "text", *, text: str | None = None, choice: str | None =
             at: datetime | None = None, wamid: str | None = None) -> dict[str, Any]:
     """A webhook body from a fixture, with a fresh message id (unless given), the sender's
     number, the time sent, and what was typed or tapped."""
-    body = fixture(kind)
+    body = fixture(kind, at)
     value = body["entry"][0]["changes"][0]["value"]
     msg, contact = value["messages"][0], value["contacts"][0]
     msg["id"] = wamid or f"wamid.TEST{next(_wamids):010d}"
-    if at is not None:
-        msg["timestamp"] = str(int(at.timestamp()))
     if wa_id and contact.get("wa_id"):
         contact["wa_id"] = msg["from"] = wa_id
         contact["user_id"] = msg["from_user_id"] = f"ID.{wa_id[::-1]}"

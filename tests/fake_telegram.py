@@ -44,7 +44,19 @@ JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "scope", "chat_id"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    """An update of tests/fixtures/telegram, dated now (the real clock): the dates written in the
+    files only keep the shape of what Telegram sends, and no test may depend on the day it runs."""
+    update = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    now = int(time.time())
+    for kind, inner in update.items():
+        if isinstance(inner, dict):
+            message = inner.get("message") if kind == "callback_query" else inner
+            for item in (inner, message):
+                if isinstance(item, dict) and "date" in item:
+                    item["date"] = now
+                    if "edit_date" in item:
+                        item["edit_date"] = now
+    return update
 
 
 @dataclass
