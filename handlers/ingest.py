@@ -23,13 +23,17 @@ from functools import partial
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from conversations.events import Inbound
 from handlers import outbox, router
 from handlers.batching import GroupCommit
-from handlers.outbox import one_writer, send_claimed
+from handlers.clock import LOCAL_TZ
+from handlers.outbox import NewMessage, delivery_rules, enqueue, one_writer, send_claimed
 from handlers.services import Services
 from storage.crypto import who
 from storage.inbox import Arrived, Inbox, payload_of, pending_for
+from storage.models import Person
 
 log = logging.getLogger(__name__)
 # Parses a recorded payload back into (event, known_phone); each channel adapter provides one. It
@@ -89,10 +93,16 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
         # What this process just recorded, if anything: no need to read it back (the turns
         # check that each is the oldest waiting, and say so when it is not).
         hinted = [(row_id, key, 0, payload) for row_id, key, payload in svc.fresh.pop(channel_user, ())]
+        if len(hinted) > 1:  # a burst: one person's backlog is bounded before any turn runs
+            kept = await trim_backlog(svc, channel_user)
+            if kept is not None:
+                hinted = [hint for hint in hinted if hint[0] in kept]
         handled, out_of_order = await _handle(svc, channel_user, decode, hinted) if hinted else (0, True)
         if out_of_order:
-            pending = [(row.id, row.update_key, row.attempts, payload_of(svc.cipher, row))
-                       for row in await pending_for(svc.db, channel_user)]
+            rows = await pending_for(svc.db, channel_user)
+            if len(rows) > svc.config.limits.backlog_max and await trim_backlog(svc, channel_user) is not None:
+                rows = await pending_for(svc.db, channel_user)
+            pending = [(row.id, row.update_key, row.attempts, payload_of(svc.cipher, row)) for row in rows]
             more, out_of_order = await _handle(svc, channel_user, decode, pending)
             handled += more
             if out_of_order:
@@ -101,13 +111,54 @@ async def drain(svc: Services, channel_user: str, decode: Decoder) -> int:
     return handled
 
 
+async def trim_backlog(svc: Services, channel_user: str) -> set[int] | None:
+    """Bound one person's waiting messages (config `limits.backlog_max`): beyond the oldest
+    `backlog_max`, the rest are set aside -- kept in the inbox for `inbox list`, not handled --
+    and the person is told once an hour to send one message at a time, with one log line then
+    (later trims in the same hour are logged at debug level). Returns the ids kept, or None
+    when the backlog was within the limit."""
+    cap = svc.config.limits.backlog_max
+    rows = await pending_for(svc.db, channel_user, limit=cap + 1)
+    if len(rows) <= cap:
+        return None
+    kept = {row.id for row in rows[:cap]}
+    now = svc.clock.now()
+    dedupe = f"backlog:{channel_user}:{now.astimezone(LOCAL_TZ):%Y%m%d%H}"
+    async with one_writer(svc), svc.db.session() as session:
+        dropped = await Inbox(session, svc.cipher).set_aside_beyond(channel_user, kept, f"backlog over {cap}", now)
+        first = not await outbox.has_dedupe(session, dedupe)
+        if first:
+            lang = (await session.execute(select(Person.lang).where(Person.channel_user == channel_user))).scalar() \
+                or svc.config.default_language
+            await enqueue(session, [NewMessage(channel_user, "limits.backlog", svc.catalog.text(lang, "limits.backlog"),
+                                               "transactional", lang, dedupe)], now, delivery_rules(svc))
+        await session.commit()
+    if channel_user in svc.fresh:
+        svc.fresh[channel_user] = [hint for hint in svc.fresh[channel_user] if hint[0] in kept]
+    log.log(logging.WARNING if first else logging.DEBUG,
+            "%d waiting messages of %s set aside: more than %d waiting (logged once an hour per person)",
+            dropped, who(channel_user), cap)
+    return kept
+
+
 async def _handle(svc: Services, channel_user: str, decode: Decoder,
                   pending: Sequence[tuple[int, str, int, dict[str, Any]]]) -> tuple[int, bool]:
     """`drain`'s work on the updates it found: how many were handled, and whether it stopped at
-    one that is not the oldest waiting (True: read the inbox and go on from there)."""
+    one that is not the oldest waiting (True: read the inbox and go on from there).
+
+    In a backlog, a message identical to the one just handled (a stuck phone resending, a
+    double tap) is answered once: the copies are finished without a turn."""
     handled = 0
+    previous: Inbound | None = None
+    kept: set[int] | None = None
+    cap = svc.config.limits.backlog_max
     for row_id, update_key, attempts, payload in pending:
         assert row_id is not None
+        if handled and len(svc.fresh.get(channel_user, ())) >= cap:
+            # Still arriving while this person's turns are paced: bound the backlog again.
+            kept = await trim_backlog(svc, channel_user) or kept
+        if kept is not None and row_id not in kept:
+            continue
         if attempts >= MAX_ATTEMPTS:
             log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
             await _set_aside(svc, row_id, f"failed {attempts} times")
@@ -124,10 +175,11 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
         except Exception:
             await _count_attempt(svc, row_id)  # e.g. an attachment's download failed
             raise
-        if event is None:  # nothing the conversation handles (e.g. an edited message)
+        if event is None or event == previous:  # nothing to handle (an edited message), or a copy
             await _finish_alone(svc, row_id)
             handled += 1
             continue
+        previous = event
         result = await router.turn(svc, channel_user, event, known_phone, inbox_id=row_id)
         if result.out_of_order:
             return handled, True

@@ -135,6 +135,12 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
         await session.execute(insert_ignoring_duplicates(session), rows)
 
 
+async def has_dedupe(session: AsyncSession, dedupe_key: str) -> bool:
+    """Whether a message with this dedupe key was ever queued."""
+    return (await session.execute(select(OUTBOX.c.id).where(OUTBOX.c.dedupe_key == dedupe_key).limit(1))).first() \
+        is not None
+
+
 # -- claim ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Claimed:

@@ -226,6 +226,24 @@ class DataFiles(BaseModel):
     crosswalk_csv: Path | None = None
 
 
+class AbuseLimits(BaseModel):
+    """What one sender may cost everyone else (README "Security": what is limited and where)."""
+
+    # A person's messages waiting to be handled beyond this are set aside (kept, one log line)
+    # and the person gets one kind answer: a stuck phone or a flood cannot queue hours of turns.
+    backlog_max: int = Field(default=20, ge=2, le=1000)
+    # Wrong invitation codes one person may try per hour before being locked out for the hour.
+    invite_guesses_per_hour: int = Field(default=5, ge=1, le=100)
+    # Help-desk tickets one person may open per (local) day.
+    tickets_per_day: int = Field(default=3, ge=1, le=100)
+    # A worker's messages inside an open ticket reach the official at most once this often,
+    # the messages in between collected in one push with their count.
+    ticket_push_seconds: int = Field(default=60, ge=0, le=3600)
+    # Webhook requests: the body is read with this limit and must arrive within this time.
+    webhook_body_max_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    slow_client_seconds: float = Field(default=30, gt=0, le=600)
+
+
 class AppConfig(BaseModel):
     """The whole of config.yaml; a key that no section knows is an error (extra="forbid")."""
 
@@ -257,6 +275,8 @@ class AppConfig(BaseModel):
     handover: HandoverRules = HandoverRules()
     # SIGTERM/SIGINT: how long work in flight may take to finish before the process exits.
     shutdown: ShutdownRules = ShutdownRules()
+    # One sender's share: backlogs, invitation guesses, help-desk tickets, webhook bodies.
+    limits: AbuseLimits = AbuseLimits()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":

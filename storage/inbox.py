@@ -152,6 +152,14 @@ class Inbox:
             update(InboundUpdate).where(InboundUpdate.id == row_id).values(handled_at=now,
                                                                           set_aside_reason=reason[:1000]))
 
+    async def set_aside_beyond(self, channel_user: str, kept: set[int], reason: str, now: datetime) -> int:
+        """Set aside every unhandled update of one person but those in `kept`; how many."""
+        result = await self.session.execute(
+            update(InboundUpdate).where(InboundUpdate.channel_user == channel_user, InboundUpdate.handled_at.is_(None),
+                                        InboundUpdate.id.not_in(kept))
+            .values(handled_at=now, set_aside_reason=reason[:1000]))
+        return result.rowcount or 0
+
     async def set_aside_rows(self, limit: int = 100) -> Sequence[InboundUpdate]:
         """The set-aside updates still kept, newest first."""
         query = (select(InboundUpdate).where(InboundUpdate.set_aside_reason.is_not(None))

@@ -120,7 +120,12 @@ class WhatsAppWebhook:
         self._tasks: set[asyncio.Future[Any]] = set()
         # Handling shares the event loop with the webhook, which must answer fast (Meta: median
         # under 250 ms): a burst of messages is handled a few people at a time, not all at once.
+        # Each person has at most one handling task (and so one slot): one number flooding
+        # thousands of messages, paced at one reply per 6 s, holds one slot, not all of them.
         self._handling = asyncio.Semaphore(config.handling_concurrency)
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        # People whose task must drain again: a message was recorded while it was finishing.
+        self._again: set[str] = set()
         # phone_number_ids of other numbers already reported (once each per process).
         self._foreign_reported: set[str] = set()
 
@@ -230,16 +235,29 @@ class WhatsAppWebhook:
         return await documents.save(folder, attachment, fetch)
 
     async def handle(self, channel_user: str) -> None:
-        """Handles one person's recorded messages, then anything held for their open window."""
+        """Handles one person's recorded messages, then anything held for their open window;
+        again while more of theirs arrived meanwhile."""
         try:
-            async with self._handling:
-                if await ingest.drain(self.svc, channel_user, self.decode):
-                    await self.sender.flush_waiting(channel_user)
-        except Exception:  # noqa: BLE001 - the inbox keeps the update; the sweep retries it
-            log.exception("handling WhatsApp messages of %s failed", who(channel_user))
+            while True:
+                self._again.discard(channel_user)
+                try:
+                    async with self._handling:
+                        if await ingest.drain(self.svc, channel_user, self.decode):
+                            await self.sender.flush_waiting(channel_user)
+                except Exception:  # noqa: BLE001 - the inbox keeps the update; the sweep retries it
+                    log.exception("handling WhatsApp messages of %s failed", who(channel_user))
+                    return
+                if channel_user not in self._again:
+                    return
+        finally:
+            del self._drains[channel_user]
 
     def _spawn(self, channel_user: str) -> None:
+        if channel_user in self._drains:
+            self._again.add(channel_user)
+            return
         task = asyncio.create_task(self.handle(channel_user))
+        self._drains[channel_user] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
