@@ -14,23 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from typing import Any, TextIO
 
 from bot.app import build_services
 from bot.args import database_arg
-from conversations.validators import mask_nik
+from conversations.validators import mask_niks_in
 from storage.crypto import who
 from storage.inbox import Inbox
 
-# 16 digits, also written in groups ("1303 0552 0385 0001", "1303.0552..."): a NIK's shape.
-NIK_SHAPED = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
-
-
 def mask_niks(text: str) -> str:
     """Every NIK-shaped number in a text masked as the chat shows it ("1303************")."""
-    return NIK_SHAPED.sub(lambda match: mask_nik(re.sub(r"\D", "", match.group(0))), text)
+    return mask_niks_in(text)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import datetime, timezone
 
-# 16 digits, possibly separated by spaces/dots/dashes, as people type a NIK.
-NIK_SHAPE = re.compile(r"(?<!\d)(\d[ .\-]?){15}\d(?!\d)")
+from conversations.validators import contains_nik, mask_niks_in
 
 
 class NikRedactingFilter(logging.Filter):
+    """The project's one NIK guard (conversations.validators.nik_spans) on every log line."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if NIK_SHAPE.search(message):
-            record.msg = NIK_SHAPE.sub("[NIK disamarkan]", message)
+        if contains_nik(message):
+            record.msg = mask_niks_in(message, "[NIK disamarkan]")
             record.args = ()
         if record.exc_info and record.exc_info[1] is not None:
             text = str(record.exc_info[1])
-            if NIK_SHAPE.search(text):
+            if contains_nik(text):
                 record.exc_info = None
                 record.exc_text = None
                 record.msg = f"{record.msg} (exception text withheld: it may hold personal data)"

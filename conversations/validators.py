@@ -115,9 +115,12 @@ def normalize_text(text: str) -> str:
 # NIK
 # ---------------------------------------------------------------------------
 
-# docs/domain.md "NIK": valid after removing spaces, dots and dashes.  Any Unicode
-# whitespace (non-breaking spaces included) counts as a space.
-_NIK_SEPARATORS = re.compile(r"[\s." + re.escape(_DASHES + _INVISIBLE) + r"]+")
+# docs/domain.md "NIK": valid after removing spaces, dots and dashes; people also group it with
+# slashes. Any Unicode whitespace (non-breaking spaces included) counts as a space, and runs of
+# separators, mixed or not ("1303 . 0712 - 0385"), count as one. The form (normalize_nik) and the
+# guard on free text (nik_spans) share this one definition.
+_NIK_SEPARATOR = r"[\s./\\" + re.escape(_DASHES + _INVISIBLE) + r"]"
+_NIK_SEPARATORS = re.compile(_NIK_SEPARATOR + "+")
 
 NIK_LENGTH = 16
 # Ages above this are not a living applicant: used to pick the century.
@@ -128,7 +131,7 @@ def normalize_nik(text: str) -> str:
     """Remove the separators people type inside a NIK.
 
     Spaces (any Unicode whitespace, including non-breaking spaces), dots,
-    dashes and zero-width characters are removed; non-ASCII decimal digits
+    dashes, slashes and zero-width characters are removed; non-ASCII decimal digits
     are mapped to ASCII.  Nothing else is touched, so a letter typed by
     mistake still shows up in :func:`parse_nik` as ``nik.not_digits``.
     """
@@ -257,43 +260,73 @@ def parse_nik(
     )
 
 
-# Digits with at most one separator (space, dot, dash) between them: "1303 0552 0385 0001".
-_DIGIT_RUN = re.compile(r"[0-9](?:[\s." + re.escape(_DASHES + _INVISIBLE) + r"]?[0-9])*")
+# Groups of digits joined by separators: "1303 0552 0385 0001", "1303 . 0552/0385-0001".
+_DIGIT_RUN = re.compile(r"[0-9]+(?:" + _NIK_SEPARATOR + r"+[0-9]+)*")
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+
+
+def nik_spans(text: str) -> list[tuple[int, int]]:
+    """Where a text holds something that may be a NIK: each run of digit groups joined by the
+    separators the form accepts, in which consecutive groups add up to exactly 16 digits
+    ("1303071203856200", "1303  0712  0385  6200", "hp 0812 3456 7890 1303 0712 0385 6200").
+
+    The one NIK guard: the form refuses free text with such a run, help-desk and log text has
+    it masked, broadcasts refuse it. It errs on the side of caution: a phone number and a date
+    typed together can look like a NIK, and are masked too."""
+    digits = _ascii_digits(text)
+    if len(digits) != len(text):  # not one character for one: judge the text as a whole
+        return [(0, len(text))] if _has_nik_run(digits) else []
+    return [run.span() for run in _DIGIT_RUN.finditer(digits) if _holds_nik(run.group(0))]
+
+
+def _holds_nik(run: str) -> bool:
+    sizes = [len(group) for group in _DIGIT_GROUP.findall(run)]
+    for start in range(len(sizes)):
+        total = 0
+        for size in sizes[start:]:
+            total += size
+            if total >= NIK_LENGTH:
+                if total == NIK_LENGTH:
+                    return True
+                break
+    return False
+
+
+def _has_nik_run(digits: str) -> bool:
+    return any(_holds_nik(run.group(0)) for run in _DIGIT_RUN.finditer(digits))
 
 
 def contains_nik(text: str) -> bool:
     """Whether a free-text answer (a name, a jorong, a reason, a broadcast) holds a number
-    shaped like a NIK: 16 digits in a row, possibly grouped by spaces, dots or dashes.
+    shaped like a NIK (`nik_spans`).
 
     Such text is refused with an explanation and never stored: a NIK may only be kept
     encrypted, in its own field.
     """
-    for run in _DIGIT_RUN.finditer(_ascii_digits(text)):
-        if sum(ch.isdigit() for ch in run.group(0)) == NIK_LENGTH:
-            return True
-    return False
+    return bool(nik_spans(text))
 
 
-def mask_niks_in(text: str) -> str:
-    """`text` with every NIK-shaped number masked as `mask_nik` does ("NIK saya 1303************"):
-    what a worker writes to an official is passed on and kept, but a NIK never in clear."""
-    digits = _ascii_digits(text)
-    if len(digits) != len(text):  # not one character for one: mask nothing rather than misplace
-        return text if not contains_nik(text) else "".join("*" if ch.isdigit() else ch for ch in text)
+def mask_niks_in(text: str, replacement: str | None = None) -> str:
+    """`text` with every NIK-shaped run (`nik_spans`) masked: its first 4 digits kept, every other
+    digit a "*" ("NIK saya 1303 **** **** ****"), or the whole run replaced by `replacement`
+    (logs). What a worker writes to an official is passed on and kept, never with a NIK in
+    clear."""
     out, last = [], 0
-    for run in _DIGIT_RUN.finditer(digits):
-        found = run.group(0)
-        if sum(ch.isdigit() for ch in found) == NIK_LENGTH:
-            shown = 0
-            masked = []
+    for start, end in nik_spans(text):
+        found = text[start:end]
+        if replacement is not None:
+            masked = replacement
+        else:
+            seen, chars = 0, []
             for ch in found:
                 if ch.isdigit():
-                    shown += 1
-                    masked.append(ch if shown <= 4 else "*")
+                    seen += 1
+                    chars.append(ch if seen <= 4 else "*")
                 else:
-                    masked.append(ch)
-            out.append(text[last:run.start()] + "".join(masked))
-            last = run.end()
+                    chars.append(ch)
+            masked = "".join(chars)
+        out.append(text[last:start] + masked)
+        last = end
     out.append(text[last:])
     return "".join(out)
 
