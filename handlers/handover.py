@@ -53,6 +53,7 @@ from conversations.handover import (
 from conversations.officials import Say
 from conversations.reports import number
 from conversations.understand import back_to_form, person_question
+from conversations.relay import plain, quoted
 from conversations.validators import contains_nik, mask_nik, mask_niks_in
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority, channel_of
@@ -299,13 +300,13 @@ class WorkerSide:
         await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(last_activity_at=now))
         people = await recipients(session, ticket)
         ref = media.ref if media is not None and kind in MEDIA_WORDS else None
-        with_caption = {"caption": caption} if caption else {}
+        with_caption = {"caption": quoted(caption)} if caption else {}
         passed_on = False
         for who, lang in (await langs_of(session, people, svc.rules.default_language)).items():
             official = Say(svc.catalog, lang)
             word = official.t(f"handover.media.{kind}" if kind in MEDIA_WORDS else "handover.media.other")
             if text is not None:
-                reply = official.reply("handover.official.message", code=ticket.code, text=text)
+                reply = official.reply("handover.official.message", code=ticket.code, text=quoted(text))
             elif passes_on(ref, who):
                 # The channel sends the worker's media again, with the ticket's line.
                 key = "handover.official.forwarded_caption" if caption else "handover.official.forwarded"
@@ -355,10 +356,10 @@ def ticket_buttons(say: Say, ticket: Ticket) -> tuple[Button, ...]:
 def new_ticket_text(say: Say, details: TicketDetails, escalated: bool = False) -> str:
     ticket = details.ticket
     return say.t("handover.official.escalated" if escalated else "handover.official.new", code=ticket.code,
-                 name=details.name or "-", nik=details.nik or "-",
+                 name=plain(short(details.name)) if details.name else "-", nik=details.nik or "-",
                  nagari=details.nagari or say.t("handover.nagari_unknown"), channel=channel_name(ticket.channel_user),
                  step=step_label(say, details.step, details.registration),
-                 question=short(details.question) if details.question else say.t("handover.no_question"))
+                 question=plain(short(details.question)) if details.question else say.t("handover.no_question"))
 
 
 async def notify_new(turn: Turn, details: TicketDetails, people: list[str]) -> None:
@@ -488,7 +489,7 @@ class OfficialsDesk:
             media = None if message.kind == "text" else self.say.t(
                 f"handover.media.{message.kind}" if message.kind in MEDIA_WORDS else "handover.media.other")
             body = ": ".join(part for part in (media, written) if part)
-            lines.append(f"{message.at.astimezone(LOCAL_TZ):%H.%M} {who}: {short(body, 200)}")
+            lines.append(f"{message.at.astimezone(LOCAL_TZ):%H.%M} {who}: {plain(short(body, 200))}")
         return "\n".join(lines) or self.say.t("handover.history.none")
 
     async def reply(self, ticket: Ticket, text: str) -> None:
@@ -516,7 +517,7 @@ class OfficialsDesk:
         await turn.repo.audit(turn.who, "ticket_answered", now, ticket.code, ticket=ticket.id, chars=len(text))
         worker_say = Say(svc.catalog, ticket.lang)
         label = official_label(worker_say, turn.who, self.grants, await self.names())
-        turn.reply(worker_say.reply("handover.worker.answer", code=ticket.code, official=label, text=text),
+        turn.reply(worker_say.reply("handover.worker.answer", code=ticket.code, official=label, text=quoted(text)),
                    to=ticket.channel_user)
         self.answer(await self.delivery_note(ticket), code=ticket.code)
 

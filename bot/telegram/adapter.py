@@ -61,7 +61,10 @@ COMMANDS = {
     "id": ("mulai", "status", "bantuan", "kembali", "batal", "data", "hapus", "bahasa"),
     "en": ("start", "status", "help", "back", "cancel", "mydata", "language"),
 }
-BOLD = re.compile(r"\*([^*\n]+)\*")
+# *bold* as WhatsApp reads it: the text between the stars neither starts nor ends with a space
+# or a star, and the stars do not touch a letter or another star outside. So a masked value
+# ("1303.****.****.****", "1303************") is never read as markup.
+BOLD = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
 # Telegram's ids fit in 52 bits (Bot API); anything larger is not an update of Telegram's.
 MAX_ID = 2**52
 # Service messages: something happened in the chat, nobody said anything to the bot.
