@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.app import build_services
 from bot.args import database_arg
+from handlers.removal import remove_official
 from handlers.roles import grant
 from storage.models import Nagari
 from storage.officials import ROLES, Official
@@ -84,17 +85,9 @@ async def officials_command(args: argparse.Namespace) -> int:
                 for official in rows.scalars():
                     print(f"{official.channel_user}\t{official.role}\t{official.nagari_code or '-'}")
             else:
-                query = select(Official).where(Official.channel_user == args.user, Official.revoked_at.is_(None))
-                if args.role:
-                    query = query.where(Official.role == args.role)
-                if args.nagari:
-                    query = query.where(Official.nagari_code == args.nagari)
-                revoked = 0
-                for official in (await session.execute(query)).scalars():
-                    official.revoked_at = now
-                    revoked += 1
-                await repo.audit(CLI_ACTOR, "official_removed", now, None, official=args.user, grants=revoked)
-                print(f"{revoked} role(s) of {args.user} revoked")
+                removed = await remove_official(svc, session, args.user, args.role, args.nagari, CLI_ACTOR, now)
+                print(f"{removed.grants} role(s) of {args.user} revoked; {removed.invitations} unused invitation "
+                      f"code(s) revoked; tickets back in their queue: {', '.join(removed.tickets) or 'none'}")
             await session.commit()
     finally:
         await svc.db.dispose()

@@ -120,6 +120,7 @@ async def recipients(session: AsyncSession, ticket: Ticket) -> list[str]:
     """Who the worker's messages go to: the official holding the ticket, else its nagari's
     operators, and the admins once it is a regency-desk ticket or was escalated."""
     if ticket.holder:
+        # Removing an official hands their tickets back (handlers/removal.py): a holder is one.
         return [ticket.holder]
     people: list[str] = []
     if ticket.nagari_code and ticket.routed_to == "nagari":

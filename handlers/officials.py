@@ -84,6 +84,7 @@ from handlers.services import Services
 from handlers.turn import Turn
 from handlers.charts import draw_kecamatan, draw_quota_fill, draw_trend
 from handlers.stats import chart_path, funnel, operator_view, regency_view
+from storage.crypto import who as pseudonym
 from storage.models import AuditEvent, Conversation, Nagari, Person, Registration
 from storage.officials import ROLES, Invitation, Official
 from storage.officials_extra import CorrectionRequest, DigestMark, NagariQuota, open_correction
@@ -954,17 +955,31 @@ async def revoke_invitation(desk: Desk, code: str) -> None:
 
 async def take_invitation(desk: Desk, command: Command) -> None:
     """`/kode KODE`: anyone may try; an unknown, used, revoked or expired code gets the same
-    answer. The conditional UPDATE lets only one of two simultaneous takers succeed."""
+    answer. The conditional UPDATE lets only one of two simultaneous takers succeed.
+
+    Guessing is limited: after `limits.invite_guesses_per_hour` wrong codes in the last hour the
+    person is locked out until the oldest of them is an hour old (logged when it starts). A code
+    whose maker can no longer invite (removed since) is as invalid as an unknown one."""
     code = command.args[0].upper()
+    limit = desk.svc.config.limits.invite_guesses_per_hour
+    since = desk.now - timedelta(hours=1)
+    wrong = (await desk.session.execute(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.actor == desk.who, AuditEvent.action == "invitation_guess_failed", AuditEvent.at > since))).scalar_one()
+    if wrong >= limit:
+        desk.answer("official.code.locked")
+        return
     invitation = (await desk.session.execute(select(Invitation).where(Invitation.code == code))).scalar_one_or_none()
+    if invitation is not None and ":" in invitation.created_by and not allowed(
+            await grants_of(desk.session, invitation.created_by), "invite"):
+        invitation = None  # its maker was removed: the code went with them
     if invitation is None or invitation.expires_at <= desk.now:
-        desk.answer("official.code.invalid")
+        await invitation_guess_failed(desk, wrong + 1, limit)
         return
     result = await desk.session.execute(
         update(Invitation).where(Invitation.id == invitation.id, Invitation.used_at.is_(None),
                                  Invitation.revoked_at.is_(None)).values(used_by=desk.who, used_at=desk.now))
     if result.rowcount != 1:
-        desk.answer("official.code.invalid")
+        await invitation_guess_failed(desk, wrong + 1, limit)
         return
     await grant(desk.session, desk.who, invitation.role, invitation.nagari_code, invitation.created_by, desk.now)
     desk.roles_changed = True
@@ -974,6 +989,17 @@ async def take_invitation(desk: Desk, command: Command) -> None:
     desk.answer("official.code.ok", role=invitation.role, nagari=nagari)
     desk.grants = await grants_of(desk.session, desk.who)
     await show_help(desk, command)
+
+
+async def invitation_guess_failed(desk: Desk, count: int, limit: int) -> None:
+    """A wrong code: counted (the audit trail, shared by every process), answered; the guess
+    that reaches the limit starts a lock-out, logged once."""
+    await desk.audit("invitation_guess_failed", None)
+    if count >= limit:
+        log.warning("invitation codes: %s locked out for an hour after %d wrong codes", pseudonym(desk.who), count)
+        desk.answer("official.code.locked")
+        return
+    desk.answer("official.code.invalid")
 
 
 async def show_help(desk: Desk, command: Command) -> None:

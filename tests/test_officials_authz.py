@@ -85,6 +85,8 @@ async def test_matrix(svc, tmp_path, template: str, role: str) -> None:
         assert reference not in chat.text
     if expected in (DENIED, NOT_FOUND, "official.code.invalid"):
         assert chat.others == []
+        if expected == "official.code.invalid":  # the wrong guess is counted (lock-out), nothing else
+            before["AuditEvent"] += 1
         assert await snapshot(svc) == before, (template, role)
     if expected.startswith("official.queue") or expected in ("official.details", "official.history",
                                                              "official.quota.view") and "120" not in template:
