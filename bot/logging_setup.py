@@ -12,6 +12,11 @@ from datetime import datetime, timezone
 from conversations.validators import contains_nik, mask_niks_in
 
 
+THIRD_PARTY_LOGGERS = ("pywa", "pywa_async", "httpx", "httpcore", "hpack", "aiohttp", "aiohttp.access",
+                       "aiohttp.server", "aiohttp.client", "aiohttp.web", "aiogram", "aiosqlite", "asyncpg",
+                       "sqlalchemy", "redis", "asyncio", "alembic", "matplotlib", "PIL", "urllib3", "openpyxl")
+
+
 class NikRedactingFilter(logging.Filter):
     """The project's one NIK guard (conversations.validators.nik_spans) on every log line."""
 
@@ -54,6 +59,9 @@ def setup_logging(level: str = "INFO", stream=None, fmt: str = "text") -> None: 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Library chatter at INFO would log request URLs and payload sizes on every message.
-    for noisy in ("aiosqlite", "sqlalchemy.engine", "httpx", "httpcore", "aiogram.event", "asyncio", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Other packages' loggers stay at WARNING whatever LOG_LEVEL says: at DEBUG, pywa logs every
+    # request it sends (phone numbers, ids, message text), httpx and aiohttp every URL and
+    # address, aiogram every update; LOG_LEVEL=DEBUG is for this project's own logs. The NIK
+    # filter above still guards whatever they log at WARNING.
+    for library in THIRD_PARTY_LOGGERS:
+        logging.getLogger(library).setLevel(max(logging.WARNING, root.level))

@@ -18,6 +18,8 @@ interactive bodies up to 1024 characters.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import re
@@ -225,7 +227,7 @@ def decode(wa: WhatsApp, payload: dict[str, Any]) -> Message | CallbackButton | 
     payload = _readable(payload, message)
     try:
         update = parse(wa, payload)
-        event_of(update)  # every attribute the handling reads is readable
+        well_typed(event_of(update))  # every attribute the handling reads is readable, and of its type
     except Exception as problem:  # noqa: BLE001 - pywa raises KeyError, TypeError, ValueError... on odd shapes
         raise Undecodable(kind, f"{type(problem).__name__} reading the message") from None
     return update
@@ -241,6 +243,18 @@ def parse(wa: WhatsApp, payload: dict[str, Any]) -> Message | CallbackButton | C
     if interactive == "list_reply":
         return CallbackSelection.from_update(client=wa, update=raw)
     return Message.from_update(client=wa, update=raw)
+
+
+def well_typed(event: Inbound | None) -> None:
+    """A signed body may still carry {"body": 5} or a list where text belongs: pywa passes such
+    values through, and the flow would fail on them turn after turn. Every field of our events
+    is text (or a flag): anything else makes the message undecodable (set aside, one WARNING)."""
+    if event is None:
+        return
+    for field in dataclasses.fields(event):
+        value = getattr(event, field.name)
+        if value is not None and not isinstance(value, (str, bool)):
+            raise TypeError(f"{type(event).__name__}.{field.name} is a JSON {type(value).__name__}")
 
 
 def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | None:
