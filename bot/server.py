@@ -133,6 +133,14 @@ async def build_app(svc: Services, environ: Mapping[str, str],
     return app, opened
 
 
+def make_runner(app: web.Application, svc: Services, grace: float) -> web.AppRunner:
+    """shutdown_timeout: how long requests in flight may take once the server stops accepting;
+    keepalive_timeout: an idle connection is closed after limits.slow_client_seconds (aiohttp's
+    default keeps it an hour)."""
+    return web.AppRunner(app, access_log=None, shutdown_timeout=grace,
+                         keepalive_timeout=svc.config.limits.slow_client_seconds)
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     """SIGTERM and SIGINT set `stop` (instead of killing the process or raising
     KeyboardInterrupt somewhere in the middle of a turn)."""
@@ -160,8 +168,7 @@ async def serve(svc: Services, environ: Mapping[str, str], channels: Mapping[str
     grace = shutdown_rules(svc).grace_seconds
     names = list(channels)
     app, opened = await build_app(svc, environ, channels)
-    # shutdown_timeout: how long requests in flight may take once the server stops accepting.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
+    runner = make_runner(app, svc, grace)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

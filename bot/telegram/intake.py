@@ -42,6 +42,7 @@ from bot.telegram.menus import MenuKeeper
 from bot.telegram.sender import TRANSIENT, TelegramSender
 from bot.telegram.session import JsonSession
 from bot.telegram.settings import WEBHOOK_PATH, TelegramConfig, TelegramEnv
+from bot.webhook_body import read_body
 from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.retry import RetryPolicy
@@ -98,9 +99,11 @@ class TelegramIntake:
         when malformed), recorded and committed, then 200 -- answering a button tap in the
         response itself, as the Bot API allows, so the tap costs no extra call."""
         secret = self.webhook_secret or ""
-        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(errors="replace"), secret.encode()):
             return web.Response(status=401, text="Unauthorized")
-        body = await request.read()
+        body = await read_body(request, self.svc.config.limits, "Telegram")
+        if isinstance(body, web.Response):
+            return body
         update, problem = adapter.read_update(body)
         if update is None:
             log.warning("Telegram webhook: refused a malformed update: %s", problem)

@@ -253,7 +253,8 @@ def well_typed(event: Inbound | None) -> None:
         return
     for field in dataclasses.fields(event):
         value = getattr(event, field.name)
-        if value is not None and not isinstance(value, (str, bool)):
+        expected = bool if str(field.type) == "bool" else str
+        if value is not None and type(value) is not expected:
             raise TypeError(f"{type(event).__name__}.{field.name} is a JSON {type(value).__name__}")
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,7 @@ from bot.channels import Channel
 from bot.whatsapp import adapter
 from bot.whatsapp.adapter import attachment_of, event_of, known_phone
 from bot.whatsapp.config import WhatsAppConfig
+from bot.webhook_body import read_body
 from bot.whatsapp.sender import WhatsAppSender
 from conversations.events import Document, Inbound
 from handlers import ingest
@@ -49,6 +51,9 @@ from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/whatsapp/webhook"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+# What Meta sends: "sha256=" and the HMAC-SHA256 in hex (64 characters).
+SIGNATURE_SHAPE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 GRAPH_HOST = "graph.facebook.com"
 DEFAULT_API_BASE = f"https://{GRAPH_HOST}"
 # Updates left unfinished (a drain task that died) are picked up again this often.
@@ -139,9 +144,20 @@ class WhatsAppWebhook:
         return web.Response(status=status, text=challenge or "")
 
     async def receive(self, request: web.Request) -> web.Response:
-        """Checks the signature, records every message (committed), answers 200, handles later."""
-        body = await request.read()
-        refused = await self.wa.webhook_update_validator(body, request.headers.get("X-Hub-Signature-256"))
+        """Checks the signature, records every message (committed), answers 200, handles later.
+
+        The signature header is looked at before any of the body is read: missing -> 401, not
+        of the shape Meta sends (whatever bytes it carries) -> 403; only then is the body read
+        (bot/webhook_body.py: size limit, read timeout) and checked against it."""
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if signature is None:
+            return web.Response(status=401, text="Unauthorized")
+        if not SIGNATURE_SHAPE.fullmatch(signature):
+            return web.Response(status=403, text="Forbidden")
+        body = await read_body(request, self.svc.config.limits, "WhatsApp")
+        if isinstance(body, web.Response):
+            return body
+        refused = await self.wa.webhook_update_validator(body, signature)
         if refused:
             text, status = refused
             return web.Response(status=status, text=text)
