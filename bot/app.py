@@ -14,7 +14,7 @@ from conversations.wilayah import Wilayah
 from handlers.clock import Clock, SystemClock
 from handlers.locks import build_locks
 from handlers.services import Services
-from storage.crypto import NikCipher, load_master_key, use_for_logs
+from storage.crypto import NikCipher, load_master_key, new_master_key, use_for_logs, write_key_file
 from storage.db import Database, DatabaseUnavailable, describe_failure, safe_url
 from storage.keyring import KeyMismatch, record_key, verify_key
 from storage.models import Nagari
@@ -73,8 +73,11 @@ async def build_services(
     config = load_config(config_path)
     rules = config.flow_rules()
     wilayah = load_wilayah(config)
+    # No key anywhere: a new one, kept in the key file only once the database has accepted it,
+    # so a refused start (a database of another key) leaves no unrelated key file behind.
+    fresh = not env.secret_key and not env.secret_key_file.exists()
     try:
-        key = master_key(env)
+        key = new_master_key() if fresh else master_key(env)
         cipher = NikCipher(key)
     except ValueError as problem:
         raise ConfigError(f"Invalid key (BOT_SECRET_KEY or BOT_SECRET_KEY_FILE): {problem}") from None
@@ -88,7 +91,16 @@ async def build_services(
     db = open_database(url)
     clock = clock or SystemClock()
     try:
-        await prepare_database(db, cipher, wilayah, clock, migrate)
+        try:
+            await prepare_database(db, cipher, wilayah, clock, migrate)
+        except KeyMismatch:
+            if not (fresh and env.secret_key_file.exists()):
+                raise
+            # Another process started at the same moment and kept its new key first: use it.
+            fresh, key = False, master_key(env)
+            cipher = NikCipher(key)
+            use_for_logs(key)
+            await prepare_database(db, cipher, wilayah, clock, migrate)
     except KeyMismatch as problem:
         await db.dispose()
         raise ConfigError(str(problem)) from None
@@ -98,6 +110,16 @@ async def build_services(
     except (OSError, SQLAlchemyError, DatabaseUnavailable) as problem:
         await db.dispose()
         raise database_error(url, problem) from None
+    if fresh:
+        try:
+            kept = write_key_file(env.secret_key_file, key)
+        except OSError as problem:
+            await db.dispose()
+            raise ConfigError(f"Cannot create the key file (BOT_SECRET_KEY_FILE): {problem}") from None
+        if kept != key:
+            await db.dispose()
+            raise ConfigError("Another process created a different key file at the same moment "
+                              "(BOT_SECRET_KEY_FILE): start again")
     return Services(
         config=config, rules=rules, catalog=Catalog.load(rules.languages), wilayah=wilayah, db=db,
         cipher=cipher, clock=clock, locks=locks,

@@ -141,12 +141,25 @@ def load_master_key(secret: str, key_file: Path) -> bytes:
     if secret:
         return secret.encode()
     if key_file.exists():
-        key = key_file.read_bytes().strip()
-        if len(key) < 32:
-            raise ValueError(f"the key file {key_file} holds fewer than 32 characters")
-        return key
+        return read_key_file(key_file)
+    return write_key_file(key_file, new_master_key())
+
+
+def read_key_file(key_file: Path) -> bytes:
+    """A key file's key. Refused (ValueError) when other users may read the file: the key opens
+    every NIK, so it must be this user's alone."""
+    if key_file.stat().st_mode & 0o077:
+        raise ValueError(f"the key file {key_file} can be read by other users: run chmod 600 {key_file}")
+    key = key_file.read_bytes().strip()
+    if len(key) < 32:
+        raise ValueError(f"the key file {key_file} holds fewer than 32 characters")
+    return key
+
+
+def write_key_file(key_file: Path, key: bytes) -> bytes:
+    """Store a newly generated key (0600, in a 0700 folder) and say how to keep it; returns the
+    key in the file (another process starting at the same moment may have written its own)."""
     private_dir(key_file.parent)
-    key = new_master_key()
     # Written aside, then linked into place: processes starting at once never read half a key,
     # and the first one's key wins.
     draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")

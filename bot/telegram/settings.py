@@ -23,13 +23,20 @@ ENV_VARS = {
 }
 
 
+def explain(error: Mapping[str, object]) -> str:
+    if error.get("loc") == ("webhook_secret",):
+        return "use 16 to 256 characters A-Z, a-z, 0-9, _ and - (e.g. from `openssl rand -hex 32`)"
+    return str(error.get("msg"))
+
+
 class TelegramEnv(BaseModel):
     """The Telegram part of the environment (README: Configuration)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     token: str = Field(min_length=3)
-    # Webhook mode when set; Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and -.
-    webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
+    # Webhook mode when set; Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and -. This
+    # project asks for at least 16 (WEBHOOK_SECRET_MIN): a short secret can be guessed.
+    webhook_secret: str = Field(default="", pattern=r"^(|[A-Za-z0-9_-]{16,256})$")
     # Public HTTPS URL registered with setWebhook at start (optional: set it by hand otherwise).
     webhook_url: str = ""
     api_base: str = DEFAULT_API_BASE
@@ -42,7 +49,7 @@ class TelegramEnv(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(f"{ENV_VARS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{ENV_VARS.get(str(e['loc'][0]), e['loc'][0])}: {explain(e)}" for e in exc.errors())
             raise ConfigError(f"Invalid Telegram environment: {problems}") from None
 
     @property

@@ -56,6 +56,8 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 SIGNATURE_SHAPE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 GRAPH_HOST = "graph.facebook.com"
 DEFAULT_API_BASE = f"https://{GRAPH_HOST}"
+# Webhook secrets shorter than this are refused at start: they could be guessed.
+SECRET_MIN = 16
 # Updates left unfinished (a drain task that died) are picked up again this often.
 SWEEP_SECONDS = 60
 
@@ -77,6 +79,12 @@ class Settings:
         if missing:
             # Without the app secret nobody can tell Meta's webhooks from forged ones.
             raise ConfigError(f"WhatsApp channel: set {', '.join(missing)} in the environment (see docs/whatsapp.md)")
+        short = [name for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
+                 if len(environ[name].strip()) < SECRET_MIN or environ[name] != environ[name].strip()]
+        if short:
+            raise ConfigError(f"WhatsApp channel: {', '.join(short)} must be at least {SECRET_MIN} characters, "
+                              "without spaces around them (the app secret is on the Meta app's Basic "
+                              "settings page; choose a long random verify token)")
         return cls(*(environ[name] for name in names), api_base=environ.get("WHATSAPP_API_BASE") or DEFAULT_API_BASE)
 
 
