@@ -32,7 +32,7 @@ import fnmatch
 import logging
 import statistics
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -223,6 +223,14 @@ class WorkerSide:
         turn = self.turn
         svc, session, now = turn.svc, turn.session, turn.now
         state = turn.state()
+        limit = svc.config.limits.tickets_per_day
+        day_start = datetime.combine(now.astimezone(LOCAL_TZ).date(), time(0), tzinfo=LOCAL_TZ)
+        opened_today = (await session.execute(select(func.count()).select_from(Ticket).where(
+            Ticket.channel_user == turn.who, Ticket.opened_at >= day_start))).scalar_one()
+        if opened_today >= limit:
+            contact = svc.rules.help.for_nagari(state.answers.get("nagari_code"), turn.language)
+            turn.reply(self.say.reply("handover.limit.day", count=limit, contact=contact))
+            return
         registrations = list(await turn.repo.registrations_of(turn.who))
         latest = max(registrations, key=lambda r: (r.created_at, r.id or 0)) if registrations else None
         nagari_code = state.answers.get("nagari_code") or (latest.nagari_code if latest else None)
@@ -298,7 +306,18 @@ class WorkerSide:
         caption = (mask_niks_in(short(media.caption, svc.rules.conversation.max_input_chars))
                    if media is not None and media.caption and media.caption.strip() else None)
         await add_message(session, svc, ticket, turn.who, "in", kind, text if text is not None else caption, now)
-        await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(last_activity_at=now))
+        waiting, since = ticket.unpushed, ticket.pushed_at  # before the UPDATEs below refresh the object
+        if text is not None and not self.due_push(ticket):
+            # Within a minute of the last push: collected, and pushed with its count later.
+            await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(
+                last_activity_at=now, unpushed=Ticket.unpushed + 1))
+            if ticket.holder is None:
+                turn.reply(say.reply("handover.forwarded", code=ticket.code))
+            return True
+        await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(
+            last_activity_at=now, **({"pushed_at": now, "unpushed": 0} if text is not None else {})))
+        if text is not None and waiting:
+            text = await waiting_text(svc, session, ticket, since, now) or text
         people = await recipients(session, ticket)
         ref = media.ref if media is not None and kind in MEDIA_WORDS else None
         with_caption = {"caption": quoted(caption)} if caption else {}
@@ -306,7 +325,10 @@ class WorkerSide:
         for who, lang in (await langs_of(session, people, svc.rules.default_language)).items():
             official = Say(svc.catalog, lang)
             word = official.t(f"handover.media.{kind}" if kind in MEDIA_WORDS else "handover.media.other")
-            if text is not None:
+            if text is not None and waiting:
+                reply = official.reply("handover.official.messages", code=ticket.code, count=waiting + 1,
+                                       text=quoted(text))
+            elif text is not None:
                 reply = official.reply("handover.official.message", code=ticket.code, text=quoted(text))
             elif passes_on(ref, who):
                 # The channel sends the worker's media again, with the ticket's line.
@@ -322,6 +344,46 @@ class WorkerSide:
         elif ticket.holder is None:
             turn.reply(say.reply("handover.forwarded", code=ticket.code))
         return True
+
+
+    def due_push(self, ticket: Ticket) -> bool:
+        """Whether the worker's text may reach the officials now (limits.ticket_push_seconds)."""
+        every = timedelta(seconds=self.turn.svc.config.limits.ticket_push_seconds)
+        return ticket.pushed_at is None or self.turn.now - ticket.pushed_at >= every
+
+
+async def waiting_text(svc: Services, session: AsyncSession, ticket: Ticket, since: datetime | None,
+                       now: datetime) -> str | None:
+    """The worker's texts after `since` (the last push), oldest first, one paragraph each."""
+    rows = (await session.execute(select(TicketMessage.body_enc).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", TicketMessage.kind == "text",
+        TicketMessage.at > (since or ticket.opened_at), TicketMessage.at <= now)
+        .order_by(TicketMessage.at, TicketMessage.id))).scalars().all()
+    texts = [svc.cipher.decrypt(body) for body in rows if body]
+    return "\n\n".join(texts) if texts else None
+
+
+async def push_waiting(svc: Services, session: AsyncSession, ticket: Ticket, now: datetime) -> list[NewMessage]:
+    """Scheduler: the texts collected within a minute of the last push, in one message with their
+    count, once the minute is over (a conditional UPDATE: one process pushes them)."""
+    every = timedelta(seconds=svc.config.limits.ticket_push_seconds)
+    count, since = ticket.unpushed, ticket.pushed_at
+    result = await session.execute(update(Ticket).where(
+        Ticket.id == ticket.id, Ticket.unpushed == count, Ticket.pushed_at <= now - every)
+        .values(pushed_at=now, unpushed=0).execution_options(synchronize_session=False))
+    if not result.rowcount:
+        return []
+    text = await waiting_text(svc, session, ticket, since, now)
+    if text is None:
+        return []
+    out = []
+    for who, lang in (await langs_of(session, await recipients(session, ticket), svc.rules.default_language)).items():
+        say = Say(svc.catalog, lang)
+        out.append(NewMessage(who, "handover.official.messages",
+                              say.t("handover.official.messages", code=ticket.code, count=count, text=quoted(text)),
+                              "transactional", lang, f"ticket:{ticket.id}:push:{int(now.timestamp())}:{who}",
+                              Priority.NOTIFY))
+    return out
 
 
 MEDIA_WORDS = frozenset({"photo", "voice", "audio", "video", "document", "sticker", "location"})
@@ -612,6 +674,8 @@ async def tickets_due(svc: Services, now: datetime) -> list[Any]:
             elif (ticket.answered_at is None and ticket.reminded_at is None
                   and now - ticket.opened_at >= timedelta(hours=rules.remind_after_hours)):
                 messages.extend(await remind(svc, session, ticket, now))
+            if ticket.unpushed and ticket.status in OPEN_STATES:
+                messages.extend(await push_waiting(svc, session, ticket, now))
         await enqueue(session, messages, now, delivery_rules(svc))
         await session.commit()
     return []

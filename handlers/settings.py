@@ -229,6 +229,8 @@ class DataFiles(BaseModel):
 class AbuseLimits(BaseModel):
     """What one sender may cost everyone else (README "Security": what is limited and where)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     # A person's messages waiting to be handled beyond this are set aside (kept, one log line)
     # and the person gets one kind answer: a stuck phone or a flood cannot queue hours of turns.
     backlog_max: int = Field(default=20, ge=2, le=1000)

@@ -54,6 +54,11 @@ class Ticket(SQLModel, table=True):
     answered_at: datetime | None = _utc_column(nullable=True)
     last_activity_at: datetime = _utc_column(nullable=False)
     reminded_at: datetime | None = _utc_column(nullable=True)
+    # The worker's text reaches the officials at most once a minute (limits.ticket_push_seconds):
+    # when it last did, and how many messages wait for the next push (the scheduler's, or the
+    # worker's next message once the minute is over).
+    pushed_at: datetime | None = _utc_column(nullable=True)
+    unpushed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     escalated_at: datetime | None = _utc_column(nullable=True)
     closed_at: datetime | None = _utc_column(nullable=True)
     # The official who closed it, "worker" (went back to the form) or "silence" (closed by itself).
