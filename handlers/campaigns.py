@@ -38,7 +38,7 @@ from handlers.outbox import (
     enqueue,
     template_kind,
 )
-from handlers.roles import allowed
+from handlers.roles import allowed, grants_of
 from handlers.services import Services
 from handlers.turn import Turn
 from storage.models import Conversation, Nagari, Person, Registration
@@ -154,6 +154,8 @@ async def lang_of(session: AsyncSession, channel_user: str, default: str) -> str
 
 async def notify_admin(session: AsyncSession, svc: Services, campaign: Campaign, reply: Reply, dedupe: str,
                        lang: str, now: datetime, replaces: str | None = None) -> None:
+    if not allowed(await grants_of(session, campaign.created_by), "broadcast"):
+        return  # its admin was removed: the campaign goes on, nothing more reaches them
     await enqueue(session, [NewMessage(campaign.created_by, reply.key, reply.text, "transactional", lang, dedupe,
                                        buttons=reply.buttons, replaces=replaces)],
                   now, delivery_rules(svc))

@@ -149,3 +149,21 @@ async def test_guessing_codes_is_locked_out_after_a_few_tries_an_hour(svc: Servi
     clock.advance(timedelta(hours=1, minutes=1))
     await guesser(f"/kode {real}")
     assert guesser.keys[0] == "official.code.ok"
+
+
+async def test_a_removed_admin_gets_no_more_news_of_their_campaign(any_svc: Services) -> None:
+    from conversations.events import Reply
+    from handlers.campaigns import notify_admin
+    from storage.outbox import Campaign
+
+    await make_admin(any_svc, ADMIN2)
+    now = any_svc.clock.now()
+    async with any_svc.db.session() as session:
+        campaign = Campaign(created_by=ADMIN2, created_at=now, updated_at=now, state="running")
+        session.add(campaign)
+        await session.flush()
+        await notify_admin(session, any_svc, campaign, Reply("campaign.progress", "50%"), "p:1", "id", now)
+        await remove_official(any_svc, session, ADMIN2, None, None, "cli", now)
+        await notify_admin(session, any_svc, campaign, Reply("campaign.progress", "100%"), "p:2", "id", now)
+        await session.commit()
+    assert await queued_to(any_svc, ADMIN2) == ["campaign.progress"]  # the one from before the removal
