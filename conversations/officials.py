@@ -127,7 +127,7 @@ COMMAND_WORDS: dict[str, frozenset[str]] = {
 }
 # Buttons of the desk's next-message prompts: ask (reject or correct?), the common reasons,
 # the fields; a typed reason then completes the decision.
-DESK_BUTTONS = frozenset({"ask", "rjpick", "rjr", "fxpick", "fxf", "dskno"})
+DESK_BUTTONS = frozenset({"ask", "rjpick", "rjr", "fxpick", "fxf", "dskno", "apall"})
 # Common reasons for a rejection offered as buttons (catalog keys official.reason.N).
 REJECT_REASONS = (1, 2, 3, 4)
 # One name per form group an official may ask to correct, in the official's language

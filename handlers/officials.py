@@ -14,6 +14,7 @@ Replies go to the official; notices about a decision go to the worker, in the wo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ from conversations.handover import is_ticket_command
 from conversations.state import IDLE_STEPS
 from conversations.i18n import rupiah
 from conversations.officials import (
+    COMMAND_WORDS,
     FIX_FIELDS,
     FIX_GROUPS,
     GROUP_LABELS,
@@ -63,7 +65,7 @@ from conversations.reports import day as day_text
 from conversations.reports import number
 from conversations.reports import render_chart, render_funnel, render_operator, render_regency
 from conversations.state import State
-from conversations.validators import contains_nik, format_phone, mask_nik
+from conversations.validators import contains_nik, format_phone, mask_nik, normalize_text
 from handlers import quota
 from handlers.clock import LOCAL_TZ
 from handlers.enrolment_import import ImportFileError, import_enrolments
@@ -203,7 +205,7 @@ async def route(turn: Turn) -> bool:
         if isinstance(event, Text) and event.text.strip() and turn.pre.is_official:
             prompt = await desk_prompt_of(turn.session, turn.who)
             grants = await turn.grants()
-            if prompt is not None and grants:
+            if prompt is not None and grants and prompt.get("action") in ("reject", "fix"):
                 await run(turn, grants, lambda desk: complete_prompt(desk, prompt, event.text))
                 return True
         return await continue_assist(turn)
@@ -217,8 +219,85 @@ async def route(turn: Turn) -> bool:
     if grants and command.name not in ("rjpick", "fxf") and await desk_prompt_of(turn.session, turn.who) is not None:
         # Another command: the earlier "type the reason" prompt is over.
         await turn.session.execute(delete(Conversation).where(Conversation.channel_user == DESK_PREFIX + turn.who))
+    if grants and not command.button and command.name in NEEDS_REFERENCE:
+        await run(turn, grants, lambda desk: with_references(desk, command, handler))
+        return True
     await run(turn, grants, lambda desk: handler(desk, command))
     return True
+
+
+# Commands about one registration: without a reference they ask for one (the queue, with its
+# buttons); those in SEVERAL take several references and answer for each.
+NEEDS_REFERENCE = frozenset({"show", "approve", "reject", "fix", "history", "withdraw", "end", "undo"})
+SEVERAL = frozenset({"show", "approve", "history", "undo"})
+ALL_WORDS = frozenset({"semua", "semuanya", "all", "everything", "sadonyo"})
+
+
+async def with_references(desk: Desk, command: Command, handler: Handler) -> None:
+    """`/setujui` alone shows the queue to pick from; `/setujui REF1 REF2` approves each and
+    reports each; `/setujui semua` lists what it would approve and asks for one tap."""
+    if command.name == "approve" and command.args and normalize_text(command.args[0]) in ALL_WORDS:
+        await approve_all(desk, command)
+        return
+    if not command.args:
+        desk.answer("official.reference.missing", command=command_word(desk, command.name))
+        await show_queue(desk, Command("queue"))
+        return
+    references = [reference_of(arg) for arg in command.args]
+    leading = list(itertools.takewhile(lambda ref: ref is not None, references))
+    if command.name in SEVERAL and len(leading) > 1:
+        for reference in dict.fromkeys(leading):
+            await handler(desk, Command(command.name, (str(reference),), str(reference), command.slash))
+        return
+    await handler(desk, command)
+
+
+def command_word(desk: Desk, name: str) -> str:
+    """The command's word in the official's language: "/setujui" or "/approve"."""
+    words = COMMAND_WORDS[name]
+    english = "discontinue" if name == "end" else name
+    if desk.say.lang == "en" and english in words:
+        return "/" + english
+    return "/" + min(words - {english} or {english})
+
+
+async def approve_all(desk: Desk, command: Command) -> None:
+    """Every pending registration of the official's nagari, oldest first: listed with one
+    button to confirm; the tap approves each in turn, under the quota (the rest go to the
+    waiting list). The button carries the newest listed id: later arrivals are not included."""
+    if not allowed(desk.grants, "decide"):
+        desk.not_allowed()
+        return
+    codes = scope(desk.grants, "decide")
+    where = [Registration.status == "pending"]
+    if codes is not None:
+        where.append(Registration.nagari_code.in_(sorted(codes)))
+    if command.button and command.args and command.args[0].isdigit():
+        where.append(Registration.id <= int(command.args[0]))
+        rows = (await desk.session.execute(select(Registration.reference).where(*where)
+                                           .order_by(Registration.created_at, Registration.id))).scalars().all()
+        if not rows:
+            desk.answer("official.approve_all.none")
+            return
+        for reference in rows:
+            await approve(desk, Command("approve", (reference,), reference))
+        return
+    rows = (await desk.session.execute(select(Registration.id, Registration.reference, Registration.name)
+                                       .where(*where).order_by(Registration.created_at, Registration.id)
+                                       .limit(APPROVE_ALL_MAX))).all()
+    if not rows:
+        desk.answer("official.queue.empty")
+        return
+    newest = max(row_id for row_id, _, _ in rows)
+    listing = "\n".join(f"{reference} · {name}" for _, reference, name in rows)
+    desk.answer("official.approve_all.confirm",
+                (Button(f"off:apall:{newest}", desk.say.t("official.approve_all.btn", count=len(rows))),
+                 Button("off:dskno", desk.say.t("official.btn.never_mind"))),
+                count=len(rows), listing=listing)
+
+
+# At most this many registrations are approved with one tap (a long list is split in pages).
+APPROVE_ALL_MAX = 50
 
 
 def command_of(event: Inbound) -> Command | None:
@@ -296,9 +375,18 @@ async def registration_for(desk: Desk, token: str | None, action: str) -> Regist
     registration = await desk.repo.registration(reference) if reference else None
     if registration is None or not allowed(desk.grants, action, registration.nagari_code):
         # The same sentence whether the reference is mistyped, unknown or of another nagari.
-        desk.answer("official.not_found", reference=reference or (token or "-").strip().upper()[:12])
+        desk.answer("official.not_found", reference=reference or echo(token))
         return None
     return registration
+
+
+def echo(token: str | None) -> str:
+    """What an official typed, shown back in "not found": short, and never a NIK, in whole or in
+    part (someone typing `/lihat 1303...` gets no digits of it back)."""
+    text = (token or "-").strip()[:20]
+    if sum(ch.isdigit() for ch in text) > 6:
+        return mask_nik(text) if len(normalize_text(text).replace(" ", "")) == 16 else "*" * min(len(text), 12)
+    return text.upper()[:12]
 
 
 async def show_details(desk: Desk, command: Command) -> None:
@@ -1160,4 +1248,5 @@ HANDLERS: dict[str, Handler] = {
     "fxpick": pick_field,
     "fxf": field_then_reason,
     "dskno": never_mind,
+    "apall": approve_all,
 }

@@ -34,6 +34,7 @@ from handlers.roles import officials_of_nagari
 from handlers.settings import ReminderRules  # noqa: F401  (re-exported)
 from handlers.services import Services
 from storage.models import Conversation, Nagari, Person, Registration
+from storage.officials import Official
 
 
 def reminder_rules(svc: Services) -> ReminderRules:
@@ -74,9 +75,12 @@ class Reminders:
         """Drafts silent for one of the thresholds (the latest passed one), once per silence."""
         thresholds = sorted(self.rules.unfinished_after_hours)
         oldest = self.now - timedelta(hours=thresholds[-1]) - self.late
+        # Officials are never reminded as workers (their chat is the desk, handlers/desk_front.py).
+        officials = select(Official.channel_user).where(Official.revoked_at.is_(None))
         rows = (await self.session.execute(select(Conversation.channel_user, Conversation.updated_at).where(
             Conversation.step.not_in(IDLE_STEPS), Conversation.updated_at > oldest,
-            Conversation.updated_at <= self.now - timedelta(hours=thresholds[0])))).all()
+            Conversation.updated_at <= self.now - timedelta(hours=thresholds[0]),
+            Conversation.channel_user.not_in(officials)))).all()
         langs = await self.langs([user for user, _ in rows])
         for user, updated_at in rows:
             silent = self.now - updated_at

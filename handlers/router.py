@@ -11,7 +11,9 @@ that answers wins:
 4. a person to talk to: a worker asking for an official, the worker's messages while their
    ticket is open (the form is paused), and the officials' ticket commands;
 5. a registered worker writing again: an answer by the status of their registration;
-6. the registration conversation, which answers everything else.
+6. an official's desk: whatever else an official writes (handlers/desk_front.py), unless they
+   register as a worker themselves;
+7. the registration conversation, which answers everything else.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 
 from conversations.events import Inbound
-from handlers import aftercare, campaigns, handover, officials, optout
+from handlers import aftercare, campaigns, desk_front, handover, officials, optout
 from handlers.delivery import Outgoing
 from handlers.inbound import registration_route
 from handlers.outbox import send_claimed
@@ -34,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
     officials.route,
     handover.route,
     aftercare.route,
+    desk_front.route,
     registration_route,
 )
 
