@@ -36,8 +36,11 @@ async def nagari_code(svc: Any, session: Any, text: str) -> str | None:
     text = text.strip()
     if NAGARI_CODE.match(text):
         return text if await session.get(Nagari, text) is not None else None
-    match = svc.wilayah.match(text)
-    return match.nagari.code if match.nagari else None
+    nagari, shared = svc.wilayah.nagari_argument(text)
+    if nagari is not None and shared:
+        print(f"{text!r}: the nagari {nagari.name} ({nagari.code}), not the kecamatan of the same name",
+              file=sys.stderr)
+    return nagari.code if nagari else None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -78,12 +81,19 @@ async def officials_command(args: argparse.Namespace) -> int:
                 await grant(session, args.user, args.role, args.nagari, CLI_ACTOR, now)
                 await repo.audit(CLI_ACTOR, "official_added", now, None, official=args.user, role=args.role,
                                  nagari=args.nagari if args.role == "operator" else None)
-                print(f"{args.user}: {args.role}" + (f" of {args.nagari}" if args.role == "operator" else ""))
+                where = ""
+                if args.role == "operator":
+                    nagari = await session.get(Nagari, args.nagari)
+                    where = f" of Nagari {nagari.name if nagari else '?'} ({args.nagari})"
+                print(f"{args.user}: {args.role}{where}")
             elif args.officials_command == "list":
                 rows = await session.execute(select(Official).where(Official.revoked_at.is_(None))
                                              .order_by(Official.channel_user, Official.role))
+                names = dict((await session.execute(select(Nagari.code, Nagari.name))).all())
                 for official in rows.scalars():
-                    print(f"{official.channel_user}\t{official.role}\t{official.nagari_code or '-'}")
+                    place = f"{names.get(official.nagari_code, '?')} ({official.nagari_code})" \
+                        if official.nagari_code else "-"
+                    print(f"{official.channel_user}\t{official.role}\t{place}")
             else:
                 removed = await remove_official(svc, session, args.user, args.role, args.nagari, CLI_ACTOR, now)
                 print(f"{removed.grants} role(s) of {args.user} revoked; {removed.invitations} unused invitation "

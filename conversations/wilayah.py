@@ -339,6 +339,21 @@ class Wilayah:
         winners = self._sure_typo(key, self._kec_entries)
         return winners[0] if len(winners) == 1 else None
 
+    def nagari_argument(self, text: str) -> tuple[Nagari | None, bool]:
+        """A nagari named by an official in a command (`/kuota Sijunjung 120`, `officials add
+        --nagari Muara`): an exact name wins over any fuzzy match, and where a kecamatan and a
+        nagari share the name the nagari is meant (an official's argument is always a nagari).
+        Returns the nagari and whether the name is also a kecamatan's (the answer says so)."""
+        words, _ = _canonical_words(text)
+        key = " ".join(words)
+        if not key:
+            return None, False
+        exact = self._exact(self._nagari_exact, key)
+        if len(exact) == 1:
+            return exact[0], bool(self._exact(self._kec_exact, key))
+        found = self.match(text)
+        return found.nagari, False
+
     def match(self, text: str) -> NagariMatch:
         """Match what someone typed against the villages (and kecamatan).
 

@@ -125,7 +125,10 @@ class Desk:
         return self.svc.config.officials
 
     def answer(self, key: str, buttons: tuple[Button, ...] = (), **params: object) -> None:
-        reply = self.say.reply(key, buttons, **params)
+        self.send(self.say.reply(key, buttons, **params))
+
+    def send(self, reply: Reply) -> None:
+        """An answer to the official, with the notes waiting for it."""
         if self.notes:
             reply = dataclasses.replace(reply, text="\n".join([reply.text, *self.notes]))
             self.notes = []
@@ -165,6 +168,10 @@ class Desk:
     async def nagari_name(self, code: str) -> str:
         nagari = await self.nagari(code)
         return nagari.name if nagari else code
+
+    async def nagari_label(self, code: str) -> str:
+        """The nagari as officials see it: its name with its Kemendagri code."""
+        return f"{await self.nagari_name(code)} ({code})"
 
     async def audit(self, action: str, reference: str | None = None, **details: object) -> None:
         await self.repo.audit(self.who, action, self.now, reference, **details)
@@ -594,7 +601,8 @@ async def approve(desk: Desk, command: Command) -> None:
         await desk.audit("approved", registration.reference, year=row.year)
         undo = (Button(f"off:undo:{registration.reference}", desk.say.t("official.btn.undo")),) \
             if desk.rules.undo_minutes else ()
-        desk.answer("official.approve.done", undo, reference=registration.reference, nagari=nagari, year=row.year,
+        desk.answer("official.approve.done", undo, reference=registration.reference,
+                    nagari=await desk.nagari_label(registration.nagari_code), year=row.year,
                     used=await quota.used(desk.session, row.nagari_code, row.year),
                     limit=quota.limit_of(desk.rules.quota, row, row.nagari_code, row.year))
         tell_approved(desk, registration, nagari)
@@ -807,12 +815,16 @@ async def walk_worker(desk: Desk, registration: Registration, group: int) -> Non
 # Quota
 
 async def nagari_code_of(desk: Desk, text: str) -> str | None:
-    """A nagari typed as a Kemendagri code or a name (any spelling the wilayah matcher knows)."""
+    """A nagari typed as a Kemendagri code or a name (any spelling the wilayah matcher knows;
+    an exact name first). A name that is also a kecamatan's means the nagari, and the answer
+    says so."""
     text = text.strip()
     if NAGARI_CODE.match(text):
         return text if await desk.nagari(text) else None
-    match = desk.svc.wilayah.match(text)
-    return match.nagari.code if match.nagari else None
+    nagari, shared = desk.svc.wilayah.nagari_argument(text)
+    if nagari is not None and shared:
+        desk.note("official.nagari.shared_name", nagari=nagari.name, code=nagari.code)
+    return nagari.code if nagari else None
 
 
 async def show_or_set_quota(desk: Desk, command: Command) -> None:
@@ -850,9 +862,9 @@ async def show_or_set_quota(desk: Desk, command: Command) -> None:
         desk.not_allowed()
         return
     usage = await quota.usage(desk.session, desk.rules.quota, code, year)
-    desk.out.append(Outgoing(desk.who, render_quota(desk.say, QuotaView(
-        nagari=await desk.nagari_name(code), year=year, limit=usage["limit"], used=usage["used"],
-        waiting=usage["waiting"], carried=usage["carried"]))))
+    desk.send(render_quota(desk.say, QuotaView(
+        nagari=await desk.nagari_label(code), year=year, limit=usage["limit"], used=usage["used"],
+        waiting=usage["waiting"], carried=usage["carried"])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1020,7 +1032,7 @@ async def invite(desk: Desk, command: Command) -> None:
     # The code itself is a credential: the trail names the invitation, not its code.
     await desk.audit("invitation_created", None, invitation=invitation.id, role=word, nagari=nagari_code)
     desk.answer("official.invite.created", code=code, role=word,
-                nagari=await desk.nagari_name(nagari_code) if nagari_code else "-", expires=desk.local(expires))
+                nagari=await desk.nagari_label(nagari_code) if nagari_code else "-", expires=desk.local(expires))
 
 
 async def unused_code(session: AsyncSession) -> str:
@@ -1073,7 +1085,7 @@ async def take_invitation(desk: Desk, command: Command) -> None:
     desk.roles_changed = True
     await desk.audit("official_added", None, role=invitation.role, nagari=invitation.nagari_code,
                      invited_by=invitation.created_by)
-    nagari = await desk.nagari_name(invitation.nagari_code) if invitation.nagari_code else "-"
+    nagari = await desk.nagari_label(invitation.nagari_code) if invitation.nagari_code else "-"
     desk.answer("official.code.ok", role=invitation.role, nagari=nagari)
     desk.grants = await grants_of(desk.session, desk.who)
     await show_help(desk, command)

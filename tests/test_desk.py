@@ -170,3 +170,34 @@ async def test_an_official_is_never_reminded_as_a_worker(any_svc: Services, cloc
     assert not [k for k in await sent_keys(any_svc, OPERATOR) if k.startswith("reminder.unfinished")]
     assert nik(1)  # the helpers' NIKs stay valid
     assert MUARO
+
+
+@pytest.mark.parametrize(("typed", "code", "shared"), [
+    ("Sijunjung", "13.03.04.2009", True), ("Lubuak Tarok", "13.03.07.2001", True), ("lubuk tarok", "13.03.07.2001", True),
+    ("Tanjung Gadang", "13.03.03.2002", True), ("Muara", "13.03.04.2001", False), ("Muaro", "13.03.04.2001", False)])
+async def test_a_nagari_argument_means_the_nagari_and_shows_its_code(any_svc: Services, typed: str, code: str,
+                                                                    shared: bool) -> None:
+    await add_officials(any_svc)
+    admin = Chat(any_svc, ADMIN)
+    await admin(f"/kuota {typed} 7")
+    assert admin.keys == ["official.quota.set"] or admin.keys[0] == "official.quota.view", admin.keys
+    await admin(f"/kuota {typed}")
+    assert admin.keys == ["official.quota.view"] and f"({code})" in admin.text and ": 7" in admin.text
+    assert (("kecamatan" in admin.text) == shared), admin.text
+
+
+def test_the_command_line_takes_a_shared_name_as_the_nagari_and_prints_its_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("BOT_SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("BOT_SECRET_KEY_FILE", str(tmp_path / "unused.key"))
+    db = str(tmp_path / "cli.sqlite3")
+    assert main(["officials", "add", "tg:123456", "--role", "operator", "--nagari", "Sijunjung", "--db", db]) == 0
+    captured = capsys.readouterr()
+    assert "Sijunjung (13.03.04.2009)" in captured.out and "kecamatan" in captured.err
+    assert main(["officials", "add", "tg:123457", "--role", "operator", "--nagari", "Muara", "--db", db]) == 0
+    assert "Muaro (13.03.04.2001)" in capsys.readouterr().out
+    assert main(["officials", "list", "--db", db]) == 0
+    listed = capsys.readouterr().out
+    assert "Sijunjung (13.03.04.2009)" in listed and "Muaro (13.03.04.2001)" in listed
