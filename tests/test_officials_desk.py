@@ -83,7 +83,7 @@ def test_officials_add_checks_ids_and_takes_nagari_names(tmp_path: Path, monkeyp
     assert main(["officials", "--db", db, "add", "wa:6281234567890", "--role", "operator", "--nagari", "muaro"]) == 0
     assert main(["officials", "--db", db, "add", "tg:5", "--role", "operator", "--nagari", "Nowhere At All"]) == 2
     assert main(["officials", "--db", db, "list"]) == 0
-    assert f"wa:6281234567890\toperator\t{MUARO}" in capsys.readouterr().out.splitlines()
+    assert f"wa:6281234567890\toperator\tMuaro ({MUARO})" in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])
