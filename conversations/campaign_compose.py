@@ -29,6 +29,8 @@ from conversations.wilayah import Wilayah
 # platform's list holds); the others are buttons (WhatsApp list: at most 10 rows).
 DIMENSIONS = ("kecamatan", "nagari", "category", "status", "channel", "lang")
 STATUSES = ("pending", "correction", "waiting", "approved", "enrolled", "rejected")
+# Statuses the audience's breakdown names; anything else (no registration) is counted apart.
+BREAKDOWN_STATUSES = STATUSES + ("withdrawn", "ended", "deletion_requested")
 CHANNELS = {"tg": "Telegram", "wa": "WhatsApp"}
 WHEN = re.compile(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\s+(\d{1,2})[:.](\d{2})\s*$")
 CANCEL_WORDS = {"batal", "cancel", "/batal", "/cancel"}
@@ -55,6 +57,8 @@ class ComposeState:
     audience: dict[str, Any] = field(default_factory=dict)
     picking: str | None = None
     count: int | None = None
+    # The counted audience by registration status ("none": no registration) and by language.
+    breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
     scheduled_at: str | None = None  # ISO 8601
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +88,8 @@ class Discard:
 @dataclass(frozen=True)
 class AudienceCounted:
     count: int
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_lang: dict[str, int] = field(default_factory=dict)
 
 
 ComposeEffect = CountAudience | Schedule | Discard
@@ -147,6 +153,7 @@ class _Compose:
     def dispatch(self, event: Event | AudienceCounted) -> None:
         if isinstance(event, AudienceCounted):
             self.state.count = event.count
+            self.state.breakdown = {"status": dict(event.by_status), "lang": dict(event.by_lang)}
             self.show_preview()
             return
         pressed = event.button_id[5:] if isinstance(event, ButtonPress) and event.button_id.startswith("camp:") else None
@@ -249,7 +256,18 @@ class _Compose:
             parts.append(self.t("campaign.dim.unfinished"))
         if audience.get("not_covered") and not audience.get("status"):
             parts.append(self.t("campaign.dim.not_covered"))
+        if audience.get("officials"):
+            parts.append(self.t("campaign.dim.officials"))
         return "; ".join(parts) or self.t("campaign.audience.everyone")
+
+    def describe_breakdown(self) -> str:
+        """The counted audience by status and by language, one line each."""
+        by_status = self.state.breakdown.get("status", {})
+        by_lang = self.state.breakdown.get("lang", {})
+        statuses = ", ".join(f"{self.t('campaign.status.' + (s if s in BREAKDOWN_STATUSES else 'no_registration'))} {n}"
+                             for s, n in sorted(by_status.items(), key=lambda item: -item[1]))
+        langs = ", ".join(f"{self.label('lang', code)} {n}" for code, n in sorted(by_lang.items(), key=lambda i: -i[1]))
+        return self.t("campaign.compose.breakdown", statuses=statuses or "-", langs=langs or "-")
 
     def label(self, dim: str, value: str) -> str:
         if dim == "kecamatan":
@@ -269,7 +287,8 @@ class _Compose:
     def ask_audience(self) -> None:
         self.state.step, self.state.picking = "audience", None
         buttons = [self.button(f"dim:{dim}", f"campaign.dim.{dim}") for dim in DIMENSIONS]
-        buttons += [self.button("unfinished", "campaign.dim.unfinished"), self.button("clear", "btn.camp.clear"),
+        buttons += [self.button("unfinished", "campaign.dim.unfinished"),
+                    self.button("officials", "campaign.dim.officials"), self.button("clear", "btn.camp.clear"),
                     self.button("count", "btn.camp.count")]
         self.say("campaign.compose.audience", buttons, audience=self.describe())
 
@@ -277,8 +296,8 @@ class _Compose:
         if pressed and pressed.startswith("dim:") and pressed[4:] in DIMENSIONS:
             self.state.picking = pressed[4:]
             self.ask_pick()
-        elif pressed == "unfinished":
-            self.state.audience["unfinished"] = not self.state.audience.get("unfinished")
+        elif pressed in ("unfinished", "officials"):
+            self.state.audience[pressed] = not self.state.audience.get(pressed)
             self.ask_audience()
         elif pressed == "clear":
             self.state.audience = {}
@@ -337,7 +356,7 @@ class _Compose:
             # Nobody to send to: it cannot be scheduled, only the audience changed.
             buttons = [self.button("audience", "btn.camp.audience"), self.cancel]
         self.say("campaign.compose.preview", buttons, count=self.state.count or 0, audience=self.describe(),
-                 text=self.preview_text(), image=self.state.image or "-")
+                 breakdown=self.describe_breakdown(), text=self.preview_text(), image=self.state.image or "-")
 
     def on_preview(self, pressed: str | None, text: str | None) -> bool:
         if pressed in ("now", "later") and not self.state.count:

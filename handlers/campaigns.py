@@ -42,6 +42,7 @@ from handlers.roles import allowed, grants_of
 from handlers.services import Services
 from handlers.turn import Turn
 from storage.models import Conversation, Nagari, Person, Registration
+from storage.officials import Official
 from storage.outbox import Campaign
 from storage.types import AwareDateTime
 
@@ -80,10 +81,32 @@ def audience_query(audience: dict[str, Any]) -> Any:
         query = query.where(exists().where(
             Conversation.channel_user == Person.channel_user, Conversation.step.not_in(IDLE_STEPS)))
     if audience.get("not_covered") and not audience.get("status"):
-        # The KKBC invitation: not to people already approved or enrolled.
+        # The KKBC invitation: not to people already covered, nor to those whose registration
+        # is under way (pending, a correction asked, on the waiting list).
         query = query.where(~exists().where(Registration.channel_user == Person.channel_user,
-                                            Registration.status.in_(("approved", "enrolled", "deletion_requested"))))
+                                            Registration.status.in_(LIVE_STATUSES)))
+    if not audience.get("officials"):
+        # Officials are in a workers' broadcast only when the admin chooses them.
+        query = query.where(Person.channel_user.not_in(
+            select(Official.channel_user).where(Official.revoked_at.is_(None))))
     return query
+
+
+# A registration in these states means the person is covered or on the way to it.
+LIVE_STATUSES = ("pending", "correction", "waiting", "approved", "enrolled", "deletion_requested")
+
+
+async def audience_breakdown(session: AsyncSession, audience: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """The audience by the status of each person's latest registration ("none" without one) and
+    by language: what the composer shows before the admin sends."""
+    people = audience_query(audience).subquery()
+    latest = (select(Registration.status).where(Registration.channel_user == people.c.channel_user)
+              .order_by(Registration.created_at.desc(), Registration.id.desc()).limit(1).scalar_subquery())
+    status = func.coalesce(latest, "none")
+    by_status = dict((await session.execute(select(status, func.count()).select_from(people)
+                                            .group_by(status))).all())
+    by_lang = dict((await session.execute(select(people.c.lang, func.count()).group_by(people.c.lang))).all())
+    return {str(k): int(v) for k, v in by_status.items()}, {str(k): int(v) for k, v in by_lang.items()}
 
 
 async def count_audience(session: AsyncSession, audience: dict[str, Any]) -> int:
@@ -273,7 +296,8 @@ class AdminTurn:
         replies = list(outcome.replies)
         if isinstance(outcome.effect, compose.CountAudience):
             count = await count_audience(self.session, outcome.effect.audience)
-            outcome = compose.handle(outcome.state, compose.AudienceCounted(count), ctx)
+            by_status, by_lang = await audience_breakdown(self.session, outcome.effect.audience)
+            outcome = compose.handle(outcome.state, compose.AudienceCounted(count, by_status, by_lang), ctx)
             replies.extend(outcome.replies)
         if isinstance(outcome.effect, compose.Discard):
             await self.session.delete(campaign)
