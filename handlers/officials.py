@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -68,7 +69,7 @@ from conversations.state import State
 from conversations.validators import contains_nik, format_phone, mask_nik, normalize_text
 from handlers import quota
 from handlers.clock import LOCAL_TZ
-from handlers.enrolment_import import ImportFileError, import_enrolments
+from handlers.enrolment_import import ImportFileError, import_enrolments, save_report
 from handlers.exports_bpjs import (
     STATUS_WORDS,
     Selection,
@@ -943,8 +944,12 @@ async def apply_import(desk: Desk, path: Path) -> None:
              for p in report.problems[:MAX_PROBLEM_LINES]]
     if len(report.problems) > MAX_PROBLEM_LINES:
         lines.append(desk.say.t("official.import.more", count=len(report.problems) - MAX_PROBLEM_LINES))
-    desk.answer("official.import.report", enrolled=len(report.enrolled), unchanged=report.unchanged,
-                rejected=len(report.problems), problems="\n".join(lines) or "-")
+    path = save_report(desk.svc, report, desk.say.t)
+    counts = Counter(row.result for row in report.rows)
+    reply = desk.say.reply("official.import.report", enrolled=len(report.enrolled), unchanged=report.unchanged,
+                           rejected=len(report.problems), problems="\n".join(lines) or "-",
+                           not_found=counts["not_found"], ambiguous=counts["ambiguous"], invalid=counts["invalid"])
+    desk.send(dataclasses.replace(reply, document=str(path)))
 
 
 async def on_document(turn: Turn, event: Document) -> bool:

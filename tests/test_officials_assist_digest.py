@@ -133,7 +133,7 @@ def test_officials_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert main(["officials", "--db", db, "list"]) == 0
     output = capsys.readouterr().out.splitlines()
     assert output[-1] == "tg:1\tadmin\t-"
-    assert f"tg:2\toperator\t{MUARO}" in output
+    assert f"tg:2\toperator\tMuaro ({MUARO})" in output
 
 
 def test_catalogs_complete_in_both_languages() -> None:
