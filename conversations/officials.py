@@ -9,6 +9,7 @@ as conversations/rules.py does for the registration flow.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,26 +106,6 @@ class OfficialsRules(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Commands
 
-# Indonesian names first, English aliases; the same on every channel, with or without "/".
-COMMAND_WORDS: dict[str, frozenset[str]] = {
-    "queue": frozenset({"antrian", "queue"}),
-    "show": frozenset({"lihat", "show"}),
-    "approve": frozenset({"setujui", "approve"}),
-    "reject": frozenset({"tolak", "reject"}),
-    "fix": frozenset({"perbaiki", "fix"}),
-    "quota": frozenset({"kuota", "quota"}),
-    "export": frozenset({"ekspor", "export"}),
-    "import": frozenset({"impor", "import"}),
-    "stats": frozenset({"statistik", "stats"}),
-    "invite": frozenset({"undang", "invite"}),
-    "code": frozenset({"kode", "code"}),
-    "register_for": frozenset({"daftarkan", "register_for"}),
-    "history": frozenset({"riwayat", "history"}),
-    "withdraw": frozenset({"tarik", "withdraw"}),
-    "end": frozenset({"akhiri", "discontinue"}),
-    "undo": frozenset({"urungkan", "undo"}),
-    "help": frozenset({"bantuan", "help"}),
-}
 # Buttons of the desk's next-message prompts: ask (reject or correct?), the common reasons,
 # the fields; a typed reason then completes the decision.
 DESK_BUTTONS = frozenset({"ask", "rjpick", "rjr", "fxpick", "fxf", "dskno", "apall"})
@@ -173,8 +154,9 @@ class Command:
     button: bool = False
 
 
-def parse_command(text: str) -> Command | None:
-    """`/tolak SJ-ABC234 data tidak lengkap` -> Command("reject", ("SJ-ABC234",), "data ...")."""
+def parse_command(text: str, words: Mapping[str, frozenset[str]]) -> Command | None:
+    """`/tolak SJ-ABC234 data tidak lengkap` -> Command("reject", ("SJ-ABC234",), "data ...");
+    `words`: each command's words (handlers/officials/commands.py, the desk's command table)."""
     stripped = text.strip()
     if not stripped:
         return None
@@ -182,18 +164,19 @@ def parse_command(text: str) -> Command | None:
     head, _, tail = stripped.lstrip("/").partition(" ")
     # Telegram appends the bot's name in groups: /antrian@SijunjungBot.
     word = normalize_text(head.split("@", 1)[0]).replace(" ", "_")
-    name = next((n for n, words in COMMAND_WORDS.items() if word in words), None)
+    name = next((n for n, typed in words.items() if word in typed), None)
     if name is None:
         return None
     args = tuple(tail.split())
     return Command(name, args, tail.strip(), slash)
 
 
-def parse_button(button_id: str) -> Command | None:
+def parse_button(button_id: str, names: Collection[str]) -> Command | None:
+    """A tap on one of our own buttons ("off:<name>:<argument>"); `names`: the commands."""
     if not button_id.startswith(BUTTON_PREFIX):
         return None
     _, name, *args = button_id.split(":", 2)
-    if name not in COMMAND_WORDS and name not in DESK_BUTTONS:
+    if name not in names and name not in DESK_BUTTONS:
         return None
     # "off:<name>:<reference>:<choice>": the choice travels as a second argument.
     parts = tuple(args[0].split(":", 1)) if args else ()
@@ -388,13 +371,7 @@ def render_quota(say: Say, view: QuotaView) -> Reply:
                      waiting=waiting)
 
 
-def render_help(say: Say, roles: set[str]) -> Reply:
-    lines = [say.t("official.help.view")]
-    if roles & {"admin", "operator"}:
-        lines.append(say.t("official.help.decide"))
-        lines.append(say.t("official.help.programme"))
-        lines.append(say.t("official.help.tickets"))
-    lines.append(say.t("official.help.export"))
-    if "admin" in roles:
-        lines.append(say.t("official.help.admin"))
-    return say.reply("official.help", roles=", ".join(sorted(roles)), commands="\n".join(lines))
+def render_help(say: Say, roles: set[str], help_keys: Sequence[str]) -> Reply:
+    """The help: the catalog lines `help_keys` (the command table's, for these roles), in order."""
+    return say.reply("official.help", roles=", ".join(sorted(roles)),
+                     commands="\n".join(say.t(key) for key in help_keys))

@@ -13,9 +13,9 @@ from datetime import timedelta
 from conversations import aftercare
 from conversations import registration as flow
 from conversations.events import Text
-from conversations.officials import parse_command
 from handlers import quota
 from handlers.clock import LOCAL_TZ
+from handlers.officials.commands import parse as parse_desk_command
 from handlers.optout import START_WORDS, STOP_WORDS, word_of
 from handlers.reminders import add_months, reminder_rules
 from handlers.turn import Turn
@@ -62,7 +62,7 @@ async def route(turn: Turn) -> bool:
     if not isinstance(event, Text) or turn.pre.is_official or not turn.pre.registered:
         return False
     text = event.text.strip()
-    if not text or text.startswith("/") or flow.command_of(text) is not None or parse_command(text) is not None:
+    if not text or text.startswith("/") or flow.command_of(text) is not None or parse_desk_command(text) is not None:
         return False
     if word_of(event) in STOP_WORDS | START_WORDS:
         return False

@@ -8,6 +8,7 @@ PostgreSQL and Redis tests skip when the servers are unreachable, except in CI
 from __future__ import annotations
 
 import asyncio
+import logging
 import concurrent.futures
 import os
 import secrets
@@ -90,6 +91,18 @@ def redis_url() -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """The command line's main() sets up the program's logging on the root logger, writing to the
+    stderr of its moment (under capsys, a stream closed after the test): every test gets the root
+    logger back as it was, so no later test logs into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from bot.telegram.menus import DESK_MENU, desk_commands
 from conversations.events import Text
 from conversations.handover import COMMAND_WORDS as TICKET_WORDS
 from conversations.handover import parse_ticket_command
-from conversations.officials import COMMAND_WORDS, parse_command
+from handlers.officials.commands import WORDS as COMMAND_WORDS
+from handlers.officials.commands import parse as parse_command
 from handlers.roles import grant
 from handlers.services import Services
 from tests import conftest

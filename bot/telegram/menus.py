@@ -42,6 +42,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat
 from bot.telegram.sender import TRANSIENT, chat_id_of
 from conversations.i18n import Catalog
 from handlers.roles import Grant, allowed, officials_of_channel
+from handlers.officials.commands import COMMANDS as DESK_COMMANDS
 from handlers.services import Services
 from handlers.settings import TelegramConfig
 from storage.crypto import who
@@ -49,31 +50,20 @@ from storage.crypto import who
 log = logging.getLogger(__name__)
 
 # The desk commands in menu order: (the action it needs, handlers/roles.PERMISSIONS; the command
-# in Indonesian, in English -- words conversations/officials.COMMAND_WORDS and the broadcast
-# composer recognise; the description's catalog key, telegram.po: telegram.desk.<English>).
-DESK_MENU: tuple[tuple[str, str, str], ...] = (
-    ("view", "antrian", "queue"),
-    ("view", "lihat", "show"),
-    ("decide", "setujui", "approve"),
-    ("decide", "tolak", "reject"),
-    ("decide", "perbaiki", "fix"),
-    ("register_for", "daftarkan", "register_for"),
-    ("decide", "urungkan", "undo"),
-    ("decide", "tarik", "withdraw"),
-    ("decide", "akhiri", "discontinue"),
-    ("view", "riwayat", "history"),
-    ("view", "kuota", "quota"),
-    ("view", "statistik", "stats"),
-    ("export", "ekspor", "export"),
-    ("import", "impor", "import"),
-    ("invite", "undang", "invite"),
-    ("broadcast", "siaran", "broadcast"),
-    ("handover", "tiket", "tickets"),
-    ("handover", "ambil", "take"),
-    ("handover", "balas", "reply"),
-    ("handover", "tutup", "close"),
-    ("view", "bantuan", "help"),
+# in Indonesian, in English; the description's catalog key, telegram.po: telegram.desk.<English>).
+# The desk's own come from its command table (handlers/officials/commands.py); the broadcast
+# composer's and the ticket commands are placed among them by their order numbers.
+OTHER_MENU_ROWS: tuple[tuple[int, str, str, str], ...] = (
+    (160, "broadcast", "siaran", "broadcast"),
+    (170, "handover", "tiket", "tickets"),
+    (180, "handover", "ambil", "take"),
+    (190, "handover", "balas", "reply"),
+    (200, "handover", "tutup", "close"),
 )
+DESK_MENU: tuple[tuple[str, str, str], ...] = tuple(
+    (action, name_id, name_en) for _, action, name_id, name_en in sorted(
+        [(row.menu, row.permission or "view", *row.words) for row in DESK_COMMANDS if row.menu is not None]
+        + list(OTHER_MENU_ROWS)))
 # What a chat shows: (roles, language), or None for the worker's (default) menu.
 Wanted = tuple[frozenset[str], str] | None
 UNKNOWN = object()  # a chat this process has set nothing for yet
