@@ -91,6 +91,8 @@ class FakeGraph:
     downloads: list[str] = field(default_factory=list)  # media ids whose bytes were fetched
     held: asyncio.Event | None = None
     url: str = ""
+    access_token: str = "EAAtest-access-token"  # the token this fake accepts (ACCESS_TOKEN below)
+    phone_lookups: int = 0
     _runner: web.AppRunner | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -156,6 +158,8 @@ class FakeGraph:
 
     async def media_url(self, request: web.Request) -> web.Response:
         media_id = request.match_info["media_id"]
+        if media_id == self.phone_number_id:
+            return self.phone_number(request)
         if media_id not in self.media_files or request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
             return _error(100, "(#100) Invalid parameter")
         content, size = self.media_files[media_id]
@@ -163,6 +167,17 @@ class FakeGraph:
             "url": f"{self.url}/attachments/{media_id}", "mime_type": "text/csv",
             "sha256": hashlib.sha256(content).hexdigest(), "file_size": size, "id": media_id,
             "messaging_product": "whatsapp"})
+
+    def phone_number(self, request: web.Request) -> web.Response:
+        """GET /{phone_number_id}: the number's details, as Meta answers them -- or, with a token
+        it does not know, its "Invalid OAuth access token" error (code 190, HTTP 401)."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return _error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+        self.phone_lookups += 1
+        return web.json_response({"id": self.phone_number_id, "display_phone_number": "+62 811-6600-1234",
+                                  "verified_name": "Satu Nagari 100 Pekerja Rentan", "quality_rating": "GREEN",
+                                  "code_verification_status": "VERIFIED", "platform_type": "CLOUD_API",
+                                  "throughput": {"level": "STANDARD"}})
 
     async def media_bytes(self, request: web.Request) -> web.Response:
         media_id = request.match_info["media_id"]

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 import httpx
 from aiohttp import web
 from pywa_async import WhatsApp
+from pywa_async.errors import AuthorizationError, WhatsAppError
 
 from bot import documents
 from bot.config import ConfigError
@@ -333,11 +334,31 @@ class WhatsAppWebhook:
 WEBHOOK_KEY = web.AppKey("whatsapp", WhatsAppWebhook)
 
 
+async def check_credentials(wa: WhatsApp, session: httpx.AsyncClient, settings: Settings) -> None:
+    """Once at start: read our phone number with the token. Meta refusing the token or not
+    knowing the number stops the start in one line naming the variable (exit 2), instead of
+    /healthz saying ok until the first send fails."""
+    try:
+        number = await wa.get_business_phone_number()
+    except WhatsAppError as problem:
+        await session.aclose()
+        variable = "WHATSAPP_ACCESS_TOKEN" if isinstance(problem, AuthorizationError) or problem.status_code in (
+            401, 403) else "WHATSAPP_PHONE_NUMBER_ID"
+        raise ConfigError(f"WhatsApp channel: Meta refused {variable} ({problem.code}: "
+                          f"{' '.join(str(problem.message).split())[:160]})") from None
+    except httpx.HTTPError as problem:
+        await session.aclose()
+        raise ConfigError(f"WhatsApp channel: the Graph API cannot be reached ({type(problem).__name__}; "
+                          "WHATSAPP_API_BASE, or the network)") from None
+    log.info("WhatsApp: sending as %s (%s)", number.display_phone_number or number.id, number.verified_name or "-")
+
+
 async def setup(app: web.Application, svc: Services, environ: Mapping[str, str]) -> Channel:
     """Mounts the webhook and builds the sender; refuses to start without an app secret."""
     settings = Settings.from_environ(environ)
     config: WhatsAppConfig = svc.config.whatsapp
     wa, session = make_client(settings, config)
+    await check_credentials(wa, session, settings)
     sender = WhatsAppSender(wa, svc, config)
     webhook = WhatsAppWebhook(svc, wa, session, sender, settings, config)
     app[WEBHOOK_KEY] = webhook
