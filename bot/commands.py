@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
-from bot import import_cli, inbox_cli, officials_cli, worker
+from bot import import_cli, inbox_cli, officials_cli, templates_cli, worker
 from bot.channels import ChannelSpec
 from bot.telegram import channel as telegram
 from bot.whatsapp import channel as whatsapp
@@ -38,6 +38,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                             officials_cli.configure, officials_cli.run),
     "inbox": Subcommand("platform updates set aside (undecodable, or failing too often)",
                         inbox_cli.configure, inbox_cli.run),
+    "templates": Subcommand("the WhatsApp message templates the bot defines (list; --json for Meta's API)",
+                            templates_cli.configure, templates_cli.run),
     "import-enrolment": Subcommand("apply BPJS TK's enrolment results (XLSX or CSV, by reference or NIK)",
                                    import_cli.configure, import_cli.run),
 }
