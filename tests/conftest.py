@@ -8,6 +8,7 @@ PostgreSQL and Redis tests skip when the servers are unreachable, except in CI
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import concurrent.futures
 import os
@@ -26,6 +27,7 @@ import pytest
 from bot.app import build_services
 from bot.config import Environment
 from conversations.events import ButtonPress, ContactShared, Inbound, Media, Reply, Text
+from bot.logging_setup import setup_logging
 from handlers.clock import LOCAL_TZ, FixedClock
 from handlers.delivery import Outgoing
 from handlers.router import dispatch
@@ -103,6 +105,20 @@ def _root_logging_restored() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def app_log() -> Iterator[io.StringIO]:
+    """The application's own log set-up (with its NIK filter), writing to a string."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    setup_logging("DEBUG", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 @pytest.fixture

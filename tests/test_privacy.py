@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.all_models  # noqa: F401  (every table, for the raw scan)
-from bot.logging_setup import setup_logging
 from conversations.events import Inbound, Text
 from handlers.ingest import accept, drain
 from handlers.router import dispatch
@@ -81,20 +80,6 @@ async def test_no_nik_in_logs_at_debug(svc: Services, caplog: pytest.LogCaptureF
         rendered = record.getMessage() + (record.exc_text or "") + repr(record.args)
         assert not leaks(rendered), (record.name, rendered[:200])
     assert not leaks(caplog.text)
-
-
-@pytest.fixture
-def app_log() -> Iterator[io.StringIO]:
-    """The application's own log set-up (with its NIK filter), writing to a string."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    stream = io.StringIO()
-    setup_logging("DEBUG", stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
 
 
 async def test_a_crash_inside_handling_logs_no_nik_and_loses_nothing(svc: Services, app_log: io.StringIO) -> None:

@@ -5,34 +5,14 @@ all doing their work) leaves no phone number, platform id or NIK in the log."""
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
-import pytest
 
-from bot.logging_setup import setup_logging
 from handlers.services import Services
 from tests.conftest import GOOD_NIK
 from tests.fake_graph import WA_ID, whatsapp_harness
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.test_telegram_channel import register_on_telegram
 from tests.test_whatsapp_registration import WhatsAppChat, walk_registration
-
-
-@pytest.fixture
-def debug_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
-    stream = io.StringIO()
-    setup_logging("DEBUG", stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-        for name, old in levels.items():
-            logging.getLogger(name).setLevel(old)
 
 
 def personal(text: str, *values: str) -> list[str]:
@@ -43,19 +23,19 @@ def personal(text: str, *values: str) -> list[str]:
     return found
 
 
-async def test_a_whatsapp_registration_at_debug_logs_nothing_personal(svc: Services, debug_log: io.StringIO) -> None:
+async def test_a_whatsapp_registration_at_debug_logs_nothing_personal(svc: Services, app_log: io.StringIO) -> None:
     async with whatsapp_harness(svc) as wa:
         await walk_registration(WhatsAppChat(wa))
-    logged = debug_log.getvalue()
+    logged = app_log.getvalue()
     assert logged, "expected some logging at DEBUG"
     assert personal(logged, WA_ID, WA_ID[2:], "81234567890", "ID." + WA_ID[::-1]) == [], logged[-3000:]
 
 
 async def test_a_telegram_registration_at_debug_logs_nothing_personal(svc: Services, fake: FakeTelegram,
-                                                                      debug_log: io.StringIO) -> None:
+                                                                      app_log: io.StringIO) -> None:
     async with running_bot(svc, fake, webhook=True) as bot:
         person = bot.person()
         await register_on_telegram(svc, person)
-    logged = debug_log.getvalue()
+    logged = app_log.getvalue()
     assert logged, "expected some logging at DEBUG"
     assert personal(logged, str(person.user_id), "81234567890") == [], logged[-3000:]

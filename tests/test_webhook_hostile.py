@@ -78,18 +78,10 @@ def alarming(caplog: pytest.LogCaptureFixture) -> list[str]:
             if r.levelno >= logging.ERROR or r.exc_info]
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 async def test_odd_signature_bytes_are_refused_without_reading_or_a_traceback(
-        svc: Services, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
+        svc: Services, fake: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with served(svc, telegram) as port:
+    async with served(svc, fake) as port:
         for value in ("sha256=é".encode(), b"sha256=\xff\xfe" + b"0" * 62, b"\xc3\x28", b"sha256=" + b"g" * 64,
                       b"sha1=" + b"0" * 40, b""):
             # A body announced but never sent: the answer must not wait for it.
