@@ -20,6 +20,8 @@ from storage.keyring import KeyMismatch, record_key, verify_key
 from storage.models import Nagari
 from storage.repo import Repository
 
+from bot.version import version
+
 log = logging.getLogger(__name__)
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'bot.sqlite3'}"
 
@@ -157,7 +159,7 @@ def startup_summary(svc: Services, channels: list[str], role: str = "bot") -> st
     else:
         mode = "embedded worker"
     backend = LOCK_BACKENDS.get(type(svc.locks).__name__, type(svc.locks).__name__)
-    return (f"starting {role}: database {safe_url(svc.db.url)}; channels {', '.join(channels) or 'none'}; "
+    return (f"starting {role} {version()}: database {safe_url(svc.db.url)}; channels {', '.join(channels) or 'none'}; "
             f"person locks {backend}; outbox {mode}; key {svc.cipher.fingerprint}")
 
 

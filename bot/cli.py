@@ -19,6 +19,7 @@ from bot.channels import ChannelSpec, configured_channels
 from bot.app import build_services, database_error, database_url, master_key, open_database, startup_summary
 from bot.config import PROJECT_ROOT, ConfigError, Environment, load_dotenv_file
 from bot.logging_setup import setup_logging
+from bot.version import version
 from handlers.clock import FixedClock, SystemClock
 
 log = logging.getLogger("bot")
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot", description="Satu Nagari 100 Pekerja Rentan: registration bot",
         epilog="Settings come from config.yaml and the environment (.env is read): see .env.example.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:

@@ -32,6 +32,8 @@ from bot.channels import Channel, ChannelSetup, ChannelSpec, configured_channels
 from handlers.services import Services
 from handlers.shutdown import Deadline, finish_within, shutdown_rules
 
+from bot.version import version
+
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,8 @@ async def healthz(request: web.Request) -> web.Response:
         backlog = None
     failing = sorted(name for name, report in channels.items() if report["state"] == "failing")
     status = "ok" if migrated and not failing else "degraded"
-    body = {"status": status, "database": "ok" if migrated else "not migrated", "channels": channels,
-            "failing": failing, "outbox": backlog}
+    body = {"status": status, "version": version(), "database": "ok" if migrated else "not migrated",
+            "channels": channels, "failing": failing, "outbox": backlog}
     return web.json_response(body, status=200 if status == "ok" else 503)
 
 

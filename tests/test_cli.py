@@ -100,3 +100,14 @@ def test_unknown_commands_are_refused(keep_root_logging: None) -> None:
     assert raised.value.code == 2
     with pytest.raises(SystemExit):
         main(["export", "--format", "xls"])
+
+
+def test_the_version_is_the_one_in_pyproject(capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    expected = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"python -m bot {expected}"
+    changelog = Path("CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {expected} " in changelog  # every version has its entry

@@ -424,6 +424,9 @@ async def test_healthz_reports_channels_contacts_and_the_outbox_backlog(web_svc:
         body = await (await client.get("/healthz")).json()
         assert body["status"] == "ok" and body["channels"]["tg"]["state"] == "unknown"
         assert body["outbox"] == {"waiting": 0, "due": 0, "oldest_due_seconds": None}
+        from bot.version import version
+
+        assert body["version"] == version() and version() != "unknown"
         # Telegram unreachable: /healthz says so (and is no longer 200).
         web_svc.contacts.ok("tg", clock.now())
         clock.set(clock.now() + timedelta(minutes=2))
