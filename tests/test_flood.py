@@ -108,6 +108,7 @@ async def test_a_whatsapp_flood_does_not_slow_anyone_else(any_svc: Services, cap
         await asyncio.sleep(0.2)  # the flood is under way
         during = await conversations([f"62812000002{n:02d}" for n in range(PEOPLE)], post, answers)
         await flooding
+        print(f"\nWhatsApp flood: others' p95 {p95(during):.2f} s (no flood {p95(baseline):.2f} s)")
         assert p95(during) <= p95(baseline) + 2.0, (sorted(during), p95(baseline))
 
         user = f"wa:{flooder}"
@@ -143,6 +144,7 @@ async def test_a_telegram_flood_does_not_slow_anyone_else(any_svc: Services, fak
         await asyncio.sleep(0.2)
         during = await conversations([bot.person(user_id=700002000 + n) for n in range(PEOPLE)], post, answers)
         await flooding
+        print(f"\nTelegram flood: others' p95 {p95(during):.2f} s (no flood {p95(baseline):.2f} s)")
         assert p95(during) <= p95(baseline) + 2.0, (sorted(during), p95(baseline))
 
         user = f"tg:{flooder.user_id}"
