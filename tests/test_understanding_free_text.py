@@ -3,7 +3,10 @@ explanation and never stored or sent on (the registration's own free text: test_
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from handlers.services import Services
+from storage.models import Registration
 from tests.conftest import GOOD_NIK, Chat, register
 from tests.officials_support import OPERATOR, add_officials, registration
 from tests.test_campaigns_sim import ADMIN, make_admin
@@ -42,7 +45,13 @@ async def test_a_broadcast_with_a_nik_is_refused(svc: Services) -> None:
 async def test_the_composer_reads_typed_choices_like_every_step(svc: Services) -> None:
     """The admin may type a button's words; the same reader as the registration's decides."""
     await make_admin(svc)
-    await register(Chat(svc, "tg:5005"))  # someone in Kecamatan Sijunjung (Muaro): an audience of 1
+    # Someone in Kecamatan Sijunjung (Muaro) whose registration was rejected: the KKBC invitation
+    # is for them (not for people covered or on the way), an audience of 1.
+    reference = await register(Chat(svc, "tg:5005"))
+    async with svc.db.session() as session:
+        await session.execute(update(Registration).where(Registration.reference == reference)
+                              .values(status="rejected"))
+        await session.commit()
     admin = Chat(svc, ADMIN)
     await admin("/siaran")
     await admin.tap("camp:kkbc")
