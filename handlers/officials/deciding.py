@@ -204,7 +204,7 @@ async def approve(desk: Desk, command: Command) -> None:
     else:
         await desk.audit("waitlisted", registration.reference, year=row.year, position=placement.position)
         desk.answer("official.approve.waiting", reference=registration.reference, position=placement.position,
-                    nagari=nagari)
+                    nagari=await desk.nagari_label(registration.nagari_code))
         desk.tell_worker(registration, "official.worker.waiting", position=placement.position, nagari=nagari)
 
 

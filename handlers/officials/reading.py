@@ -48,7 +48,7 @@ async def show_queue(desk: Desk, command: Command) -> None:
     items = []
     for registration, nagari in (await desk.session.execute(query)).all():
         category = desk.svc.rules.category(registration.category)
-        items.append(QueueItem(registration.reference, registration.name, nagari,
+        items.append(QueueItem(registration.reference, registration.name, f"{nagari} ({registration.nagari_code})",
                                category.title(desk.say.lang) if category else registration.category,
                                desk.local(registration.created_at), tuple(registration.flags or ())))
     desk.out.extend(Outgoing(desk.who, reply) for reply in render_queue(desk.say, items, page, pages, total))
