@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,17 +30,7 @@ TERMINAL_SCRIPT = [
 
 
 @pytest.fixture
-def keep_root_logging() -> Iterator[None]:
-    """main() sets up the program's logging on the root logger; undo it for the next tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_root_logging: None) -> Path:
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A key from the environment (export must decrypt what the chat stored) and no tokens."""
     monkeypatch.setenv("BOT_SECRET_KEY", "s" * 48)
     monkeypatch.setenv("BOT_SECRET_KEY_FILE", str(tmp_path / "unused.key"))
@@ -94,7 +82,7 @@ def test_database_argument_takes_urls_and_files(tmp_path: Path) -> None:
     assert args.db.startswith("sqlite:////") and args.db.endswith("/var/x.sqlite3")
 
 
-def test_unknown_commands_are_refused(keep_root_logging: None) -> None:
+def test_unknown_commands_are_refused() -> None:
     with pytest.raises(SystemExit) as raised:
         main(["fly"])
     assert raised.value.code == 2

@@ -13,7 +13,6 @@ import yaml
 
 from bot.cli import main
 from bot.config import DEFAULT_CONFIG, ConfigError, Environment, load_config
-from tests.test_cli import keep_root_logging  # noqa: F401  (fixture)
 
 
 def shipped() -> dict[str, Any]:
@@ -115,8 +114,7 @@ def test_a_wrong_environment_value_is_named() -> None:
         Environment.from_env({"PORT": "eighty"})
 
 
-def test_the_command_line_stops_with_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                keep_root_logging: None) -> None:
+def test_the_command_line_stops_with_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = shipped()
     data["age"]["min"] = -3
     path = write(tmp_path, data)

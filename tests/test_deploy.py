@@ -34,7 +34,6 @@ from handlers.clock import FixedClock
 from handlers.services import Services
 from storage.db import Database, alembic_config
 from tests.conftest import GOOD_NIK, Chat, register
-from tests.test_cli import keep_root_logging  # noqa: F401  (fixture)
 from tests.test_keys import env_with
 
 KEY = "k" * 48
@@ -45,7 +44,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, keep_root_logging: None) -> Path:
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """main() with a key from the environment, no channel tokens, data in tmp_path/var."""
     monkeypatch.setenv("BOT_SECRET_KEY", KEY)
     for name in ("DATABASE_URL", "TELEGRAM_BOT_TOKEN", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
@@ -549,7 +548,7 @@ async def test_polling_without_network_waits_for_ever_and_says_so(
 
 # -- logs ------------------------------------------------------------------------------------------------
 
-def test_json_logs_one_object_per_line_with_nik_masked(keep_root_logging: None) -> None:
+def test_json_logs_one_object_per_line_with_nik_masked() -> None:
     stream = io.StringIO()
     setup_logging("INFO", stream=stream, fmt="json")
     logging.getLogger("bot.test").info("typed %s", GOOD_NIK)

@@ -33,7 +33,6 @@ from storage.repo import Repository
 from storage.tickets import Ticket, TicketMessage
 from storage.whatsapp import OutboundMessage
 from tests.conftest import GOOD_NIK, REGISTRATION, Chat, register
-from tests.test_cli import keep_root_logging  # noqa: F401  (fixture)
 
 OTHER_NIK = "1303054506900002"
 TABLES = ("registration", "conversation", "person", "consent", "inbound_update", "auditevent", "key_fingerprint",
@@ -112,7 +111,7 @@ async def test_the_fingerprint_is_recorded_and_another_key_is_refused_before_any
 
 async def test_the_command_line_refuses_another_key_in_one_line(
         url: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], keep_root_logging: None) -> None:
+        capsys: pytest.CaptureFixture[str]) -> None:
     key = secrets.token_urlsafe(48)
     svc = await populated(url, key, tmp_path, clock)
     before = await snapshot(svc)
@@ -224,7 +223,7 @@ async def all_tokens(svc: Services) -> list[str]:
 
 async def test_keys_rotate_re_encrypts_everything_and_recomputes_the_lookup_hashes(
         url: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], keep_root_logging: None) -> None:
+        capsys: pytest.CaptureFixture[str]) -> None:
     old_key = secrets.token_urlsafe(48)
     svc = await populated(url, old_key, tmp_path, clock)
     before = await all_tokens(svc)
