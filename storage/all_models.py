@@ -11,3 +11,4 @@ from storage import outbox  # noqa: F401,E402
 from storage import officials_extra  # noqa: F401,E402
 from storage import keyring  # noqa: F401,E402
 from storage import tickets  # noqa: F401,E402
+from storage import wa_templates  # noqa: F401,E402
