@@ -23,6 +23,9 @@ class Channel:
     # Called on shutdown before `close`, with the seconds left of the grace: let the turns in
     # flight finish (and send their replies) for that long, then cancel them.
     stop: Callable[[float], Awaitable[None]] | None = None
+    # What the channel adds to /readyz's body (e.g. the WhatsApp templates Meta has not
+    # approved): information only, never a reason to answer 503.
+    readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
 
 ChannelSetup = Callable[[web.Application, Services, Mapping[str, str]], Awaitable[Channel]]

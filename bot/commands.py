@@ -38,7 +38,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                             officials_cli.configure, officials_cli.run),
     "inbox": Subcommand("platform updates set aside (undecodable, or failing too often)",
                         inbox_cli.configure, inbox_cli.run),
-    "templates": Subcommand("the WhatsApp message templates the bot defines (list; --json for Meta's API)",
+    "templates": Subcommand("the WhatsApp message templates the bot defines: list, push to Meta, sync Meta's review",
                             templates_cli.configure, templates_cli.run),
     "import-enrolment": Subcommand("apply BPJS TK's enrolment results (XLSX or CSV, by reference or NIK)",
                                    import_cli.configure, import_cli.run),

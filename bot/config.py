@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from conversations import links
+
 # The settings models live below handlers/ (the use-cases type against them); re-exported here
 # so that `from bot.config import AppConfig` keeps working.
 from handlers.settings import (  # noqa: F401
@@ -22,7 +24,6 @@ from handlers.settings import (  # noqa: F401
     Regency,
     RenderLimits,
     TelegramConfig,
-    TemplateSpec,
     WhatsAppConfig,
 )
 
@@ -81,6 +82,8 @@ ENV_VARS = {
     "redis_url": "REDIS_URL",
     "host": "HOST",
     "port": "PORT",
+    "telegram_bot_username": "TELEGRAM_BOT_USERNAME",
+    "whatsapp_display_number": "WHATSAPP_DISPLAY_NUMBER",
 }
 
 
@@ -99,6 +102,25 @@ class Environment(BaseModel):
     # 0.0.0.0 in a container.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # Where recruitment links lead (conversations/links.py): the bot's @username (t.me links)
+    # and the business number people see (wa.me links). Not secrets, but of the deployment,
+    # like the tokens beside them; without them `links` and /tautan make only what they can.
+    telegram_bot_username: str = ""
+    whatsapp_display_number: str = ""
+
+    @field_validator("telegram_bot_username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        return links.telegram_username(value) if value.strip() else ""
+
+    @field_validator("whatsapp_display_number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        return links.whatsapp_number(value) if value.strip() else ""
+
+    @property
+    def link_targets(self) -> links.LinkTargets:
+        return links.LinkTargets(self.telegram_bot_username or None, self.whatsapp_display_number or None)
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

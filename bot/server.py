@@ -5,7 +5,8 @@ Telegram and WhatsApp webhooks, /healthz and /readyz, plus the channels' backgro
   webhook the platform delivered, a message it accepted) and the outbox backlog; 200 when the
   database answers and no channel's last attempt failed, else 503 (with the same report).
 - /readyz: 200 only when the database is reachable and fully migrated (load balancers and the
-  container health check); 503 otherwise.
+  container health check); 503 otherwise. The body also lists, for the operator, the WhatsApp
+  templates that cannot be sent (not APPROVED by Meta, with Meta's reason, or unknown to Meta).
 
 The channels are listed in bot/commands.py and passed in; each setup function adds its routes to the app and
 returns a Channel describing its background work (polling, recovery) and its sender.
@@ -79,11 +80,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database is reachable and migrated. What the channels report (the WhatsApp
+    templates Meta has not approved, or not seen) is added to the body for the operator, but does
+    not make the bot unready: it still answers everyone who writes."""
     reachable, migrated = await database_state(request.app[SVC_KEY])
-    if reachable and migrated:
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "not ready", "database": "not migrated" if reachable else "unavailable"},
-                             status=503)
+    if not (reachable and migrated):
+        return web.json_response({"status": "not ready", "database": "not migrated" if reachable else "unavailable"},
+                                 status=503)
+    body: dict[str, Any] = {"status": "ready"}
+    for name, channel in sorted(request.app[CHANNELS_KEY].items()):
+        if channel.readiness is None:
+            continue
+        try:
+            body.update(await channel.readiness())
+        except Exception as problem:  # noqa: BLE001 - a report is information, never a failure
+            log.warning("/readyz: the %s channel's report failed (%s)", name, type(problem).__name__)
+    return web.json_response(body)
 
 
 @web.middleware

@@ -7,7 +7,9 @@
 
 Every wait accepts "cancel"; every input that is not understood is answered ("other"). The
 handler (handlers/campaigns.py) performs the effects; only the audience count comes back as an
-event. Progress and final reports are rendered here too, from plain numbers.
+event, with what the broadcast will cost on WhatsApp (conversations/pricing.py), shown in the
+preview and again when the admin confirms. Progress and final reports are rendered here too,
+from plain numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conversations import pricing
 from conversations.events import Button, ButtonPress, Event, Reply, Text
 from conversations.understand import read_choice
 from conversations.validators import contains_nik
@@ -59,6 +62,8 @@ class ComposeState:
     count: int | None = None
     # The counted audience by registration status ("none": no registration) and by language.
     breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The counted audience by what their message costs (pricing.Recipients as a dict).
+    recipients: dict[str, Any] = field(default_factory=dict)
     scheduled_at: str | None = None  # ISO 8601
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +95,8 @@ class AudienceCounted:
     count: int
     by_status: dict[str, int] = field(default_factory=dict)
     by_lang: dict[str, int] = field(default_factory=dict)
+    # By channel and 24-hour window: what the broadcast will cost (None: not counted).
+    recipients: pricing.Recipients | None = None
 
 
 ComposeEffect = CountAudience | Schedule | Discard
@@ -103,6 +110,8 @@ class ComposeCtx:
     content: CampaignContent
     categories: dict[str, str]  # id -> title in the admin's language
     now: datetime  # local time (WIB)
+    # The price of one delivered broadcast template (config.yaml whatsapp.pricing); None: no estimate.
+    rate: pricing.Rate | None = None
 
 
 # Steps whose buttons may also be typed in words (the others take free text or a time).
@@ -154,6 +163,7 @@ class _Compose:
         if isinstance(event, AudienceCounted):
             self.state.count = event.count
             self.state.breakdown = {"status": dict(event.by_status), "lang": dict(event.by_lang)}
+            self.state.recipients = event.recipients.to_dict() if event.recipients else {}
             self.show_preview()
             return
         pressed = event.button_id[5:] if isinstance(event, ButtonPress) and event.button_id.startswith("camp:") else None
@@ -267,7 +277,12 @@ class _Compose:
         statuses = ", ".join(f"{self.t('campaign.status.' + (s if s in BREAKDOWN_STATUSES else 'no_registration'))} {n}"
                              for s, n in sorted(by_status.items(), key=lambda item: -item[1]))
         langs = ", ".join(f"{self.label('lang', code)} {n}" for code, n in sorted(by_lang.items(), key=lambda i: -i[1]))
-        return self.t("campaign.compose.breakdown", statuses=statuses or "-", langs=langs or "-")
+        text = self.t("campaign.compose.breakdown", statuses=statuses or "-", langs=langs or "-")
+        recipients = pricing.Recipients.from_dict(self.state.recipients)
+        if recipients is not None and self.ctx.rate is not None:
+            # What it costs, per channel, before anything is confirmed.
+            text = f"{text}\n{pricing.describe(self.ctx.t, self.ctx.lang, recipients, self.ctx.rate)}"
+        return text
 
     def label(self, dim: str, value: str) -> str:
         if dim == "kecamatan":
@@ -391,8 +406,13 @@ class _Compose:
     def ask_confirm(self) -> None:
         self.state.step = "confirm"
         when = datetime.fromisoformat(self.state.scheduled_at or self.ctx.now.isoformat())
-        self.say("campaign.compose.confirm", [self.button("send", "btn.camp.send"), self.cancel],
-                 count=self.state.count or 0, when=format_moment(when, self.ctx.now))
+        key = "campaign.compose.confirm"
+        text = self.t(key, count=self.state.count or 0, when=format_moment(when, self.ctx.now))
+        recipients = pricing.Recipients.from_dict(self.state.recipients)
+        if recipients is not None and self.ctx.rate is not None:
+            # The estimate again, on the message whose button sends.
+            text = f"{text}\n{pricing.cost_line(self.ctx.t, self.ctx.lang, recipients, self.ctx.rate)}"
+        self.out.replies.append(Reply(key, text, (self.button("send", "btn.camp.send"), self.cancel)))
 
     def on_confirm(self, pressed: str | None, text: str | None) -> bool:
         if pressed != "send":
@@ -464,10 +484,15 @@ def render_progress(t: Callable[..., str], lang: str, progress: Progress) -> Rep
 
 
 def render_report(t: Callable[..., str], lang: str, campaign_id: int, counts: dict[str, int],
-                  reasons: dict[str, int]) -> Reply:
-    """The final report: delivered, failed and skipped, with reasons."""
+                  reasons: dict[str, int], recipients: pricing.Recipients | None = None,
+                  rate: pricing.Rate | None = None) -> Reply:
+    """The final report: delivered, failed and skipped, with reasons; and, given the sent
+    messages by cost (`recipients`) and the template's rate, what the broadcast cost."""
     lines = "\n".join(f"• {t(lang, 'campaign.reason.' + reason.split(':', 1)[0])}: {n}"
                       for reason, n in sorted(reasons.items(), key=lambda item: -item[1])) or "-"
     key = "campaign.report"
-    return Reply(key, t(lang, key, id=campaign_id, sent=counts.get("sent", 0), failed=counts.get("failed", 0),
-                        skipped=counts.get("skipped", 0), reasons=lines))
+    text = t(lang, key, id=campaign_id, sent=counts.get("sent", 0), failed=counts.get("failed", 0),
+             skipped=counts.get("skipped", 0), reasons=lines)
+    if recipients is not None and rate is not None:
+        text = f"{text}\n{pricing.describe(t, lang, recipients, rate, sent=True)}"
+    return Reply(key, text)

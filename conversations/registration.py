@@ -59,7 +59,12 @@ COMMANDS: dict[str, frozenset[str]] = {
     "help": frozenset({"bantuan", "help", "tolong", "menu"}),
     "back": frozenset({"kembali", "back", "balik", "sebelumnya"}),
     "cancel": frozenset({"batal", "cancel", "batalkan", "stop daftar"}),
-    "status": frozenset({"status", "cek status"}),
+    "status": frozenset({"status", "cek status", "lihat status", "see status", "check status", "status saya",
+                         "my status"}),
+    # A template's quick reply ("Lanjutkan", "Baca jawaban", "Buka") means the same typed: go
+    # on from where the person was (what the template announced follows on its own).
+    "continue": frozenset({"lanjutkan", "lanjutkan pendaftaran", "continue", "continue registration",
+                           "baca jawaban", "read answer", "buka", "open"}),
     "start": frozenset({"mulai", "daftar", "start", "mulai lagi", "register", "daftar ulang"}),
     "mydata": frozenset({"data saya", "my data", "lihat data", "data", "mydata"}),
     "delete": frozenset({"hapus data", "hapus data saya", "delete my data", "delete data", "hapus"}),
@@ -326,6 +331,12 @@ class _Flow:
                 self.ask_confirm()
             else:
                 self.say("cancel.nothing", self.menu_buttons())
+        elif name == "continue":
+            if state.in_form or state.confirm or state.correcting or state.step in ("done", "language"):
+                self.reprompt()
+            else:
+                self.say("done.menu" if state.reference else "continue.nothing", self.menu_buttons(),
+                         reference=state.reference or "-")
         elif name in ("status", "mydata"):
             state.pending["show"] = name
             self.effect(LoadMyData())

@@ -11,7 +11,9 @@ launched exactly once even when several workers tick at the same moment. The sch
 (`campaigns_due`) launches due campaigns, sends progress to the admin every
 `progress_every_minutes` -- one message with pause/resume/cancel buttons, edited in place where
 the platform allows (Campaign.progress_message_id) -- and the final report (delivered, failed,
-skipped with reasons) once nothing is left to send.
+skipped with reasons) once nothing is left to send. Before the admin confirms and in the final
+report, the cost on WhatsApp is shown: free messages inside the 24-hour window, paid templates
+outside it (handlers/campaign_cost.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations import campaign_compose as compose
 from conversations.events import ButtonPress, Inbound, Reply, Text
 from conversations.state import IDLE_STEPS
+from handlers import campaign_cost
 from handlers.clock import LOCAL_TZ
 from handlers.delivery import Priority
 from handlers.outbox import (
@@ -227,8 +230,14 @@ async def follow_up(session: AsyncSession, svc: Services, campaign: Campaign, no
         counts = await counts_by_state(session, campaign.id)
         reasons = await reasons_of(session, campaign.id)
         campaign.state, campaign.finished_at, campaign.updated_at = "done", now, now
-        campaign.report = {"counts": counts, "reasons": reasons}
-        reply = compose.render_report(svc.catalog.text, lang, campaign.id, counts, reasons)
+        recipients = await campaign_cost.sent(session, campaign.id)
+        rate = campaign_cost.campaign_rate(svc)
+        cost = recipients.cost(rate)
+        campaign.report = {"counts": counts, "reasons": reasons, "cost": {
+            **recipients.to_dict(), "category": rate.category, "currency": rate.currency,
+            "rate": None if rate.amount is None else str(rate.amount),
+            "estimate": None if cost is None else str(cost)}}
+        reply = compose.render_report(svc.catalog.text, lang, campaign.id, counts, reasons, recipients, rate)
         await notify_admin(session, svc, campaign, reply, f"campaign-report:{campaign.id}", lang, now)
     elif campaign.state == "running" and every and campaign.started_at is not None:
         bucket = int((now - campaign.started_at).total_seconds() // (every * 60))
@@ -275,7 +284,7 @@ class AdminTurn:
         assert content is not None, "the broadcast route runs only with a campaigns section"
         categories = {c.id: c.title(self.lang) for c in self.svc.rules.categories}
         return compose.ComposeCtx(self.lang, self.svc.catalog.text, self.svc.wilayah, content, categories,
-                                  self.now.astimezone(LOCAL_TZ))
+                                  self.now.astimezone(LOCAL_TZ), campaign_cost.campaign_rate(self.svc))
 
     async def draft(self) -> Campaign | None:
         return (await self.session.execute(select(Campaign).where(
@@ -297,7 +306,10 @@ class AdminTurn:
         if isinstance(outcome.effect, compose.CountAudience):
             count = await count_audience(self.session, outcome.effect.audience)
             by_status, by_lang = await audience_breakdown(self.session, outcome.effect.audience)
-            outcome = compose.handle(outcome.state, compose.AudienceCounted(count, by_status, by_lang), ctx)
+            recipients = await campaign_cost.planned(
+                self.session, self.svc, audience_query(outcome.effect.audience).subquery(), self.now)
+            outcome = compose.handle(outcome.state, compose.AudienceCounted(count, by_status, by_lang, recipients),
+                                     ctx)
             replies.extend(outcome.replies)
         if isinstance(outcome.effect, compose.Discard):
             await self.session.delete(campaign)

@@ -61,5 +61,20 @@ class Sender(Protocol):
                    lang: str | None = None) -> DeliveryResult: ...
 
 
+def reaches_outside_window(self, key: str, lang: str, official: bool = False) -> bool:
+        """Whether a message with catalog key `key`, in `lang`, reaches somebody outside that
+        time now (without a database query: handlers ask it inside a turn)."""
+        ...
+
+
+def reaches_outside_window(senders: dict[str, Sender], key: str, lang: str) -> bool:
+    """Whether WhatsApp would carry a message with key `key` to somebody outside its 24-hour
+    window now: the WhatsApp sender's `reaches_outside_window(key, lang)` (answered from what
+    it last read, no query, so a turn may ask); False without a WhatsApp sender."""
+    sender = senders.get("wa")
+    check = getattr(sender, "reaches_outside_window", None)
+    return bool(check is not None and check(key, lang))
+
+
 def channel_of(channel_user: str) -> str:
     return channel_user.split(":", 1)[0]

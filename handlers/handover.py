@@ -28,7 +28,6 @@ data; the audit trail records who took, answered and closed which ticket, and wh
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import statistics
 from dataclasses import dataclass, replace
@@ -56,7 +55,7 @@ from conversations.understand import back_to_form, person_question
 from conversations.relay import plain, quoted
 from conversations.validators import contains_nik, mask_nik, mask_niks_in
 from handlers.clock import LOCAL_TZ
-from handlers.delivery import Priority, channel_of
+from handlers.delivery import Priority, channel_of, reaches_outside_window
 from handlers.outbox import NewMessage, delivery_rules, enqueue
 from handlers.roles import Grant, admins, allowed, grants_of, officials_of_nagari
 from handlers.services import Services
@@ -587,8 +586,8 @@ class OfficialsDesk:
     async def delivery_note(self, ticket: Ticket) -> str:
         """What the official is told about the answer's way to the worker: WhatsApp lets a
         business write freely only within 24 hours of the person's last message; outside it the
-        answer goes as the approved template configured for it, or waits for the worker to write
-        (`whatsapp.window_policy`), or cannot go."""
+        answer is announced by its approved template and follows the worker's tap, or (window
+        policy "wait", or no approved template) waits for the worker to write."""
         svc = self.turn.svc
         if not ticket.channel_user.startswith("wa:"):
             return "handover.sent"
@@ -597,11 +596,9 @@ class OfficialsDesk:
         config = svc.config.whatsapp
         if last is not None and self.turn.now - last < timedelta(hours=config.window_hours):
             return "handover.sent"
-        if config.window_policy == "wait":
-            return "handover.sent_waits"
-        if any(key_matches("handover.worker.answer", spec.keys) for spec in config.templates.values()):
+        if reaches_outside_window(svc.senders, "handover.worker.answer", ticket.lang):
             return "handover.sent_template"
-        return "handover.not_sent_window"
+        return "handover.sent_waits"
 
     async def close(self, ticket: Ticket, note: str) -> None:
         turn = self.turn
@@ -647,10 +644,6 @@ class OfficialsDesk:
         if len(tickets) > MAX_LIST_LINES:
             lines.append(f"… (+{len(tickets) - MAX_LIST_LINES})")
         self.answer("handover.list", count=len(tickets), lines="\n".join(lines))
-
-
-def key_matches(key: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
 
 
 # ---------------------------------------------------------------------------------------------

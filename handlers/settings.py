@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import date
 from datetime import time as clock_time
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -141,29 +143,6 @@ class TelegramConfig(BaseModel):
 # limit is refused, since Meta would refuse the messages instead ---------------------------
 
 
-class TemplateSpec(BaseModel):
-    """An approved message template standing in for a free-form message outside the 24-hour window."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=512)
-    language: str = "id"
-    # Body parameters {{1}}, {{2}}, ... in order, each formatted from the message being replaced:
-    # {text} (its text on one line), {reference} (an SJ-XXXXXX reference in it, or "-"), {key}.
-    params: list[str] = Field(default_factory=lambda: ["{text}"])
-    # Catalog keys (fnmatch patterns) of messages of this kind, for senders that name no kind.
-    keys: list[str] = Field(default_factory=list)
-
-    @field_validator("params")
-    @classmethod
-    def _known_fields(cls, params: list[str]) -> list[str]:
-        for param in params:
-            try:
-                param.format(text="", reference="", key="")
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(f"template parameter {param!r}: only {{text}}, {{reference}}, {{key}}") from exc
-        return params
-
-
 class RenderLimits(BaseModel):
     """How choices become WhatsApp interactive messages (Cloud API limits are the maxima)."""
 
@@ -176,6 +155,41 @@ class RenderLimits(BaseModel):
     text_max: int = Field(4096, ge=100, le=4096)
     # Body of an interactive message (buttons, list) and media captions: 1024 characters.
     body_max: int = Field(1024, ge=100, le=1024)
+
+
+# Meta's pricing categories of templates (bot/whatsapp/templates.py gives each template one).
+PricingCategory = Literal["MARKETING", "UTILITY", "AUTHENTICATION", "AUTHENTICATION_INTERNATIONAL"]
+PRICING_SOURCE = "https://developers.facebook.com/docs/whatsapp/pricing"
+
+
+class TemplatePricing(BaseModel):
+    """config.yaml `whatsapp.pricing:`: what Meta charges per delivered template, by category.
+
+    Only templates cost money: a free-form message inside a person's 24-hour window is free,
+    and so is Telegram. The broadcast composer and report multiply the number of templates by
+    the rate of the template's category (handlers/campaign_cost.py). Rates are facts read from
+    Meta's rate card by hand, so they carry the date they were read, where, and whether anyone
+    confirmed them: every estimate shown says so. Without the section (an older config.yaml)
+    there are no rates, and the estimate says the cost is unknown instead of inventing one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # ISO 4217 code of the rates: IDR (shown "Rp 1.234"), USD, ...
+    currency: str = Field(default="IDR", pattern=r"^[A-Z]{3}$")
+    # Price of one delivered template, per category; a missing category has no known price.
+    rates: dict[PricingCategory, Decimal] = Field(default_factory=dict)
+    # When the rates were read from `source`, and where.
+    read_on: date | None = None
+    source: str = PRICING_SOURCE
+    # Not yet checked against Meta's rate card or a Meta invoice: every estimate says so.
+    unconfirmed: bool = True
+
+    @field_validator("rates")
+    @classmethod
+    def _not_negative(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for category, rate in rates.items():
+            if not rate.is_finite() or rate < 0:
+                raise ValueError(f"{category}: a price is a number of 0 or more")
+        return rates
 
 
 class WhatsAppConfig(BaseModel):
@@ -202,9 +216,13 @@ class WhatsAppConfig(BaseModel):
     request_timeout_seconds: float = Field(20, gt=0)
     # People handled at the same time in the background (the webhook answers meanwhile).
     handling_concurrency: int = Field(8, ge=1, le=256)
-    # Message kind ("reminder", "approval_notice", "campaign", ...) -> approved template.
-    templates: dict[str, TemplateSpec] = Field(default_factory=dict)
+    # Meta's status of our templates (bot/whatsapp/template_admin.py) is read again this often by
+    # the server (also at start and on each message_template_status_update webhook): a template
+    # paused or disabled without a webhook reaching us stops being used within this time.
+    template_sync_minutes: int = Field(60, ge=1, le=24 * 60)
     render: RenderLimits = RenderLimits()
+    # Meta's price per delivered template, by category (unconfirmed until the regency checks).
+    pricing: TemplatePricing = TemplatePricing()
 
 
 # -- the whole file ---------------------------------------------------------------------------

@@ -60,3 +60,15 @@ async def record(session: AsyncSession, name: str, language: str, status: str, a
     if template_id is not None:
         row.template_id = template_id
     return before
+
+
+async def row(session: AsyncSession, name: str, language: str) -> WhatsAppTemplate | None:
+    """What we hold of one template (None: Meta has told us nothing of it)."""
+    return await session.get(WhatsAppTemplate, (name, language))
+
+
+async def rows(session: AsyncSession) -> list[WhatsAppTemplate]:
+    """Every template Meta has told us of, by name and language: /readyz and `templates list`
+    show them beside the project's definitions."""
+    result = await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name, WhatsAppTemplate.language))
+    return list(result.scalars().all())

@@ -6,11 +6,21 @@ a download: GET /v{version}/{media_id} gives a URL and the size, GET on that URL
 token, as Meta requires) gives the bytes. Every request is recorded with its arrival time. It can
 be told to fail the next sends with Cloud API error codes (as Meta words them), or to hold sends
 until released (a request that never completes, for crash tests).
+
+The business account's message templates, as the Business Management API answers: POST
+/{waba_id}/message_templates creates one ({"id", "status", "category"}: PENDING, or APPROVED with
+`template_review = "APPROVED"`; a name given to `refuse_template` gets Meta's error for an invalid
+template, code 100 with a 2388xxx subcode and error_user_title/error_user_msg; the same name and
+language twice gets Meta's "already exists"); GET /{waba_id}/message_templates lists them in
+pages (`data`, `paging` with cursors and an absolute `next` URL, `summary` when asked);
+GET /{template_id} reads one; POST /{template_id} edits its components (reviewed again).
+`set_template_status` plays Meta's review. Every template call checks the access token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -22,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -93,6 +104,18 @@ class FakeGraph:
     url: str = ""
     access_token: str = "EAAtest-access-token"  # the token this fake accepts (ACCESS_TOKEN below)
     phone_lookups: int = 0
+    # The WhatsApp Business Account (the entry id of pywa's template webhook fixtures).
+    waba_id: str = "102290129340398"
+    # Meta's templates by id, as GET answers them; creates and edits as they were posted.
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    template_requests: list[Recorded] = field(default_factory=list)
+    # What Meta's review answers a create or an edit at once: PENDING, or APPROVED.
+    template_review: str = "PENDING"
+    # Template name -> subcode of Meta's refusal to create it (see TEMPLATE_ERRORS).
+    refusals: dict[str, int] = field(default_factory=dict)
+    # At most this many templates a page of the list (Meta's default is 25); pages served.
+    templates_page_max: int = 25
+    template_pages: int = 0
     _runner: web.AppRunner | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -100,7 +123,10 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post(r"/v{version}/{phone}/messages", self.messages)
         app.router.add_post(r"/v{version}/{phone}/media", self.media)
+        app.router.add_post(r"/v{version}/{waba}/message_templates", self.create_template)
+        app.router.add_get(r"/v{version}/{waba}/message_templates", self.list_templates)
         app.router.add_get(r"/v{version}/{media_id}", self.media_url)
+        app.router.add_post(r"/v{version}/{template_id}", self.edit_template)
         app.router.add_get(r"/attachments/{media_id}", self.media_bytes)
         self._runner, self.url = await serve_locally(app)
         return self.url
@@ -160,6 +186,8 @@ class FakeGraph:
         media_id = request.match_info["media_id"]
         if media_id == self.phone_number_id:
             return self.phone_number(request)
+        if media_id in self.templates:
+            return self.template(request)
         if media_id not in self.media_files or request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
             return _error(100, "(#100) Invalid parameter")
         content, size = self.media_files[media_id]
@@ -179,6 +207,96 @@ class FakeGraph:
                                   "code_verification_status": "VERIFIED", "platform_type": "CLOUD_API",
                                   "throughput": {"level": "STANDARD"}})
 
+    # -- message templates ------------------------------------------------------------------------
+    def refuse_template(self, name: str, subcode: int = 2388299) -> None:
+        """Creating `name` gets Meta's refusal of an invalid template (TEMPLATE_ERRORS)."""
+        self.refusals[name] = subcode
+
+    def template_named(self, name: str, language: str) -> dict[str, Any] | None:
+        return next((t for t in self.templates.values() if t["name"] == name and t["language"] == language), None)
+
+    def set_template_status(self, name: str, language: str, status: str, reason: str = "NONE") -> dict[str, Any]:
+        """Meta's review (or a pause, a disabling) of one template."""
+        template = self.template_named(name, language)
+        assert template is not None, f"no template {name} ({language})"
+        template["status"], template["rejected_reason"] = status, reason
+        return template
+
+    @property
+    def created(self) -> list[dict[str, Any]]:
+        """The bodies of the create calls, in order."""
+        return [r.body for r in self.template_requests if r.path.endswith("/message_templates")]
+
+    @property
+    def edited(self) -> list[Recorded]:
+        return [r for r in self.template_requests if not r.path.endswith("/message_templates")]
+
+    def _refused(self, request: web.Request, waba: str | None = None) -> web.Response | None:
+        """The access token, then the business account, checked as Meta does."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return _error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+        if waba is not None and waba != self.waba_id:
+            return _unsupported(request.method, waba)
+        return None
+
+    async def create_template(self, request: web.Request) -> web.Response:
+        refused = self._refused(request, request.match_info["waba"])
+        if refused is not None:
+            return refused
+        body = await request.json()
+        self.template_requests.append(Recorded(time.monotonic(), request.path, body))
+        name, language = str(body.get("name")), str(body.get("language"))
+        if name in self.refusals:
+            return _template_error(self.refusals[name])
+        if self.template_named(name, language) is not None:
+            return _template_error(2388024)
+        template_id = str(1689556908129800 + len(self.templates))
+        self.templates[template_id] = {
+            "name": name, "components": body.get("components", []), "language": language,
+            "status": self.template_review, "category": body.get("category"), "id": template_id,
+            "parameter_format": body.get("parameter_format", "POSITIONAL"), "rejected_reason": "NONE"}
+        return web.json_response({"id": template_id, "status": self.template_review, "category": body.get("category")})
+
+    async def list_templates(self, request: web.Request) -> web.Response:
+        refused = self._refused(request, request.match_info["waba"])
+        if refused is not None:
+            return refused
+        self.template_pages += 1
+        query = dict(request.query)
+        limit = max(1, min(int(query.get("limit") or 25), self.templates_page_max))
+        start = int(base64.b64decode(query["after"]).decode()) + 1 if query.get("after") else 0
+        everything = list(self.templates.values())
+        page = everything[start:start + limit]
+        answer: dict[str, Any] = {"data": page, "paging": {"cursors": {
+            "before": base64.b64encode(str(start).encode()).decode(),
+            "after": base64.b64encode(str(start + len(page) - 1).encode()).decode()}}}
+        if start + len(page) < len(everything):
+            following = {**query, "after": answer["paging"]["cursors"]["after"]}
+            answer["paging"]["next"] = f"https://graph.facebook.com{request.path}?{urlencode(following)}"
+        if "summary" in query:
+            answer["summary"] = {"total_count": len(everything), "message_template_count": len(everything),
+                                 "message_template_limit": 250, "are_translations_complete": True}
+        return web.json_response(answer)
+
+    def template(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        return refused or web.json_response(self.templates[request.match_info["media_id"]])
+
+    async def edit_template(self, request: web.Request) -> web.Response:
+        template_id = request.match_info["template_id"]
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        if template_id not in self.templates:
+            return _unsupported("POST", template_id)
+        body = await request.json()
+        self.template_requests.append(Recorded(time.monotonic(), request.path, body))
+        template = self.templates[template_id]
+        template["components"] = body.get("components", template["components"])
+        template["status"], template["rejected_reason"] = self.template_review, "NONE"
+        return web.json_response({"success": True, "id": template_id, "name": template["name"],
+                                  "category": template["category"]})
+
     async def media_bytes(self, request: web.Request) -> web.Response:
         media_id = request.match_info["media_id"]
         # Meta answers 401 (or 404) to a download without the access token.
@@ -188,6 +306,41 @@ class FakeGraph:
             return web.Response(status=404, text="Not Found")
         self.downloads.append(media_id)
         return web.Response(body=self.media_files[media_id][0], content_type="application/octet-stream")
+
+
+# Meta's template creation errors: subcode -> (error_user_title, error_user_msg).
+TEMPLATE_ERRORS = {
+    2388299: ("Variables can't be at the start or end of the template",
+              "Variables can't be at the start or end of the template."),
+    2388293: ("Message template has too many variables for its length",
+              "This template has too many variables for its length. Reduce the number of variables or increase "
+              "the message length."),
+    2388040: ("Message template character limit exceeded",
+              "One of the fields in your message template has exceeded its character limit."),
+    2388024: ("Content in this language already exists",
+              "Content for this language already exists for this template name. Edit the existing content or "
+              "choose another name."),
+}
+
+
+def _template_error(subcode: int) -> web.Response:
+    """Meta's answer to a template it will not create: code 100 "Invalid parameter", the
+    subcode, and what it tells the user (Graph API error format)."""
+    title, message = TEMPLATE_ERRORS[subcode]
+    return web.json_response({"error": {
+        "message": "Invalid parameter", "type": "OAuthException", "code": 100, "error_subcode": subcode,
+        "is_transient": False, "error_user_title": title, "error_user_msg": message,
+        "fbtrace_id": "AbCdEfGhIjKlMnOpQrStUv"}}, status=400)
+
+
+def _unsupported(method: str, object_id: str) -> web.Response:
+    """Meta's answer for an object id it does not know (or the token may not see)."""
+    return web.json_response({"error": {
+        "message": f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be "
+                   "loaded due to missing permissions, or does not support this operation. Please read the Graph "
+                   "API documentation at https://developers.facebook.com/docs/graph-api",
+        "type": "GraphMethodException", "code": 100, "error_subcode": 33,
+        "fbtrace_id": "AbCdEfGhIjKlMnOpQrStUv"}}, status=400)
 
 
 def _error(code: int, message: str, status: int = 400) -> web.Response:
@@ -268,9 +421,15 @@ class Meta:
         return await self.client.post(self.path, data=raw, headers=headers)
 
 
-def environ(graph_url: str) -> dict[str, str]:
-    return {"WHATSAPP_PHONE_NUMBER_ID": FakeGraph.phone_number_id, "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-            "WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN, "WHATSAPP_API_BASE": graph_url}
+def environ(graph_url: str, business_account: bool = False) -> dict[str, str]:
+    """The WhatsApp channel's variables for the fake; `business_account`: with
+    WHATSAPP_BUSINESS_ACCOUNT_ID too (the server then follows Meta's review of the templates)."""
+    variables = {"WHATSAPP_PHONE_NUMBER_ID": FakeGraph.phone_number_id, "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+                 "WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+                 "WHATSAPP_API_BASE": graph_url}
+    if business_account:
+        variables["WHATSAPP_BUSINESS_ACCOUNT_ID"] = FakeGraph.waba_id
+    return variables
 
 
 # Quick limits for tests: the pair rate would otherwise space one person's messages 6 s apart.
@@ -306,9 +465,12 @@ class Harness:
 
 
 @asynccontextmanager
-async def whatsapp_harness(svc: Any, telegram: Any = None, **config: Any) -> AsyncIterator[Harness]:
+async def whatsapp_harness(svc: Any, telegram: Any = None, business_account: bool = False,
+                           **config: Any) -> AsyncIterator[Harness]:
     """`telegram`: a started tests.fake_telegram.FakeTelegram to serve the Telegram channel too,
-    in the same app (people on both channels: a WhatsApp worker, an official on Telegram)."""
+    in the same app (people on both channels: a WhatsApp worker, an official on Telegram).
+    `business_account`: WHATSAPP_BUSINESS_ACCOUNT_ID set (the channel's template sync is a task
+    the harness does not start: call `webhook.templates.sync_once()`)."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.commands import CHANNELS
@@ -319,7 +481,7 @@ async def whatsapp_harness(svc: Any, telegram: Any = None, **config: Any) -> Asy
         update={"whatsapp": svc.config.whatsapp.model_copy(update={**TEST_LIMITS, **config})})
     graph = FakeGraph()
     await graph.start()
-    settings, specs = environ(graph.url), {"wa": CHANNELS["wa"]}
+    settings, specs = environ(graph.url, business_account), {"wa": CHANNELS["wa"]}
     if telegram is not None:
         from tests.fake_telegram import fast_limits, telegram_environ
 

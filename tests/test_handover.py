@@ -255,11 +255,12 @@ async def test_a_worker_on_whatsapp_is_answered_by_an_operator_on_telegram(any_s
     assert answer in text_to(out, WA_WORKER)
     # The worker wrote a moment ago: WhatsApp's 24-hour window is open, and the official is told so.
     assert any_svc.catalog.text(lang, "handover.sent", code=f"T{ticket.id}") in text_to(out, OPERATOR)
-    # A day later the window is closed: with the default policy and no template, the official is told.
+    # A day later the window is closed: the answer is announced by its approved template (the
+    # simulator's WhatsApp has every template approved), and the official is told so.
     clock.set(START + timedelta(hours=25))
     operator = Chat(any_svc, OPERATOR)
     await operator(f"/balas T{ticket.id} {answer}")
-    assert operator.keys == ["handover.not_sent_window"]
+    assert operator.keys == ["handover.sent_template"]
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])

@@ -12,25 +12,24 @@ import pytest
 from sqlalchemy import select
 
 from bot.whatsapp.adapter import Labels, render, shorten, split_text
-from bot.whatsapp.config import RenderLimits, TemplateSpec
+from bot.whatsapp.config import RenderLimits
 from bot.ratelimit import PriorityGate
 from bot.whatsapp.sender import SpamFlag
 from conversations.events import Button, Reply
 from handlers.delivery import Priority
 from storage.whatsapp import OutboundMessage
 from tests.fake_graph import WA_ID, Harness, message, whatsapp_harness
+from tests.test_whatsapp_template_sending import approve
 
 PERSON = f"wa:{WA_ID}"
-REMINDER = Reply("reminder.due", "Pendaftaran Anda SJ-ABC234 belum lengkap.\nKetik *lanjut* untuk melanjutkan.")
-TEMPLATES = {
-    "reminder": TemplateSpec(name="pengingat_pendaftaran", params=["{reference}", "{text}"]),
-    "approval_notice": TemplateSpec(name="pemberitahuan_status", keys=["official.approved*"]),
-}
+REMINDER = Reply("reminder.unfinished.first", "Pendaftaran Anda SJ-ABC234 belum lengkap.\nKetik *lanjut* untuk melanjutkan.")
 
 
 @pytest.fixture
 async def wa(svc, clock) -> AsyncIterator[Harness]:
-    async with whatsapp_harness(svc, templates=TEMPLATES) as harness:
+    async with whatsapp_harness(svc) as harness:
+        await approve(svc, kinds=("reminder", "status_notice"))  # Meta approved these two
+        await harness.sender.refresh_templates()
         await harness.send(message(text="halo"))  # the person wrote: their window opens now
         harness.graph.sent.clear()
         yield harness
@@ -56,24 +55,26 @@ async def test_outside_the_window_a_reminder_becomes_its_template(wa: Harness, c
     assert sent.type == "template" and template["name"] == "pengingat_pendaftaran"
     assert template["language"] == {"code": "id"}
     params = [p["text"] for p in template["components"][0]["parameters"]]
-    assert params[0] == "SJ-ABC234" and "\n" not in params[1] and "Ketik *lanjut*" in params[1]
+    # Short values read from the database, never the message flattened onto one line.
+    assert len(params) == 2 and all("\n" not in p and len(p) <= 60 for p in params)
+    assert "Ketik" not in " ".join(params)
 
 
 async def test_a_notice_is_matched_to_its_template_by_message_key(wa: Harness, clock) -> None:
     clock.advance(timedelta(hours=30))
-    result = await wa.sender.send(PERSON, Reply("official.approved", "Disetujui: SJ-ABC234"), Priority.NOTIFY)
-    assert result.ok and wa.graph.sent[0].body["template"]["name"] == "pemberitahuan_status"
+    result = await wa.sender.send(PERSON, Reply("official.worker.approved", "Disetujui: SJ-ABC234"), Priority.NOTIFY)
+    assert result.ok and wa.graph.sent[0].body["template"]["name"] == "kabar_pendaftaran"
 
 
-async def test_outside_the_window_without_a_template_nothing_is_sent(wa: Harness, clock) -> None:
+async def test_outside_the_window_without_an_approved_template_nothing_is_sent(wa: Harness, clock) -> None:
     clock.advance(timedelta(hours=24, minutes=1))
-    result = await wa.sender.send(PERSON, Reply("campaign.kkbc", "Ayo daftar!"), Priority.BULK)
+    result = await wa.sender.send(PERSON, Reply("campaign.message", "Ayo daftar!"), Priority.BULK, template="campaign")
     assert not result.ok and result.needs_template and wa.graph.sent == []
 
 
 async def test_someone_who_never_wrote_is_outside_the_window(wa: Harness) -> None:
-    result = await wa.sender.send("wa:6281299990000", REMINDER, Priority.BULK)
-    assert result.needs_template and wa.graph.sent == []
+    result = await wa.sender.send("wa:6281299990000", REMINDER, Priority.BULK, template="reminder")
+    assert result.ok and [r.type for r in wa.graph.sent] == ["template"]
 
 
 async def test_wait_policy_holds_the_message_until_the_person_writes(wa: Harness, svc, clock) -> None:
@@ -114,7 +115,7 @@ async def test_throttling_gives_up_after_the_configured_attempts(wa: Harness, sv
     assert (await outbound(svc))[-1].error_code == 130429
 
 
-async def test_131047_sends_the_configured_template(wa: Harness) -> None:
+async def test_131047_sends_the_approved_template(wa: Harness) -> None:
     wa.graph.fail_next(131047)
     result = await wa.sender.send(PERSON, REMINDER, Priority.BULK, template="reminder")
     assert result.ok and [r.type for r in wa.graph.sent] == ["text", "template"]
@@ -122,7 +123,7 @@ async def test_131047_sends_the_configured_template(wa: Harness) -> None:
 
 async def test_131047_without_a_template_needs_one(wa: Harness, svc) -> None:
     wa.graph.fail_next(131047)
-    result = await wa.sender.send(PERSON, Reply("campaign.kkbc", "Ayo daftar!"), Priority.BULK)
+    result = await wa.sender.send(PERSON, Reply("campaign.message", "Ayo daftar!"), Priority.BULK, template="campaign")
     assert result.needs_template and not result.ok and len(wa.graph.sent) == 1
     assert (await outbound(svc))[-1].error_code == 131047
 

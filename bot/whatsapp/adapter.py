@@ -22,13 +22,13 @@ import dataclasses
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from pywa_async import WhatsApp
-from pywa_async.types import CallbackButton, CallbackSelection, Message, RawUpdate
+from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageType, RawUpdate
+from pywa_async.types.templates import TemplateStatusUpdate
 
 from bot import documents
 from bot.whatsapp.config import RenderLimits
@@ -46,6 +46,8 @@ IGNORED_TYPES = {"reaction", "system", "edit", "revoke", "request_welcome", "eph
 STATUSES = {"sent", "delivered", "read", "failed", "played", "deleted", "warning"}
 # Seconds since the epoch beyond which a timestamp is not one (the inbox orders on it).
 MAX_TIMESTAMP = 2**40
+# The webhook field of Meta's review of a template (approved, rejected, paused...).
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ class Body:
     foreign_numbers: list[str]  # phone_number_ids, not ours, that messages were addressed to
     without_sender: list[str]  # ids of messages that name nobody
     unreadable: list[str]  # short descriptions of statuses/changes that could not be read
-    other_fields: list[str]  # webhook fields the bot does not use (templates, account, calls...)
+    other_fields: list[str]  # webhook fields the bot does not use (account, calls, quality...)
+    # Meta's review of our templates (field message_template_status_update), one single-change
+    # body each, the shape pywa parses: no person is concerned, nothing enters the inbox.
+    template_updates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _text(value: Any) -> str | None:
@@ -137,6 +142,11 @@ def read_body(body: dict[str, Any], phone_number_id: str) -> Body:
             if not isinstance(value, dict):
                 found.unreadable.append(f"a {field} change without a value")
                 continue
+            if field == TEMPLATE_STATUS_FIELD:
+                found.template_updates.append({
+                    "object": body.get("object", "whatsapp_business_account"),
+                    "entry": [{"id": entry.get("id", ""), "time": entry.get("time"), "changes": [change]}]})
+                continue
             if field != "messages":
                 found.other_fields.append(field)
                 continue
@@ -187,6 +197,13 @@ def _statuses(value: dict[str, Any], unreadable: list[str]) -> list[StatusUpdate
 def split_statuses(body: dict[str, Any]) -> list[StatusUpdate]:
     """Every status of a webhook body (whichever number it is for)."""
     return read_body(body, "").statuses
+
+
+def template_status(wa: WhatsApp, payload: dict[str, Any]) -> TemplateStatusUpdate:
+    """pywa's type for one template status update cut out by `read_body` (KeyError, ValueError,
+    TypeError... for a shape it cannot read)."""
+    raw = RawUpdate(json.dumps(payload).encode(), hmac_header=None, update_hash="")
+    return TemplateStatusUpdate.from_update(client=wa, update=raw)
 
 
 def message_of(payload: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +277,10 @@ def well_typed(event: Inbound | None) -> None:
 
 def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | None:
     """The channel-neutral event a WhatsApp message means (None: nothing to answer)."""
+    if isinstance(update, CallbackButton) and update.type == MessageType.BUTTON:
+        # A quick reply of a template ("Lanjutkan", "Berhenti"): its payload is whatever the
+        # template was sent with, so the tap means what its words mean typed.
+        return Text(str(update.title))
     if isinstance(update, (CallbackButton, CallbackSelection)):
         # Our own button/row ids come back unchanged; the flow checks they are still current.
         return ButtonPress(str(update.data))
@@ -422,16 +443,3 @@ def _choices(body: str, buttons: tuple[Button, ...], labels: Labels, limits: Ren
         rows.append((button.id, title, description))
     return Outbound("list", body, tuple(rows), list_button=shorten(labels.list_button, limits.button_title_max),
                     list_section=shorten(labels.list_section, limits.row_title_max))
-
-
-REFERENCE = re.compile(r"SJ-[A-Z0-9]{6}")
-
-
-def template_values(reply: Reply, params: list[str]) -> list[str]:
-    """Template body parameters from the message they replace. Meta refuses parameters with
-    new lines, tabs or more than 4 spaces in a row, so the text is put on one line."""
-    one_line = " · ".join(line.strip() for line in reply.text.splitlines() if line.strip())
-    one_line = re.sub(r"\s{4,}", "   ", one_line.replace("\t", " "))[:1000]
-    match = REFERENCE.search(reply.text)
-    fields = {"text": one_line, "reference": match.group(0) if match else "-", "key": reply.key}
-    return [param.format(**fields) for param in params]

@@ -9,9 +9,11 @@ is then recorded in the inbox as it came (deduplicated by its wamid: Meta redeli
 days) and committed; only then does the webhook answer 200, and the people concerned are handled
 in the background, in order, once each (handlers/ingest.py). A recorded message pywa cannot read
 is set aside there with one WARNING line. Statuses update whatsapp_outbound; a status for a
-message this bot did not send is logged at debug level. Messages for another phone_number_id are
-logged once per id (WHATSAPP_PHONE_NUMBER_ID is probably wrong), messages naming no sender each
-time.
+message this bot did not send is logged at debug level. Meta's review of our templates
+(`message_template_status_update`) is recorded in whatsapp_template before the answer
+(bot/whatsapp/template_admin.py); it concerns no person and never enters the inbox. Messages
+for another phone_number_id are logged once per id (WHATSAPP_PHONE_NUMBER_ID is probably
+wrong), messages naming no sender each time.
 
 "Stale": a signature that does not match the body it came with -- an old signature replayed with
 a new body, or a body altered after signing -- is refused (403). A validly signed message older
@@ -44,6 +46,7 @@ from bot.whatsapp.adapter import attachment_of, event_of, known_phone
 from bot.whatsapp.config import WhatsAppConfig
 from bot.webhook_body import read_body
 from bot.whatsapp.sender import WhatsAppSender
+from bot.whatsapp.template_admin import BUSINESS_ACCOUNT_VARIABLE, TemplateWatch
 from conversations.events import Document, Inbound
 from handlers import ingest
 from handlers.services import Services
@@ -72,6 +75,9 @@ class Settings:
     app_secret: str
     verify_token: str
     api_base: str = DEFAULT_API_BASE
+    # The WhatsApp Business Account that owns the number and its templates: optional to serve;
+    # without it the server cannot read Meta's review of the templates (template_admin.py).
+    business_account_id: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -86,7 +92,8 @@ class Settings:
             raise ConfigError(f"WhatsApp channel: {', '.join(short)} must be at least {SECRET_MIN} characters, "
                               "without spaces around them (the app secret is on the Meta app's Basic "
                               "settings page; choose a long random verify token)")
-        return cls(*(environ[name] for name in names), api_base=environ.get("WHATSAPP_API_BASE") or DEFAULT_API_BASE)
+        return cls(*(environ[name] for name in names), api_base=environ.get("WHATSAPP_API_BASE") or DEFAULT_API_BASE,
+                   business_account_id=environ.get(BUSINESS_ACCOUNT_VARIABLE, "").strip() or None)
 
 
 def is_configured(environ: Mapping[str, str]) -> bool:
@@ -118,6 +125,8 @@ def make_client(settings: Settings, config: WhatsAppConfig) -> tuple[WhatsApp, h
     """pywa's client on our own HTTP session (closed on shutdown)."""
     session = httpx.AsyncClient(transport=ApiBaseTransport(settings.api_base), timeout=config.request_timeout_seconds)
     extra: dict[str, Any] = {"api_version": config.api_version} if config.api_version else {}
+    if settings.business_account_id:
+        extra["waba_id"] = settings.business_account_id
     # app_secret is always given: without it pywa's validator fails with a bare AssertionError.
     # Deduplication is the inbox's (persistent), not pywa's in-memory one.
     wa = WhatsApp(phone_id=settings.phone_number_id, token=settings.access_token, session=session,
@@ -128,9 +137,11 @@ def make_client(settings: Settings, config: WhatsAppConfig) -> tuple[WhatsApp, h
 
 class WhatsAppWebhook:
     def __init__(self, svc: Services, wa: WhatsApp, session: httpx.AsyncClient, sender: WhatsAppSender,
-                 settings: Settings, config: WhatsAppConfig) -> None:
+                 settings: Settings, config: WhatsAppConfig, templates: TemplateWatch | None = None) -> None:
         self.svc, self.wa, self.session, self.sender = svc, wa, session, sender
         self.settings, self.config = settings, config
+        # Meta's review of our templates, recorded as its webhook events arrive.
+        self.templates = templates or TemplateWatch(svc, wa, settings.business_account_id, config)
         self._tasks: set[asyncio.Future[Any]] = set()
         # Handling shares the event loop with the webhook, which must answer fast (Meta: median
         # under 250 ms): a burst of messages is handled a few people at a time, not all at once.
@@ -183,6 +194,7 @@ class WhatsAppWebhook:
         self.report(contents)
         fresh = await self.record(contents.messages)
         await self.record_statuses(contents.statuses)
+        await self.record_template_updates(contents.template_updates)
         for channel_user in fresh:
             self._spawn(channel_user)
         return web.Response(text="ok")
@@ -234,6 +246,17 @@ class WhatsAppWebhook:
                     log.warning("WhatsApp message %s failed: %s %s", status.message_id, status.error_code,
                                 status.error_title)
             await session.commit()
+
+    async def record_template_updates(self, payloads: list[dict[str, Any]]) -> None:
+        """Meta's review of a template (approved, rejected, paused...): recorded before the
+        webhook answers, like a status; it concerns no person, so nothing enters the inbox."""
+        updates = []
+        for payload in payloads:
+            try:
+                updates.append(adapter.template_status(self.wa, payload))
+            except Exception as problem:  # noqa: BLE001 - pywa raises KeyError, ValueError... on odd shapes
+                log.warning("ignored a WhatsApp template status update pywa cannot read (%s)", type(problem).__name__)
+        await self.templates.on_events(updates)
 
     async def decode(self, payload: dict[str, Any]) -> tuple[Inbound | None, str | None]:
         """A recorded message -> (event, the sender's number when WhatsApp shows it); an attached
@@ -360,9 +383,19 @@ async def setup(app: web.Application, svc: Services, environ: Mapping[str, str])
     wa, session = make_client(settings, config)
     await check_credentials(wa, session, settings)
     sender = WhatsAppSender(wa, svc, config)
-    webhook = WhatsAppWebhook(svc, wa, session, sender, settings, config)
+    templates = TemplateWatch(svc, wa, settings.business_account_id, config)
+    templates.on_change = sender.refresh_templates
+    webhook = WhatsAppWebhook(svc, wa, session, sender, settings, config, templates)
     app[WEBHOOK_KEY] = webhook
     app.router.add_get(WEBHOOK_PATH, webhook.verify)
     app.router.add_post(WEBHOOK_PATH, webhook.receive)
-    return Channel("wa", sender=sender, tasks=[webhook.sweep], close=webhook.close, stop=webhook.stop)
+    tasks = [webhook.sweep]
+    if settings.business_account_id:
+        # Meta's review of the templates: read at start, then every template_sync_minutes.
+        tasks.append(templates.run)
+    else:
+        log.info("WhatsApp: %s is not set: the templates' status is not read from Meta (only from webhooks)",
+                 BUSINESS_ACCOUNT_VARIABLE)
+    return Channel("wa", sender=sender, tasks=tasks, close=webhook.close, stop=webhook.stop,
+                   readiness=templates.readiness)
 

@@ -2,6 +2,6 @@
 use-cases, which must not import bot/); re-exported here for the channel's modules.
 """
 
-from handlers.settings import RenderLimits, TemplateSpec, WhatsAppConfig
+from handlers.settings import RenderLimits, WhatsAppConfig
 
-__all__ = ["RenderLimits", "TemplateSpec", "WhatsAppConfig"]
+__all__ = ["RenderLimits", "WhatsAppConfig"]

@@ -4,15 +4,23 @@ It keeps to the number's limits (limits.py), renders replies (adapter.render), r
 message (storage/whatsapp.py) and turns Cloud API error codes into DeliveryResults:
 
 - 130429 (throughput) and 131056 (pair rate): back off (base, then doubling: handlers/retry.py) and retry;
-- 131047 (24-hour window closed): the configured template for this kind of message, else
-  `needs_template` -- or, with window policy "wait", held until the person writes again;
+- 131047 (24-hour window closed): handled as any message outside the window (below);
 - 131026 (undeliverable), 131049 (per-user marketing limit), 131050 (user stopped marketing):
   permanent, recorded, never retried;
 - 131048 (spam flag): bulk sends pause for `spam_pause_minutes`, the error is logged and
   `on_spam_flag` -- a hook the campaign feature sets to tell administrators -- is called.
 
 Outside the window (Person.last_inbound_at older than `window_hours`), nothing is sent
-free-form: Meta would refuse it (131047) and count it against the number's quality.
+free-form: Meta would refuse it (131047) and count it against the number's quality. With
+window policy "template", the message's template goes instead (bot/whatsapp/templates.py: the
+kind named by the caller, else the one whose keys match the message's key), in the person's
+language or, without an approved one in it, the programme's first language, with its
+parameters read from the database (template_values.py). Only a template Meta has APPROVED is
+used (storage/wa_templates.py, read again every `TEMPLATES_READ_SECONDS`). A notice's template
+only announces it: the message itself is held and goes as soon as the person taps the quick
+reply (or writes anything). Without an approved template, a notice is held for the person's
+next message, as under window policy "wait"; a campaign or a reminder, which would pile up, is
+not sent (`needs_template`). Either way the log says so, once per kind and language per read.
 
 A Reply that forwards a WhatsApp message (`Reply.forward`: a worker's photo for the official of
 their ticket) sends its media again by its media id first (a location by its coordinates); an
@@ -23,7 +31,6 @@ the text. A reference of another channel is not WhatsApp's to pass on: the text 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -39,8 +46,10 @@ from pywa_async.types import Button as WaButton
 from pywa_async.types import Section, SectionList, SectionRow
 from pywa_async.types.templates import BodyText, TemplateLanguage
 
-from bot.whatsapp.adapter import Labels, Outbound, render, template_values
-from bot.whatsapp.config import TemplateSpec, WhatsAppConfig
+from bot.whatsapp.adapter import Labels, Outbound, render
+from bot.whatsapp.config import WhatsAppConfig
+from bot.whatsapp.template_values import Context, Values, is_official
+from bot.whatsapp.templates import BY_KIND, LANGUAGE_CODES, TemplateDef, kind_of
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Button, Reply
 from handlers.delivery import DeliveryResult, Priority
@@ -48,6 +57,7 @@ from handlers.outbox import delivery_rules
 from handlers.retry import RetryPolicy
 from handlers.services import Services
 from storage.crypto import who
+from storage.wa_templates import APPROVED, statuses
 from storage.whatsapp import Outbox
 
 log = logging.getLogger(__name__)
@@ -60,6 +70,11 @@ PERMANENT = {131026, 131049, 131050}
 UNREACHABLE = {131026}
 # How a DeliveryResult's error starts when the Graph API could not be reached at all.
 NETWORK = "network:"
+# Meta's statuses of our templates are read again after this long (another process, or the
+# webhook, may have changed them).
+TEMPLATES_READ_SECONDS = 60.0
+# Kinds sent in bulk: without an approved template they are not held (they would pile up).
+NOT_HELD = frozenset({"campaign", "reminder"})
 
 
 @dataclass(frozen=True)
@@ -115,27 +130,33 @@ class WhatsAppSender:
         self.on_spam_flag: SpamHook | None = None
         # People with messages held until they write (None: not read from the database yet).
         self._held: set[str] | None = None
+        # (name, language) of the templates Meta has approved, and when that was read.
+        self._approved: set[tuple[str, str]] = set()
+        self._approved_read_at: float | None = None
+        # (kind, language) already logged as having no approved template since the last read.
+        self._missing_logged: set[tuple[str, str]] = set()
 
     async def send(self, to: str, reply: Reply, priority: Priority = Priority.REPLY,
                    template: str | None = None, replace: str | None = None,
                    lang: str | None = None) -> DeliveryResult:
-        """Send one reply. `template` names the kind of message ("reminder", "approval_notice",
-        "campaign") whose configured template replaces it outside the 24-hour window.
+        """Send one reply. `template` names the kind of message ("reminder", "campaign": see
+        bot/whatsapp/templates.py) whose template stands in for it outside the 24-hour window;
+        without it the kind is found from the message's key.
         ok with no message_id: held until the person writes again (window policy "wait").
         `replace` is ignored: the Cloud API cannot edit a business message once sent, so an
         update (a campaign's progress) always arrives as a new message."""
         if priority >= Priority.BULK and self.bulk_paused():
             return DeliveryResult(ok=False, error="bulk sending paused after a spam flag (131048)")
-        kind = template or self._kind_of(reply)
+        kind = template
         # A reply to someone who just wrote comes with their language, and their window is open
         # (should Meta disagree, 131047 is handled below): no lookup.
         if priority != Priority.REPLY or lang is None:
             lang, last_inbound = await self._person(to)
             if not self._in_window(last_inbound):
-                return await self._outside_window(to, reply, priority, kind)
+                return await self._outside_window(to, reply, priority, kind, lang)
         result = await self._send_reply(to, reply, priority, lang)
         if result.needs_template:  # the window closed between our check and Meta's
-            return await self._outside_window(to, reply, priority, kind)
+            return await self._outside_window(to, reply, priority, kind, lang)
         return result
 
     def bulk_paused(self) -> bool:
@@ -185,21 +206,69 @@ class WhatsAppSender:
     def _in_window(self, last_inbound: datetime | None) -> bool:
         return last_inbound is not None and self.svc.clock.now() - last_inbound < timedelta(hours=self.config.window_hours)
 
-    def _kind_of(self, reply: Reply) -> str | None:
-        for kind, spec in self.config.templates.items():
-            if any(fnmatch.fnmatchcase(reply.key, pattern) for pattern in spec.keys):
-                return kind
+    # -- templates ------------------------------------------------------------------------------
+    async def refresh_templates(self) -> None:
+        """Read which templates Meta has approved (at start, after a sync, and every
+        TEMPLATES_READ_SECONDS when a template is needed)."""
+        async with self.svc.db.session() as session:
+            found = await statuses(session)
+        self._approved = {key for key, status in found.items() if status == APPROVED}
+        self._approved_read_at = asyncio.get_running_loop().time()
+        self._missing_logged.clear()
+
+    async def _templates_read(self) -> None:
+        read_at = self._approved_read_at
+        if read_at is None or asyncio.get_running_loop().time() - read_at > TEMPLATES_READ_SECONDS:
+            await self.refresh_templates()
+
+    def template_for(self, kind: str, lang: str) -> tuple[TemplateDef, str] | None:
+        """The approved template of `kind` and the language it goes in: the person's, else the
+        programme's first language; None when neither is approved (as last read)."""
+        template = BY_KIND.get(kind)
+        if template is None:
+            return None
+        for candidate in dict.fromkeys((lang, self.svc.rules.default_language)):
+            code = LANGUAGE_CODES.get(candidate)
+            if code is not None and self.svc.catalog.has(template.body_key) \
+                    and (template.name, code) in self._approved:
+                return template, candidate
         return None
 
-    async def _outside_window(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> DeliveryResult:
+    def reaches_outside_window(self, key: str, lang: str, official: bool = False) -> bool:
+        """Whether a message with catalog key `key` reaches somebody outside the 24-hour window
+        now: window policy "template" and an approved template for it. Handlers ask this to
+        tell an official the truth about a notice (read from the last refresh, no query)."""
+        return self.config.window_policy == "template" and \
+            self.template_for(kind_of(key, official), lang) is not None
+
+    async def _outside_window(self, to: str, reply: Reply, priority: Priority, kind: str | None,
+                              lang: str) -> DeliveryResult:
         if self.config.window_policy == "wait":
             await self._hold(to, reply, priority, kind)
             return DeliveryResult(ok=True)
-        spec = self.config.templates.get(kind) if kind else None
-        if spec is None:
-            return DeliveryResult(ok=False, needs_template=True,
-                                  error=f"outside the 24-hour window; no template configured for {kind or reply.key}")
-        return await self._send_template(to, reply, priority, kind or "", spec)
+        await self._templates_read()
+        if kind is None:
+            async with self.svc.db.session() as session:
+                kind = kind_of(reply.key, await is_official(session, to))
+        found = self.template_for(kind, lang)
+        if found is None:
+            if (kind, lang) not in self._missing_logged:
+                self._missing_logged.add((kind, lang))
+                log.warning("no approved WhatsApp template for %s (%s): %s outside the 24-hour window", kind, lang,
+                            "not sent" if kind in NOT_HELD else "held until the person writes")
+            if kind in NOT_HELD:
+                return DeliveryResult(ok=False, needs_template=True,
+                                      error=f"outside the 24-hour window; no approved template for {kind}")
+            await self._hold(to, reply, priority, kind)
+            return DeliveryResult(ok=True)
+        template, used = found
+        async with self.svc.db.session() as session:
+            values = await Values(session, self.svc.catalog, self.svc.config.regency.name,
+                                  Context(to, reply.key, reply.text, used)).of(template)
+        result = await self._send_template(to, template, used, values, priority)
+        if result.ok and template.holds:
+            await self._hold(to, reply, priority, kind)
+        return result
 
     async def _hold(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> None:
         if self._held is not None:
@@ -277,16 +346,16 @@ class WhatsAppSender:
             return lambda: wa.send_image(to=recipient, image=media, caption=caption)
         return lambda: wa.send_message(to=recipient, text=message.text)
 
-    async def _send_template(self, to: str, reply: Reply, priority: Priority, kind: str,
-                             spec: TemplateSpec) -> DeliveryResult:
-        values = template_values(reply, spec.params)
+    async def _send_template(self, to: str, template: TemplateDef, lang: str, values: list[str],
+                             priority: Priority) -> DeliveryResult:
         recipient = to.split(":", 1)[1]
 
         def operation() -> Awaitable[Any]:
-            return self.wa.send_template(to=recipient, name=spec.name, language=TemplateLanguage(spec.language),
+            return self.wa.send_template(to=recipient, name=template.name,
+                                         language=TemplateLanguage(LANGUAGE_CODES[lang]),
                                          params=[BodyText.params(*values)] if values else None)
 
-        return await self._call(to, priority, "template", operation, template=spec.name)
+        return await self._call(to, priority, "template", operation, template=template.name)
 
     async def _call(self, to: str, priority: Priority, kind: str, operation: Operation,
                     template: str | None = None) -> DeliveryResult:

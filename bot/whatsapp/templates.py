@@ -18,6 +18,7 @@ The texts are in the message catalogs (templates.po), like every other sentence;
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,12 @@ class TemplateDef:
     examples: tuple[str, ...]  # one sample value per parameter, shown to Meta's reviewers
     buttons: tuple[str, ...] = ()  # quick replies: catalog keys of their titles
     footer: bool = False
+    # Catalog keys (fnmatch patterns) of the messages this template stands in for.
+    keys: tuple[str, ...] = ()
+    # The template only announces the message: the message itself waits for the person's tap
+    # (any message of theirs opens the 24-hour window) and follows at once. A reminder and a
+    # campaign are whole in their template: nothing waits.
+    holds: bool = True
 
     @property
     def body_key(self) -> str:
@@ -57,19 +64,34 @@ class TemplateDef:
 
 TEMPLATES: tuple[TemplateDef, ...] = (
     TemplateDef("reminder", "pengingat_pendaftaran", "UTILITY", ("name", "date"), ("Siti Rahmah", "28-11-2026"),
-                ("template.btn.continue",)),
+                ("template.btn.continue",), keys=("reminder.unfinished*",), holds=False),
     TemplateDef("status_notice", "kabar_pendaftaran", "UTILITY", ("name", "reference", "nagari"),
-                ("Siti Rahmah", "SJ-ABC234", "Muaro"), ("template.btn.status",)),
+                ("Siti Rahmah", "SJ-ABC234", "Muaro"), ("template.btn.status",),
+                keys=("official.worker.*", "reminder.contribution")),
     TemplateDef("coverage_ending", "kepesertaan_berakhir", "UTILITY", ("name", "kpj", "date"),
-                ("Siti Rahmah", "26012345678", "31-12-2026"), ("template.btn.status",)),
+                ("Siti Rahmah", "26012345678", "31-12-2026"), ("template.btn.status",),
+                keys=("reminder.coverage_ending", "official.worker.ending")),
     TemplateDef("ticket_answer", "jawaban_petugas", "UTILITY", ("name", "ticket"), ("Siti Rahmah", "T12"),
-                ("template.btn.read",)),
+                ("template.btn.read",), keys=("handover.worker.*",)),
     TemplateDef("officials_notice", "pemberitahuan_petugas", "UTILITY", ("place", "subject"),
-                ("Nagari Muaro", "3 pendaftaran menunggu"), ("template.btn.open",)),
+                ("Nagari Muaro", "3 pendaftaran menunggu"), ("template.btn.open",),
+                keys=("handover.official.*", "programme.*", "reminder.pending_digest", "campaign.progress",
+                      "campaign.report", "campaign.spam_flag", "template_admin.*")),
     TemplateDef("campaign", "kkbc_masuk_desa", "MARKETING", ("name", "nagari"), ("Siti Rahmah", "Muaro"),
-                ("template.btn.register", "template.btn.stop"), footer=True),
+                ("template.btn.register", "template.btn.stop"), footer=True, holds=False),
 )
 BY_KIND: dict[str, TemplateDef] = {t.kind: t for t in TEMPLATES}
+
+
+def kind_of(key: str, official: bool) -> str:
+    """The kind of template that stands in for a message with catalog key `key`: the first
+    whose patterns match (an exact key before any wildcard), else the notice for officials or
+    for workers, by who receives it."""
+    for exact in (True, False):
+        for template in TEMPLATES:
+            if any(("*" not in pattern) == exact and fnmatch.fnmatchcase(key, pattern) for pattern in template.keys):
+                return template.kind
+    return "officials_notice" if official else "status_notice"
 
 
 def numbered(text: str, params: tuple[str, ...]) -> str:
@@ -81,7 +103,9 @@ def numbered(text: str, params: tuple[str, ...]) -> str:
 def graph_body(template: TemplateDef, catalog: Catalog, lang: str) -> dict[str, Any]:
     """Graph API's create-template body for one language."""
     components: list[dict[str, Any]] = [{
-        "type": "BODY", "text": numbered(catalog.text(lang, template.body_key), template.params),
+        # The catalog's text as written: formatting it without values would log every {name}.
+        "type": "BODY", "text": numbered(catalog.messages.get(lang, {}).get(template.body_key)
+                                         or catalog.text(lang, template.body_key), template.params),
         "example": {"body_text": [list(template.examples)]}}]
     if template.footer:
         components.append({"type": "FOOTER", "text": catalog.text(lang, template.footer_key)})

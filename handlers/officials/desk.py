@@ -24,7 +24,7 @@ from conversations.officials import (
 from conversations.validators import format_phone
 from handlers.clock import LOCAL_TZ
 from handlers.roles import Grant
-from handlers.delivery import Outgoing
+from handlers.delivery import Outgoing, reaches_outside_window
 from handlers.services import Services
 from handlers.turn import Turn
 from storage.models import Conversation, Nagari, Person, Registration
@@ -123,15 +123,17 @@ def worker_notice(svc: Services, registration: Registration,
                   reply: Reply) -> tuple[list[Outgoing], tuple[str, dict[str, object]]]:
     """Where a notice to a worker goes, and what the official is told about it. A worker who
     wrote to the bot gets it in their chat. A worker registered in person never did: on
-    WhatsApp the notice goes to their own number (outside the 24-hour window WhatsApp allows only
-    an approved template: config.yaml whatsapp.templates.approval_notice); without WhatsApp the
-    operator gets the text and is told to pass it on in person."""
+    WhatsApp the notice goes to their own number, announced by its approved template (outside the
+    24-hour window WhatsApp allows nothing else); without WhatsApp, or while no template for it
+    is approved, the operator gets the text and is told to pass it on in person."""
     operator = assisted_by(registration.channel_user)
     if operator is None:
         return [Outgoing(registration.channel_user, reply)], ("official.notice.sent", {})
     phone = format_phone(registration.phone)
     if "wa" in svc.senders and registration.phone.startswith("+"):
-        return [Outgoing("wa:" + registration.phone[1:], reply)], ("official.notice.whatsapp", {"phone": phone})
+        if reaches_outside_window(svc.senders, reply.key, registration.lang):
+            return [Outgoing("wa:" + registration.phone[1:], reply)], ("official.notice.whatsapp", {"phone": phone})
+        return [Outgoing(operator, reply)], ("official.notice.no_template", {"phone": phone})
     return [Outgoing(operator, reply)], ("official.notice.in_person", {"phone": phone})
 
 
