@@ -17,7 +17,7 @@ import yaml
 from conversations.understand import fold
 
 DATA_FILE = Path(__file__).resolve().parent.joinpath("data", "desk").with_suffix(".yaml")
-INTENTS = ("register_self", "approve_all", "how_approve", "approved_list", "queue", "stats", "help", "new")
+INTENTS = ("links", "register_self", "approve_all", "how_approve", "approved_list", "queue", "stats", "help", "new")
 ACTIONS = frozenset({"register_self", "approve_all"})
 
 

@@ -16,10 +16,17 @@ MediaKind = Literal["photo", "sticker", "voice", "audio", "video", "location", "
 class Text:
     """Something the person typed (commands included: the flow recognises them). `quoted` is
     the text of the bot's own message the person replied to, where the platform says so
-    (Telegram's reply_to_message): an official answers a ticket by replying to its message."""
+    (Telegram's reply_to_message): an official answers a ticket by replying to its message.
+    `link`: see below."""
 
     text: str
     quoted: str | None = None
+    # The parameter of a Telegram deep link the person opened ("/start <link>"; `text` is then
+    # "/start"), unverified: handlers/links.py reads it (conversations/links.py).
+    link: str | None = None
+    # A tap on a quick reply of a WhatsApp template (the words are its title): it also proves the
+    # tap came from the number the template went to (handlers/identity.py).
+    tapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,20 @@ class Document:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class LinkOpened:
+    """The person came through one of our links (a poster's QR code, an agent's or a jorong's
+    link): made by the handler from a Text whose code verified (conversations/links.py), never by
+    an adapter. The conversation starts as for "mulai", remembers the link for the registration's
+    source, and offers the link's nagari for confirmation instead of asking kecamatan and nagari."""
+
+    link_id: int
+    nagari_code: str
+
+
 Inbound = Union[Text, ButtonPress, ContactShared, Media, Document]
 EffectResult = Union[NikChecked, Submitted, MyData, DataDeleted, FieldCorrected]
-Event = Union[Inbound, EffectResult]
+Event = Union[Inbound, EffectResult, LinkOpened]
 
 
 @dataclass(frozen=True)

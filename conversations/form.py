@@ -16,7 +16,18 @@ from conversations.events import Button, CheckNik, ContactShared, Effect
 from conversations.i18n import Catalog, rupiah
 from conversations.rules import FlowRules
 from conversations.state import State
-from conversations.understand import amount_text, read_choice, relation_prefix
+from conversations.understand import (
+    Amount,
+    amount_text,
+    harvest_amount,
+    income_uncertain,
+    only_relation,
+    read_amount,
+    read_choice,
+    relation_prefix,
+    relation_suffix,
+    strip_titles,
+)
 from conversations.validators import (
     InvalidInput,
     age_on,
@@ -28,7 +39,7 @@ from conversations.validators import (
     parse_phone,
     normalize_text,
 )
-from conversations.wilayah import Wilayah
+from conversations.wilayah import Nagari, Wilayah
 
 # Steps shown as "Langkah N dari TOTAL_STEPS" (each question that moves the person on is a step;
 # a question asked only after another, such as the birth date after "is this date right?", shares
@@ -150,7 +161,19 @@ def category_choices(ctx: Ctx, state: State) -> list[Button]:
     return [Button(f"cat:{c.id}", c.title(state.lang or "id")) for c in ctx.rules.categories]
 
 
+def suggested_nagari(ctx: Ctx, state: State) -> Nagari | None:
+    """The nagari of the link the person came through (State.link), offered at the nagari
+    question as "is it this one?" until they pick a kecamatan, are offered candidates or say it
+    is not theirs; None without a link. A "no" falls back to the usual questions."""
+    link = state.link
+    if not link or any(state.pending.get(k) for k in ("kec", "options", "declined")):
+        return None
+    return ctx.wilayah.by_code(str(link.get("nagari", "")))
+
+
 def nagari_choices(ctx: Ctx, state: State) -> list[Button]:
+    if suggested_nagari(ctx, state) is not None:
+        return _buttons(ctx, state, "link", ["yes", "no"])
     options = state.pending.get("options")
     kec = state.pending.get("kec")
     if options:
@@ -264,7 +287,12 @@ def v_category_other(answer: Answer, ctx: Ctx, state: State) -> Accepted:
 
 
 def v_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
-    return Accepted({"name": normalize_name(answer.text or "")})
+    # "Bapak Ahmad Yani", "Buya Hamka", "H. Ahmad": a title is how people are addressed, not the
+    # name on the KTP that BPJS matches.
+    name = strip_titles(answer.text or "")
+    if not name and (answer.text or "").strip():
+        raise InvalidInput("name.title_only")
+    return Accepted({"name": normalize_name(name)})
 
 
 def v_nik(answer: Answer, ctx: Ctx, state: State) -> Accepted:
@@ -307,6 +335,11 @@ def v_birth_date(answer: Answer, ctx: Ctx, state: State) -> Accepted:
 
 
 def v_nagari(answer: Answer, ctx: Ctx, state: State) -> Accepted:
+    if answer.button and answer.button.id.startswith("link:"):
+        suggested = suggested_nagari(ctx, state)
+        if answer.choice == "yes" and suggested is not None:
+            return _nagari_chosen(suggested.code, ctx)
+        return Accepted(again={"declined": True})
     if answer.button and answer.button.id.startswith("kec:"):
         return Accepted(again={"kec": answer.choice})
     if answer.button and answer.button.id.startswith("nag:"):
@@ -363,7 +396,19 @@ def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
         amount = n * 1_000_000 if 1 <= n <= BARE_MILLIONS_MAX else n * 1000 if n >= 100 else None
         if amount is not None:
             return Accepted(guess=(str(amount), ctx.t(state.lang, "income.guess", amount=rupiah(amount))))
-    income = int(answer.choice) if answer.choice else parse_income(amount_text(text), minimum=MIN_INCOME)
+    reading = None if answer.choice else read_amount(text)
+    if reading is not None and not reading.sure:
+        # Per day, per week, per year, a range or an estimate: the month's figure, confirmed.
+        if reading.monthly < MIN_INCOME:
+            raise InvalidInput("income.too_low", min=MIN_INCOME)
+        return Accepted(guess=(str(reading.monthly), income_label(reading, ctx, state)))
+    if reading is None and not answer.choice:
+        if harvest_amount(text):
+            raise InvalidInput("income.per_harvest")
+        if income_uncertain(text):
+            raise InvalidInput("income.uncertain")
+    income = int(answer.choice) if answer.choice else parse_income(
+        str(reading.monthly) if reading else amount_text(text), minimum=MIN_INCOME)
     # The declared income is kept as given; the nagari pays the programme's fixed amount.
     contribution = ctx.rules.programme_contribution(ctx.today)
     return Accepted(
@@ -386,10 +431,32 @@ def v_income(answer: Answer, ctx: Ctx, state: State) -> Accepted:
     )
 
 
+def income_label(reading: Amount, ctx: Ctx, state: State) -> str:
+    """What we understood, said back for one tap: "Rp 1.250.000 sebulan (Rp 50.000 sehari x 25
+    hari kerja)", so that the person sees how the month's figure was made."""
+    amount = rupiah(reading.monthly)
+    if reading.period == "day":
+        return ctx.t(state.lang, "income.guess_day", amount=amount, per=rupiah(reading.figure),
+                     days=int(reading.per_month))
+    if reading.period == "week":
+        return ctx.t(state.lang, "income.guess_week", amount=amount, per=rupiah(reading.figure),
+                     weeks=int(reading.per_month))
+    if reading.period == "year":
+        return ctx.t(state.lang, "income.guess_year", amount=amount, per=rupiah(reading.figure))
+    if reading.low is not None and reading.high is not None:
+        return ctx.t(state.lang, "income.guess_range", amount=amount, low=rupiah(reading.low),
+                     high=rupiah(reading.high))
+    return ctx.t(state.lang, "income.guess", amount=amount)
+
+
 def v_heir_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
     if answer.choice == "skip":
         return Accepted({"heir_name": None})
     text = answer.text or ""
+    alone = only_relation(text)
+    if alone is not None:
+        # "suami saya": the relation, but whose name?
+        raise InvalidInput("heir_name.relation_only", relation=ctx.t(state.lang, f"btn.rel.{alone}"))
     relation: str | None = None
     # "Ahmad (suami)", "Ahmad - suami", "istri saya Siti": the name and the relation at once.
     inside = re.fullmatch(r"\s*(.+?)\s*[(\[]\s*([^)\]]+?)\s*[)\]]\s*", text) or re.fullmatch(
@@ -402,6 +469,16 @@ def v_heir_name(answer: Answer, ctx: Ctx, state: State) -> Accepted:
         lead = relation_prefix(text)
         if lead:
             relation, text = lead
+        else:
+            after = relation_suffix(strip_titles(text) or text)
+            if after:
+                # "Ahmad suami", "Rina anak saya": taken, with one tap to confirm ("Putri" may be
+                # a name): yes gives "Ahmad (suami_istri)", read by the parenthesis above.
+                relation, name = after
+                label = ctx.t(state.lang, "heir_name.guess", name=normalize_name(strip_titles(name) or name),
+                              relation=ctx.t(state.lang, f"btn.rel.{relation}"))
+                return Accepted(guess=(f"{strip_titles(name) or name} ({relation})", label))
+    text = strip_titles(text) or text
     values: dict[str, Any] = {"heir_name": normalize_name(text)}
     if relation:
         values["heir_relation"] = relation
@@ -427,6 +504,8 @@ def _phone_params(ctx: Ctx, state: State) -> dict[str, Any]:
 
 
 def _nagari_prompt(ctx: Ctx, state: State) -> str:
+    if suggested_nagari(ctx, state) is not None:
+        return "link.nagari.confirm"
     if state.pending.get("options"):
         return "nagari.did_you_mean"
     if state.pending.get("kec"):
@@ -440,6 +519,9 @@ def _phone_prompt(ctx: Ctx, state: State) -> str:
 
 
 def _nagari_params(ctx: Ctx, state: State) -> dict[str, Any]:
+    suggested = suggested_nagari(ctx, state)
+    if suggested is not None:
+        return {"nagari": suggested.name, "kecamatan": suggested.kecamatan.name}
     kec = state.pending.get("kec")
     name = next((k.name for k in ctx.wilayah.kecamatan if k.code == kec), "")
     return {"kecamatan": name}
@@ -471,7 +553,7 @@ FORM: tuple[Field, ...] = (
           when=lambda a: a.get("birth_confirm") == "no", example="birth_date.example", step=7,
           prefix="birth_date"),
     Field("nagari", 6, _nagari_prompt, "text", v_nagari, nagari_choices, params=_nagari_params,
-          example="nagari.example", typed_match=("nag:",), step=8, numbered=True, prefix="nagari"),
+          example="nagari.example", typed_match=("nag:", "link:"), step=8, numbered=True, prefix="nagari"),
     Field("jorong", 7, "jorong.prompt", "text", v_jorong, example="jorong.example", step=9,
           prefix="jorong", free_text=True),
     Field("phone", 8, _phone_prompt, "text", v_phone, phone_choices, params=_phone_params,

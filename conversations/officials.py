@@ -31,7 +31,7 @@ EXPORT_FIELDS = (
     "kecamatan", "jorong", "address", "phone", "category", "income", "income_base",
     "monthly_contribution", "contribution_base", "contribution", "programmes", "funding_source",
     "heir_name", "heir_relation", "decided_at", "kpj", "coverage_start", "coverage_end",
-    "created_at", "flags",
+    "created_at", "flags", "source",
 )
 # Spreadsheets turn long digit strings into numbers (Excel keeps 15 digits): these
 # are written as text cells.
@@ -58,7 +58,7 @@ DEFAULT_EXPORT_COLUMNS = _columns(
     ("IURAN PER BULAN", "contribution"), ("PROGRAM", "programmes"), ("SUMBER DANA", "funding_source"),
     ("AHLI WARIS", "heir_name"), ("HUBUNGAN AHLI WARIS", "heir_relation"), ("STATUS", "status"),
     ("TGL KEPUTUSAN", "decided_at"), ("NO KPJ", "kpj"), ("TMT KEPESERTAAN", "coverage_start"),
-    ("AKHIR KEPESERTAAN", "coverage_end"),
+    ("AKHIR KEPESERTAAN", "coverage_end"), ("SUMBER PENDAFTARAN", "source"),
 )
 
 

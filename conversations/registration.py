@@ -8,12 +8,23 @@ State graph: conversations/registration.mmd (keep it true to this code).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from conversations.choices import match_choice
-from conversations.understand import not_an_answer, read_choice, means, strip_prefix, summary_item
+from conversations.handover import ASK_BUTTON
+from conversations.understand import (
+    command_in_text,
+    faq_topic,
+    means,
+    not_an_answer,
+    phone_in,
+    read_choice,
+    strip_particles,
+    strip_prefix,
+    summary_item,
+)
 from conversations.events import (
     Button,
     ButtonPress,
@@ -25,6 +36,7 @@ from conversations.events import (
     Effect,
     Event,
     FieldCorrected,
+    LinkOpened,
     LoadMyData,
     Media,
     MyData,
@@ -66,6 +78,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "continue": frozenset({"lanjutkan", "lanjutkan pendaftaran", "continue", "continue registration",
                            "baca jawaban", "read answer", "buka", "open"}),
     "start": frozenset({"mulai", "daftar", "start", "mulai lagi", "register", "daftar ulang"}),
+    # A new registration even after one was sent (one phone, a family): "daftar" alone shows theirs.
+    "new": frozenset({"daftar baru", "pendaftaran baru", "daftar lagi", "daftarkan orang lain", "daftar orang lain",
+                      "register another", "register someone else", "new registration"}),
     "mydata": frozenset({"data saya", "my data", "lihat data", "data", "mydata"}),
     "delete": frozenset({"hapus data", "hapus data saya", "delete my data", "delete data", "hapus"}),
     # Not a bare "correct": at a yes/no question it means "yes, that is right".
@@ -75,13 +90,20 @@ COMMANDS: dict[str, frozenset[str]] = {
 }
 REACTIONS = frozenset({"reaction", "unreaction", "reaction_removed"})
 STATUS_KEYS = {"pending", "approved", "waiting", "rejected", "correction", "enrolled", "withdrawn", "deletion_requested"}
+# A registration in these states is over: "daftar" starts a new one instead of showing it.
+FINISHED_STATUSES = frozenset({"rejected", "withdrawn"})
+# The same unhelpful answer (an error, "please tap a button", a greeting back) is never sent a
+# third time in a row: the third time the person gets the way to a person instead.
+REPEAT_LIMIT = 3
 
 
 def command_of(text: str) -> str | None:
-    typed = normalize_text(text.lstrip("/"))
-    for name, words in COMMANDS.items():
-        if typed in words:
-            return name
+    """The command a typed text is, particles aside ("batal aja" is "batal", "daftar dong" is
+    "daftar"): every route asks this, so all of them agree on what a command is."""
+    for typed in dict.fromkeys((normalize_text(text.lstrip("/")), normalize_text(strip_particles(text.lstrip("/"))))):
+        for name, words in COMMANDS.items():
+            if typed in words:
+                return name
     return None
 
 
@@ -145,6 +167,9 @@ class _Flow:
         if isinstance(event, (NikChecked, Submitted, MyData, DataDeleted, FieldCorrected)):
             self.on_result(event)
             return
+        if isinstance(event, LinkOpened):
+            self.on_link(event)
+            return
         # A reaction (or taking one back) is not a message: no answer, no repeated question.
         if isinstance(event, Media) and event.kind in REACTIONS:
             return
@@ -158,6 +183,9 @@ class _Flow:
             return
         button = self.button_of(event)
         if isinstance(event, ButtonPress) and button is None:
+            if self.repeated("button.stale"):
+                self.stuck(self.t("button.stale"), self.current_buttons())
+                return
             self.say("button.stale")
             self.reprompt()
             return
@@ -193,6 +221,9 @@ class _Flow:
         if field_ is not None and not buttons and field_.example:
             text = f"{text}\n{self.t(field_.example)}"
         request_contact = bool(field_ and field_.request_contact and not state.pending.get("no_contact"))
+        if self.repeated("media.unsupported"):
+            self.stuck(text, buttons, request_contact=request_contact)
+            return
         self.out.replies.append(Reply("media.unsupported", text, tuple(buttons), request_contact))
 
     def button_of(self, event: Event) -> Button | None:
@@ -340,10 +371,15 @@ class _Flow:
         elif name in ("status", "mydata"):
             state.pending["show"] = name
             self.effect(LoadMyData())
-        elif name == "start":
+        elif name in ("start", "new"):
             if state.in_form and state.answers:
                 state.confirm = "resume"
                 self.ask_confirm()
+            elif name == "start" and state.reference and not state.in_form:
+                # Sent already: "daftar" shows where that registration is, rather than a new
+                # form (one that is over, rejected or withdrawn, starts a new one: on_my_data).
+                state.pending["show"] = "start"
+                self.effect(LoadMyData())
             else:
                 state.confirm = None
                 self.greet() if state.lang is None else self.start_form()
@@ -414,6 +450,7 @@ class _Flow:
     def on_confirm(self, button: Button | None, text: str | None) -> None:
         state = self.state
         if button is None and text is not None:
+            text = strip_particles(text)
             button = match_choice(text, self.confirm_buttons(), numbers_shown=state.confirm == "language")
         if button is None and state.confirm == "guess" and text:
             # Not yes or no to "Did you mean ...?": the person answers the question afresh.
@@ -421,7 +458,12 @@ class _Flow:
             state.pending.pop("guess", None)
             self.on_input(None, text, None)
             return
+        if button is None and text and self.answer_faq(text):
+            return
         if button is None:
+            if self.repeated("confirm.unclear"):
+                self.stuck(self.t("confirm.unclear"), self.confirm_buttons())
+                return
             self.say("confirm.unclear", self.confirm_buttons())
             return
         kind, state.confirm = state.confirm, None
@@ -483,13 +525,29 @@ class _Flow:
     def reset(self, keep_reference: bool = True) -> None:
         lang, reference = self.state.lang, self.state.reference if keep_reference else None
         self.state = self.out.state = State(lang=lang, reference=reference, step="done" if reference else "idle",
-                                            nik_probes=self.state.nik_probes)
+                                            nik_probes=self.state.nik_probes, link=self.state.link)
 
     def start_form(self, fresh: bool = True) -> None:
         if fresh:
             lang, reference = self.state.lang, self.state.reference
-            self.state = self.out.state = State(lang=lang, reference=reference, nik_probes=self.state.nik_probes)
+            self.state = self.out.state = State(lang=lang, reference=reference, nik_probes=self.state.nik_probes,
+                                                link=self.state.link)
         self.ask(FORM[0])
+
+    def on_link(self, event: LinkOpened) -> None:
+        """The person came through a link of a nagari (a poster, an agent, a jorong head): the
+        conversation starts as for "mulai", the link is kept as the registration's source, and
+        the nagari question becomes "is it this nagari?" (form.nagari_choices). The first answer
+        says which nagari's link it was, in its first line rather than in a message of its own
+        (WhatsApp paces each person's messages)."""
+        nagari = self.ctx.wilayah.by_code(event.nagari_code)
+        self.state.link = {"id": event.link_id, "nagari": event.nagari_code}
+        first = len(self.out.replies)
+        self.command("start")
+        if nagari is not None and len(self.out.replies) > first:
+            opened = self.t("link.opened", nagari=nagari.name)
+            reply = self.out.replies[first]
+            self.out.replies[first] = replace(reply, text=f"{opened}\n\n{reply.text}")
 
     def probed_too_often(self, count: bool = False) -> bool:
         """Trying NIKs of other people's registrations counts as a failed try; after
@@ -499,7 +557,11 @@ class _Flow:
         if self.state.nik_probes < self.ctx.rules.conversation.max_failures:
             return False
         contact = self.ctx.rules.help.for_nagari(self.state.answers.get("nagari_code"))
-        self.say("nik.probe_limit", contact=contact)
+        # Blocked: why, and a person one tap away (the officials can see whose NIK it is).
+        if self.repeated("nik.probe_limit"):
+            self.stuck(self.t("nik.probe_limit", contact=contact))
+            return True
+        self.say("nik.probe_limit", (Button(ASK_BUTTON, self.t("btn.handover.ask")),), contact=contact)
         return True
 
     # -- answers ------------------------------------------------------------------------------
@@ -514,6 +576,9 @@ class _Flow:
         elif state.step in FIELDS:
             self.on_field(FIELDS[state.step], button, text, contact)
         elif state.step == "done" and button is None:
+            if self.repeated("done.menu"):
+                self.stuck(self.t("done.menu", reference=state.reference or "-"), self.menu_buttons())
+                return
             self.say("done.menu", self.menu_buttons(), reference=state.reference or "-")
         else:
             self.greet()
@@ -531,6 +596,12 @@ class _Flow:
     def on_field(self, field_: Field, button: Button | None, text: str | None, contact: ContactShared | None) -> None:
         state = self.state
         buttons = field_.choices(self.ctx, state) if field_.choices else []
+        if button is None and text and self.answer_faq(text):
+            return
+        if button is None and text:
+            # "sejuta lah pak", "Koto Tuo ya bu", "iya, 0812 ...": what people put around an
+            # answer changes nothing (a lone "ya" stays: at a yes/no question it is the answer).
+            text = strip_particles(text, leading_yes=field_.kind == "text")
         if button is None and text is not None and buttons:
             typed = buttons
             if field_.typed_match is not None and not text.strip().isdigit():
@@ -548,12 +619,18 @@ class _Flow:
         if button is None and contact is None and text:
             if buttons and field_.on_no and means(text, "no"):
                 state.pending.pop("numbered", None)
+                if self.repeated(field_.on_no):
+                    self.stuck_at(field_, self.t(field_.on_no))
+                    return
                 self.say(field_.on_no)
                 return
             # Free text would be stored as typed: "halo" or "apa ini?" must not become a name.
             # (Other steps' parsers refuse such words themselves, with their own explanation.)
             kind = not_an_answer(text) if field_.free_text else None
             if kind in ("greeting", "thanks"):
+                if self.repeated(f"answer.{kind}"):
+                    self.stuck_at(field_, self.t(f"answer.{kind}"))
+                    return
                 self.say(f"answer.{kind}")
                 self.ask(field_)
                 return
@@ -571,6 +648,16 @@ class _Flow:
             if field_.free_text and contains_nik(text):
                 # A NIK in a name or a jorong would be stored unencrypted: refused, never echoed.
                 self.fail(field_, InvalidInput("answer.nik_in_text"))
+                return
+            if field_.kind == "text" and field_.key != "phone" and phone_in(text):
+                # A phone number typed as the jorong, the name or the NIK: told what it looked like.
+                self.fail(field_, InvalidInput("answer.phone_in_text"))
+                return
+            word = command_in_text(text) if field_.free_text else None
+            if word is not None:
+                # "lewati" as the heir's relation, "kirim" as a name: a command, not an answer.
+                key = "heir_relation.command" if field_.key == "heir_relation" else "answer.command"
+                self.fail(field_, InvalidInput(key, word=word))
                 return
             if field_.prefix:
                 text = strip_prefix(field_.prefix, text)
@@ -592,26 +679,82 @@ class _Flow:
         self.apply(field_, verdict)
 
     def fail(self, field_: Field, problem: InvalidInput) -> None:
-        """A specific explanation and an example; after max_failures, the choices with numbers
-        and a way to a person, instead of the same question again."""
+        """A specific explanation and an example, every time (the reason stays visible); after
+        max_failures, or when the same explanation would go out a third time in a row, the
+        choices with numbers and a button to a person instead (stuck_at)."""
         state = self.state
         state.failures += 1
         buttons = field_.choices(self.ctx, state) if field_.choices else []
-        if state.failures >= self.ctx.rules.conversation.max_failures:
-            state.failures = 0
-            contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"), self.lang)
-            text = self.t("help.stuck", contact=contact)
-            if buttons:
-                state.pending["numbered"] = True
-                text = f"{text}\n\n{self.t('help.stuck_choices')}\n{numbered(buttons)}"
-            elif field_.example:
-                text = f"{text}\n\n{self.t(field_.example)}"
-            self.out.replies.append(Reply("help.stuck", text, tuple(buttons), field_.request_contact))
-            return
         text = self.t(problem.key, **problem.params)
         if field_.example:
             text = f"{text}\n{self.t(field_.example)}"
+        if self.repeated(problem.key) or state.failures >= self.ctx.rules.conversation.max_failures:
+            self.stuck_at(field_, self.t(problem.key, **problem.params))
+            return
         self.out.replies.append(Reply(problem.key, text, tuple(buttons), field_.request_contact))
+
+    def stuck_at(self, field_: Field, reason: str) -> None:
+        """Stuck at a form question: the reason, the choices with numbers (a typed number picks
+        one from now on) or the example, and a button to a person."""
+        buttons = field_.choices(self.ctx, self.state) if field_.choices else []
+        if buttons:
+            self.state.pending["numbered"] = True
+        elif field_.example:
+            reason = f"{reason}\n{self.t(field_.example)}"
+        self.stuck(reason, buttons, numbered_choices=bool(buttons), request_contact=field_.request_contact)
+
+    def stuck(self, reason: str, buttons: list[Button] | tuple[Button, ...] = (), *, numbered_choices: bool = False,
+              request_contact: bool = False) -> None:
+        """The way out of a loop, instead of the same reply again: the reason (still visible),
+        the step's choices (numbered where a typed number picks one), and a *button* to a
+        person: "tk:ask", which handlers/handover.py takes as it takes a typed "petugas" (a
+        ticket to the officials of the person's nagari). The person button comes last, in a
+        message of its own, so it stays a button on every channel (WhatsApp shows at most 10
+        choices as a list). The counts start again."""
+        state = self.state
+        state.failures = 0
+        state.pending.pop("said", None)
+        contact = self.ctx.rules.help.for_nagari(state.answers.get("nagari_code"), self.lang)
+        person = (Button(ASK_BUTTON, self.t("btn.handover.ask")),)
+        help_text = self.t("help.stuck", contact=contact)
+        if buttons:
+            text = f"{reason}\n\n{self.t('help.stuck_choices')}\n{numbered(buttons)}" if numbered_choices else reason
+            self.out.replies.append(Reply("help.stuck_choices", text, tuple(buttons), request_contact))
+            self.out.replies.append(Reply("help.stuck", help_text, person))
+        else:
+            self.out.replies.append(Reply("help.stuck", f"{reason}\n\n{help_text}", person, request_contact))
+
+    def repeated(self, key: str) -> bool:
+        """Note that `key` is about to be said; True when it would be the REPEAT_LIMIT-th time in
+        a row (kept in `pending`, which every kept answer clears): the caller says `stuck`."""
+        said = self.state.pending.get("said") or ["", 0]
+        count = said[1] + 1 if said[0] == key else 1
+        self.state.pending["said"] = [key, count]
+        return count >= REPEAT_LIMIT
+
+    def answer_faq(self, text: str) -> bool:
+        """A question about the programme in the middle of the form ("berapa iurannya?", "ini
+        gratis?", "untuk apa NIK saya?"): answered from the catalogs (faq.<topic>, amounts from
+        the programme's rules), then the step's question again. False for anything else: an
+        unknown question stays with the step, which points to a person."""
+        topic = faq_topic(text)
+        key = f"faq.{topic}"
+        if topic is None or not self.ctx.catalog.has(key):
+            return False
+        contribution = self.ctx.rules.programme_contribution(self.ctx.today)
+        answer = self.t(key, total=rupiah(contribution.monthly), jkk=rupiah(contribution.jkk),
+                        jkm=rupiah(contribution.jkm), base=rupiah(contribution.income_base),
+                        dpo=self.ctx.rules.data_protection_officer)
+        if self.repeated(key):
+            field_ = None if self.state.confirm else self.current_field()
+            if field_ is not None:
+                self.stuck_at(field_, answer)
+            else:
+                self.stuck(answer, self.current_buttons())
+            return True
+        self.out.replies.append(Reply(key, answer))
+        self.reprompt()
+        return True
 
     def apply(self, field_: Field, verdict: Accepted) -> None:
         state = self.state
@@ -637,7 +780,7 @@ class _Flow:
             return
         if verdict.check is not None:
             state.pending = {"field": field_.key, "values": verdict.values, "flags": list(verdict.flags),
-                             "notes": [list(n) for n in verdict.notes]}
+                             "notes": [list(n) for n in verdict.notes], "said": state.pending.get("said")}
             self.effect(verdict.check)
             return
         self.keep(field_, verdict.values, verdict.flags, verdict.notes)
@@ -737,6 +880,7 @@ class _Flow:
 
     def on_summary(self, button: Button | None, text: str | None) -> None:
         if button is None and text is not None:
+            text = strip_particles(text)
             typed = normalize_text(text)
             if typed.isdigit() and 1 <= int(typed) <= len(SUMMARY_LINES):
                 self.edit_group(SUMMARY_LINES[int(typed) - 1][1])
@@ -748,8 +892,13 @@ class _Flow:
                 # "ubah nomor hp", "hp salah", or "hp" at "which one?": straight to that item.
                 self.edit_group(item)
                 return
+        if button is None and text and self.answer_faq(text):
+            return
         if button is None:
             self.state.failures += 1
+            if self.repeated("summary.unclear"):
+                self.stuck(self.t("summary.unclear", count=len(SUMMARY_LINES)), self.summary_buttons())
+                return
             self.say("summary.unclear", self.summary_buttons(), count=len(SUMMARY_LINES))
             return
         if button.id == "sum:send":
@@ -782,6 +931,9 @@ class _Flow:
         if item is not None:
             self.edit_group(item)
             return
+        if self.repeated("correct.pick_unclear"):
+            self.stuck(self.t("correct.pick_unclear", count=len(SUMMARY_LINES)))
+            return
         self.say("correct.pick_unclear", count=len(SUMMARY_LINES))
 
     # -- results of effects -------------------------------------------------------------------
@@ -795,17 +947,26 @@ class _Flow:
                 return
             if event.status is not None and not (state.correcting and event.reference == state.correcting):
                 key = "nik.already_own" if event.own else "nik.already_other"
-                state.pending = {}
+                said = pending.get("said")
+                state.pending = {"said": said} if said else {}
                 if not event.own and self.probed_too_often(count=True):
                     return
-                self.say(key, status=self.t(f"status.{event.status}") if event.own else "",
-                         reference=event.reference if event.own else "")
+                text = self.t(key, status=self.t(f"status.{event.status}") if event.own else "",
+                              reference=event.reference if event.own else "")
+                if event.own and self.repeated(key):  # others' NIKs end at the probe limit
+                    self.stuck_at(field_, text)
+                    return
+                # Someone else's NIK: a person can sort it out (the button opens a ticket).
+                buttons = () if event.own else (Button(ASK_BUTTON, self.t("btn.handover.ask")),)
+                self.out.replies.append(Reply(key, text, buttons))
                 self.ask(field_)
                 return
             self.keep(field_, pending["values"], pending.get("flags", []), pending.get("notes", []))
         elif isinstance(event, Submitted):
             if event.error or not event.reference:
-                self.say("submit.duplicate" if event.error == "duplicate_nik" else "submit.failed")
+                duplicate = event.error == "duplicate_nik"
+                self.say("submit.duplicate" if duplicate else "submit.failed",
+                         (Button(ASK_BUTTON, self.t("btn.handover.ask")),) if duplicate else ())
                 if event.error == "duplicate_nik":
                     self.edit_group(5)
                 return
@@ -842,6 +1003,16 @@ class _Flow:
     def on_my_data(self, event: MyData) -> None:
         state = self.state
         show = state.pending.pop("show", "mydata")
+        if show == "start":
+            current = [r for r in event.records if r.status not in FINISHED_STATUSES]
+            if not current:
+                state.confirm = None
+                self.greet() if state.lang is None else self.start_form()
+                return
+            lines = [self.t("status.line", reference=r.reference, status=self.t(f"status.{r.status}")) for r in current]
+            self.say("start.registered", (Button("cmd:new", self.t("btn.cmd.new")), Button("cmd:help", self.t("btn.cmd.help"))),
+                     lines="\n".join(lines))
+            return
         if show == "correct":
             editable = [r for r in event.records if r.status in ("pending", "correction", "waiting")]
             if not editable:

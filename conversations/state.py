@@ -42,6 +42,10 @@ class State:
     last_seen: str | None = None  # ISO 8601
     # NIKs tried that belong to other people's registrations; kept across restarts of the form.
     nik_probes: int = 0
+    # The link the person came through ({"id": link row id, "nagari": Kemendagri code}): the
+    # source of their registration, and the nagari offered for confirmation. Kept across
+    # restarts of the form, like nik_probes; no personal data.
+    link: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: _copied(getattr(self, name)) for name in self.__dataclass_fields__}

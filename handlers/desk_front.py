@@ -21,6 +21,7 @@ from conversations.officials import Command
 from conversations.state import IDLE_STEPS
 from handlers import officials
 from handlers.officials import Desk, desk_prompt_of, run, set_desk_prompt
+from handlers.officials.claims import cases_button, waiting_lines as claim_lines
 from handlers.roles import Grant, allowed, scope
 from handlers.turn import Turn
 from storage.models import Registration
@@ -30,7 +31,7 @@ from storage.tickets import OPEN_STATES, Ticket
 # an official's pending prompt in one row; another command ends it).
 SELF_REGISTER = "self_register"
 # Intents that run a command of the desk as it is.
-COMMANDS = {"queue": "queue", "stats": "stats", "help": "help", "approved_list": "export"}
+COMMANDS = {"queue": "queue", "stats": "stats", "help": "help", "approved_list": "export", "links": "links"}
 
 
 # The workers' commands an official keeps for their own data: seeing, correcting and deleting
@@ -101,13 +102,17 @@ async def summary(desk: Desk, unknown_command: bool = False) -> None:
     deleting = (await desk.session.execute(select(func.count()).select_from(Registration).where(*deletions))).scalar_one()
     open_tickets = (await desk.session.execute(select(func.count()).select_from(Ticket).where(*tickets))).scalar_one()
     lines = [desk.say.t("official.desk.unknown_command")] if unknown_command else []
+    # Claim cases first: a work accident's report to BPJS is due within 2 x 24 hours.
+    claims = await claim_lines(desk)
+    lines.extend(claims)
     lines.append(desk.say.t("official.desk.waiting", count=count, age=age(desk, oldest)) if count
                  else desk.say.t("official.desk.nothing_waiting"))
     if open_tickets:
         lines.append(desk.say.t("official.desk.tickets", count=open_tickets))
     if deleting:
         lines.append(desk.say.t("official.desk.deletions", count=deleting))
-    desk.answer("official.desk.summary", desk_buttons(desk), lines="\n".join(lines))
+    desk.answer("official.desk.summary", ((cases_button(desk),) if claims else ()) + desk_buttons(desk),
+                lines="\n".join(lines))
 
 
 def age(desk: Desk, since: datetime | None) -> str:

@@ -28,19 +28,18 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.links import source_label
 from conversations.officials import TEXT_FIELDS, ExportColumn
 from conversations.rules import Contribution
 from handlers.clock import LOCAL_TZ
 from handlers.quota import COUNTED
 from handlers.reminders import add_months, reminder_rules
 from handlers.services import Services
+from handlers.writer import long_read
+from storage.links import RecruitmentLink
 from storage.models import AuditEvent, Nagari, Registration
 from storage.repo import Repository
 
@@ -57,7 +56,8 @@ WIDTHS = {"reference": 12, "status": 22, "nik": 19, "name": 28, "sex": 13, "birt
           "nagari_code": 14, "nagari": 22, "kecamatan": 20, "jorong": 18, "address": 48, "phone": 16,
           "category": 20, "income": 14, "income_base": 14, "monthly_contribution": 12, "contribution_base": 13,
           "contribution": 12, "programmes": 10, "funding_source": 15, "heir_name": 26, "heir_relation": 16,
-          "decided_at": 13, "kpj": 16, "coverage_start": 13, "coverage_end": 13, "created_at": 12, "flags": 30}
+          "decided_at": 13, "kpj": 16, "coverage_start": 13, "coverage_end": 13, "created_at": 12, "flags": 30,
+          "source": 18}
 STATUSES = ("pending", "correction", "waiting", "approved", "enrolled", "rejected", "withdrawn",
             "deletion_requested")
 # How a selection of statuses is named in a file name (Indonesian, as officials read it).
@@ -160,7 +160,9 @@ async def nagari_code_of(svc: Services, session: AsyncSession, text: str) -> str
 
 
 def query_of(selection: Selection) -> Select[Any]:
-    query = select(Registration, Nagari).join(Nagari, Nagari.code == Registration.nagari_code)
+    """(Registration, Nagari, RecruitmentLink or None) of the selection, by nagari and age."""
+    query = (select(Registration, Nagari, RecruitmentLink).join(Nagari, Nagari.code == Registration.nagari_code)
+             .outerjoin(RecruitmentLink, RecruitmentLink.id == Registration.link_id))
     if selection.statuses is not None:
         query = query.where(Registration.status.in_(selection.statuses))
     if selection.nagari_codes is not None:
@@ -178,9 +180,12 @@ def _local_day(moment: datetime | None) -> date | None:
     return moment.astimezone(LOCAL_TZ).date() if moment else None
 
 
-def row_of(svc: Services, registration: Registration, nagari: Nagari, today: date) -> dict[str, Any]:
+def row_of(svc: Services, registration: Registration, nagari: Nagari, today: date,
+           link: RecruitmentLink | None = None) -> dict[str, Any]:
     """Every exportable field (conversations.officials.EXPORT_FIELDS) of one registration, as
-    typed values (str, int, date; None when unknown) with Indonesian labels."""
+    typed values (str, int, date; None when unknown) with Indonesian labels. `link`: the
+    recruitment link it came through (the `source` column: the agent, the jorong, "tautan
+    nagari", or "langsung")."""
     text = svc.catalog.text
     category = svc.rules.category(registration.category)
     work = category.title("id") if category else registration.category
@@ -229,6 +234,8 @@ def row_of(svc: Services, registration: Registration, nagari: Nagari, today: dat
         "created_at": _local_day(registration.created_at),
         "flags": "; ".join(text("id", f"official.flag.{f}") if svc.catalog.has(f"official.flag.{f}") else f
                            for f in registration.flags or []),
+        "source": source_label(lambda key, **params: text("id", key, **params), link is not None,
+                               link.jorong if link else None, link.agent if link else None),
     }
 
 
@@ -236,8 +243,8 @@ async def rows_of(svc: Services, session: AsyncSession, selection: Selection) ->
     """The selected registrations, streamed (a whole province fits in little memory)."""
     today = svc.clock.now().astimezone(LOCAL_TZ).date()
     result = await session.stream(query_of(selection).execution_options(yield_per=1000))
-    async for registration, nagari in result:
-        yield row_of(svc, registration, nagari, today)
+    async for registration, nagari, link in result:
+        yield row_of(svc, registration, nagari, today, link)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +271,10 @@ async def write_csv(rows: AsyncIterator[dict[str, Any]], columns: Iterable[Expor
     return count
 
 
-def _header_cells(sheet: Any, columns: tuple[ExportColumn, ...]) -> list[WriteOnlyCell]:
+def _header_cells(sheet: Any, columns: tuple[ExportColumn, ...]) -> list[Any]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     cells = []
     for column in columns:
         cell = WriteOnlyCell(sheet, value=column.header)
@@ -277,7 +287,12 @@ def _header_cells(sheet: Any, columns: tuple[ExportColumn, ...]) -> list[WriteOn
 
 async def write_xlsx(rows: AsyncIterator[dict[str, Any]], columns: Iterable[ExportColumn], path: Path | IO[bytes]) -> int:
     # Write-only mode streams rows to disk; widths and the frozen header must be set before the
-    # first row, the filter (which needs the last row) before saving.
+    # first row, the filter (which needs the last row) before saving. openpyxl is imported here,
+    # by the first spreadsheet: a process that never writes one does not load it.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
     columns = tuple(columns)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Peserta")
@@ -326,17 +341,22 @@ def _private(path: Path) -> None:
 
 async def export_registrations(svc: Services, session: AsyncSession, selection: Selection,
                                scope: str, fmt: str, actor: str, now: datetime) -> tuple[Path, int]:
-    """Write the selected list as XLSX or CSV and record the export in the audit trail."""
+    """Write the selected list as XLSX or CSV and record the export in the audit trail. The
+    file is read and written on the long-read thread (handlers/writer.long_read): a province's
+    list takes a while, the event loop keeps serving meanwhile."""
     path = export_path(svc, "bpjs", f"{scope}-{selection.status_slug}", fmt)
     columns = svc.config.officials.export_columns
-    rows = rows_of(svc, session, selection)
-    if fmt == "xlsx":
-        path.touch(mode=0o600)
-        count = await write_xlsx(rows, columns, path)
-    else:
+
+    async def write(reading: AsyncSession) -> int:
+        rows = rows_of(svc, reading, selection)
+        if fmt == "xlsx":
+            path.touch(mode=0o600)
+            return await write_xlsx(rows, columns, path)
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             _private(path)
-            count = await write_csv(rows, columns, handle)
+            return await write_csv(rows, columns, handle)
+
+    count = await long_read(svc, write, session)
     _private(path)
     await _record(svc, session, actor, now, kind="registrations", scope=scope, fmt=fmt, rows=count, path=path,
                   statuses=selection.status_slug)
@@ -345,21 +365,27 @@ async def export_registrations(svc: Services, session: AsyncSession, selection: 
 
 async def export_audit(svc: Services, session: AsyncSession, nagari_codes: set[str] | None, scope: str,
                        actor: str, now: datetime) -> tuple[Path, int]:
-    """The audit trail as CSV: of everything, or of the registrations of some nagari."""
+    """The audit trail as CSV: of everything, or of the registrations of some nagari (read and
+    written on the long-read thread, as `export_registrations`)."""
     path = export_path(svc, "audit", scope, "csv")
     query = select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id)
     if nagari_codes is not None:
         references = select(Registration.reference).where(Registration.nagari_code.in_(sorted(nagari_codes)))
         query = query.where(AuditEvent.reference.in_(references))
-    count = 0
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        _private(path)
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["at", "actor", "action", "reference", "details"])
-        for event in (await session.execute(query)).scalars():
-            writer.writerow([event.at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"), event.actor,
-                             event.action, event.reference or "", json.dumps(event.details, ensure_ascii=False)])
-            count += 1
+
+    async def write(reading: AsyncSession) -> int:
+        count = 0
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            _private(path)
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["at", "actor", "action", "reference", "details"])
+            for event in (await reading.execute(query)).scalars():
+                writer.writerow([event.at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"), event.actor,
+                                 event.action, event.reference or "", json.dumps(event.details, ensure_ascii=False)])
+                count += 1
+        return count
+
+    count = await long_read(svc, write, session)
     await _record(svc, session, actor, now, kind="audit", scope=scope, fmt="csv", rows=count, path=path)
     return path, count
 

@@ -25,7 +25,6 @@ from conversations.events import (
     Effect,
     Event,
     FieldCorrected,
-    Inbound,
     LoadMyData,
     MyData,
     NikChecked,
@@ -39,6 +38,7 @@ from conversations.form import Ctx
 from conversations.officials import assisted_by
 from conversations.state import State
 from handlers.clock import LOCAL_TZ
+from handlers.links import link_event, link_of_submission
 from handlers.services import Services
 from handlers.turn import Turn
 from storage.crypto import who as pseudonym
@@ -46,6 +46,7 @@ from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
 from storage.repo import UNDECIDED, Repository
 from storage.tickets import erase_for as erase_tickets
+from storage.claims import erase_for as erase_claims
 
 log = logging.getLogger(__name__)
 # Effects can trigger effects (a NIK check, then a submission); a bound keeps a bug from looping.
@@ -100,7 +101,7 @@ class Effects:
             existing = await repo.registration_by_nik(effect.nik)
             if existing is None:
                 return NikChecked(status=None, own=False)
-            own = existing.channel_user == who
+            own = await repo.owns(who, existing)
             return NikChecked(status=existing.status, own=own, reference=existing.reference if own else None)
         if isinstance(effect, Submit):
             return await self.submit(state)
@@ -131,8 +132,11 @@ class Effects:
         except IntegrityError:
             # The same NIK was submitted at the same moment through another conversation.
             return Submitted(reference=None, error="duplicate_nik")
+        # The link the person came through is the registration's source (handlers/links.py).
+        registration.link_id = await link_of_submission(repo.session, state.link) if state.link else None
+        linked = {"link": registration.link_id} if registration.link_id is not None else {}
         await repo.audit(self.channel_user, "submitted", now, registration.reference,
-                         nagari=registration.nagari_code, flags=registration.flags)
+                         nagari=registration.nagari_code, flags=registration.flags, **linked)
         return Submitted(reference=registration.reference)
 
     async def delete_my_data(self) -> DataDeleted:
@@ -155,6 +159,8 @@ class Effects:
             consent.withdrawn_at = now
         # Conversations with officials go with the rest (their messages may hold anything).
         tickets = await erase_tickets(repo.session, who)
+        # Claim cases they reported keep only what the statistics count (storage/claims.py).
+        await erase_claims(repo.session, who)
         # The record that a deletion happened holds no personal data beyond the channel id.
         await repo.audit(who, "data_erased", now, None, registrations=erased,
                          references=[r.reference for r in erasable], tickets=tickets)
@@ -163,7 +169,7 @@ class Effects:
     async def correct(self, effect: CorrectField) -> FieldCorrected:
         repo, now, who = self.repo, self.ctx.now, self.channel_user
         registration = await repo.registration(effect.reference)
-        if registration is None or registration.channel_user != who or registration.status not in UNDECIDED:
+        if registration is None or not await repo.owns(who, registration) or registration.status not in UNDECIDED:
             return FieldCorrected(effect.reference, ok=False)
         try:
             async with repo.session.begin_nested():
@@ -198,7 +204,7 @@ def known_phone_of(channel_user: str) -> str | None:
     return None
 
 
-async def converse(turn: Turn, key: str | None = None, event: Inbound | None = None) -> list[Reply]:
+async def converse(turn: Turn, key: str | None = None, event: Event | None = None) -> list[Reply]:
     """The registration conversation `key` (the person's own; or "assist:<operator>", the one
     an operator fills in for a worker) takes `event` (default: the turn's); its new state is
     written in the turn's transaction. Returns the replies, in order."""
@@ -237,6 +243,7 @@ async def converse(turn: Turn, key: str | None = None, event: Inbound | None = N
 
 
 async def registration_route(turn: Turn) -> bool:
-    """The last route: everything no other route answered goes to the registration flow."""
-    turn.reply(*await converse(turn))
+    """The last route: everything no other route answered goes to the registration flow, a
+    message that came through one of our links as `LinkOpened` (handlers/links.py)."""
+    turn.reply(*await converse(turn, event=await link_event(turn)))
     return True

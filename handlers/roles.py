@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "set_quota": frozenset({"admin"}),
     "broadcast": frozenset({"admin"}),
     "handover": frozenset({"admin", "operator"}),  # tickets: a worker asked for a person
+    "links": frozenset({"admin", "operator"}),  # recruitment links and posters (/tautan)
 }
 
 

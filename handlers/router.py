@@ -8,6 +8,8 @@ that answers wins:
 2. the broadcast composer: an admin's `/siaran` and the dialogue that follows;
 3. officials' commands (and an operator's assisted registration, an admin's uploaded file, the
    reason an official was asked to type);
+   (between 3 and 4) after an accident or a death: the claim helper (handlers/claims.py), from a
+   message about one ("suami saya meninggal", "klaim") or its conversation in progress;
 4. a person to talk to: a worker asking for an official, the worker's messages while their
    ticket is open (the form is paused), and the officials' ticket commands;
 5. a registered worker writing again: an answer by the status of their registration;
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 
 from conversations.events import Inbound
-from handlers import aftercare, campaigns, desk_front, handover, officials, optout
+from handlers import aftercare, campaigns, claims, desk_front, handover, identity, officials, optout
 from handlers.delivery import Outgoing
 from handlers.inbound import registration_route
 from handlers.outbox import send_claimed
@@ -33,7 +35,9 @@ log = logging.getLogger(__name__)
 ROUTES: tuple[Route, ...] = (
     optout.route,
     campaigns.route,
+    identity.route,
     officials.route,
+    claims.route,
     handover.route,
     aftercare.route,
     desk_front.route,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import Catalog
+from conversations.links import LinkTargets
 from conversations.rules import FlowRules
 from conversations.wilayah import Wilayah
 from handlers.clock import Clock
@@ -69,3 +70,7 @@ class Services:
         return TURN_CLAIM + self.process
     # Each channel's last contact with its platform (/healthz).
     contacts: ContactLog = field(default_factory=ContactLog)
+    # Where recruitment links lead (TELEGRAM_BOT_USERNAME, WHATSAPP_DISPLAY_NUMBER): /tautan.
+    link_targets: LinkTargets = field(default_factory=LinkTargets)
+    # The dashboard's public address (DASHBOARD_URL): the start of /dasbor's login links; "": not served.
+    dashboard_url: str = ""

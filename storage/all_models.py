@@ -12,3 +12,7 @@ from storage import officials_extra  # noqa: F401,E402
 from storage import keyring  # noqa: F401,E402
 from storage import tickets  # noqa: F401,E402
 from storage import wa_templates  # noqa: F401,E402
+from storage import links  # noqa: F401,E402
+from storage import identity  # noqa: F401,E402
+from storage import dashboard  # noqa: F401,E402
+from storage import claims  # noqa: F401,E402

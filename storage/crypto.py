@@ -2,7 +2,7 @@
 
 One master key (BOT_SECRET_KEY, or a key file generated on first run for the embedded default)
 is stretched with HKDF into independent keys: an AES-256-GCM key for encryption, an HMAC-SHA256
-key for lookup, and a public fingerprint (from which no key can be recovered) that the database
+key for lookup, another that signs the codes of recruitment links, and a public fingerprint (from which no key can be recovered) that the database
 stores so that a start-up with another key is refused before anything is written
 (storage/keyring.py).
 
@@ -78,6 +78,11 @@ class NikCipher:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master_key, b"nik-encryption")))
         self._hash_key = _derive(master_key, b"nik-lookup")
         self.fingerprint = _derive(master_key, b"key-fingerprint")[:12].hex()
+        # Signs the codes of recruitment links (conversations/links.py): a key of its own, so a
+        # code (public, on every poster) says nothing about the keys that protect NIKs. It
+        # changes with the master key: after `keys rotate`, links made before no longer verify
+        # (they start an ordinary conversation) and posters are printed again.
+        self.link_key = _derive(master_key, b"recruitment-link-signature")
 
     def encrypt(self, text: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -182,3 +187,43 @@ def write_key_file(key_file: Path, key: bytes) -> bytes:
 
 def new_master_key() -> bytes:
     return secrets.token_urlsafe(48).encode()
+
+
+def replace_key_file(key_file: Path, new_key: bytes) -> Path | None:
+    """After `keys rotate`: the key file holds the new key, replaced atomically (written aside,
+    synced, renamed over it: a reader sees the old key or the new, never half of one), and the
+    old key is kept beside it as `<name>.old` (0600): backups made before need it. An earlier
+    `.old` holding another key is first moved to `.old.2`, `.old.3`, ...: no key is ever lost.
+    Returns the `.old` file, or None when the file already held the new key."""
+    old_key = read_key_file(key_file)
+    if old_key == new_key:
+        return None
+    kept = key_file.with_name(key_file.name + ".old")
+    if kept.exists() and kept.read_bytes().strip() != old_key:
+        n = 2
+        while kept.with_name(f"{kept.name}.{n}").exists():
+            n += 1
+        os.rename(kept, kept.with_name(f"{kept.name}.{n}"))
+    _write_atomically(kept, old_key)
+    _write_atomically(key_file, new_key)
+    return kept
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """`data` in `path` (0600), or `path` unchanged if anything fails before the rename."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(draft, path)
+    except BaseException:
+        draft.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)

@@ -86,6 +86,10 @@ class Registration(SQLModel, table=True):
         # The regency-wide queue (admins, viewers): pending ones only, oldest first.
         Index("ix_registration_pending_created", "created_at", "id",
               postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        # The dashboard's counts by kind of work and by recruitment link (handlers/dashboard/):
+        # answered from these indexes alone, not by reading every registration (migration 0016).
+        Index("ix_registration_category_status", "category", "status"),
+        Index("ix_registration_link_status", "link_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -122,6 +126,11 @@ class Registration(SQLModel, table=True):
     # Set when the nagari ends a participant at the end of a budget year (the December
     # continuation list): from this moment they no longer count in the nagari's quota.
     ends_at: datetime | None = _utc_column(nullable=True)
+    # The recruitment link the worker came through (storage/links.py: a nagari's poster, a
+    # jorong's or an agent's link); None: they wrote to the bot directly, or were registered in
+    # person. A plain id, no foreign key: link rows are never deleted, and a foreign key added to
+    # this table would make SQLite rebuild it (every registration copied) when migrating.
+    link_id: int | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.state import State
 from storage.crypto import NikCipher
+from storage.identity import addresses_of
 from storage.models import NIK_BLOCKING, AuditEvent, Consent, Conversation, Nagari, Person, Registration
 
 # References are read aloud over the phone and typed on small keyboards: no 0/O, 1/I/L.
@@ -106,8 +107,14 @@ class Repository:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def registrations_of(self, channel_user: str) -> Sequence[Registration]:
-        query = select(Registration).where(Registration.channel_user == channel_user).order_by(Registration.id)
+        """The registrations made from this chat or from any chat linked to it (storage/identity.py)."""
+        addresses = await addresses_of(self.session, channel_user)
+        query = select(Registration).where(Registration.channel_user.in_(addresses)).order_by(Registration.id)
         return (await self.session.execute(query)).scalars().all()
+
+    async def owns(self, channel_user: str, registration: Registration) -> bool:
+        """Whether the registration was made from this chat or a chat linked to it."""
+        return registration.channel_user in await addresses_of(self.session, channel_user)
 
     async def unused_reference(self) -> str:
         while True:

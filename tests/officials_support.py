@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from handlers.roles import grant
 from handlers.services import Services
+from storage.links import RecruitmentLink
 from storage.models import AuditEvent, Registration
 from storage.officials import Invitation, Official
 from storage.officials_extra import CorrectionRequest, NagariQuota
@@ -77,7 +78,7 @@ async def snapshot(svc: Services) -> dict[str, Any]:
         statuses = (await session.execute(select(Registration.reference, Registration.status, Registration.updated_at)
                                           .order_by(Registration.reference))).all()
         counts = {}
-        for table in (AuditEvent, Official, Invitation, NagariQuota, CorrectionRequest):
+        for table in (AuditEvent, Official, Invitation, NagariQuota, CorrectionRequest, RecruitmentLink):
             counts[table.__name__] = (await session.execute(select(func.count()).select_from(table))).scalar_one()
         return {"registrations": [tuple(r) for r in statuses], **counts}
 

@@ -1,6 +1,6 @@
 """The officials' desk: officials write as people write, and the desk answers.
 
-- 187 phrasings (tests/data/desk_phrasings.yaml: Indonesian, English, Minang) read as the
+- 201 phrasings (tests/data/desk_phrasings.yaml: Indonesian, English, Minang) read as the
   intent they mean, and those that must not act do not;
 - through the real turn, an operator's greeting, thanks or question gets the desk's summary
   (what waits, with buttons) and never the workers' welcome, consent or form; everyday

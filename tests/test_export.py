@@ -22,6 +22,7 @@ from sqlalchemy import update
 
 from bot.app import build_services
 from bot.cli import main
+from handlers.settings import PROJECT_ROOT
 from bot.config import Environment
 from handlers.clock import LOCAL_TZ, FixedClock
 from handlers.export import BOM, ExportRequest, default_name, export_csv, export_xlsx, selection_of
@@ -35,7 +36,7 @@ from tests.test_flow_registration import walk_to
 HEADERS = ["REFERENSI", "NIK", "NAMA LENGKAP", "TGL LAHIR", "JENIS KELAMIN", "NO HP", "KECAMATAN", "NAGARI",
            "JORONG", "ALAMAT", "PEKERJAAN", "PENGHASILAN PER BULAN", "DASAR IURAN", "IURAN PER BULAN", "PROGRAM",
            "SUMBER DANA", "AHLI WARIS", "HUBUNGAN AHLI WARIS", "STATUS", "TGL KEPUTUSAN", "NO KPJ",
-           "TMT KEPESERTAAN", "AKHIR KEPESERTAAN"]
+           "TMT KEPESERTAAN", "AKHIR KEPESERTAAN", "SUMBER PENDAFTARAN"]
 
 
 async def csv_of(svc: Services, selection: Selection = Selection()) -> tuple[str, list[dict[str, str]]]:
@@ -102,6 +103,8 @@ async def test_csv_is_plain_rfc4180_with_bom_labels_and_digits(any_svc: Services
     assert (second["STATUS"], second["NO KPJ"], second["TMT KEPESERTAAN"], second["AKHIR KEPESERTAAN"]) == (
         "Terdaftar di BPJS", "26012345678", "01-12-2026", "01-12-2027")
     assert (second["AHLI WARIS"], second["HUBUNGAN AHLI WARIS"]) == ("", "")
+    # Both wrote to the bot on their own (no link): tests/test_links.py exports a link's.
+    assert (first["SUMBER PENDAFTARAN"], second["SUMBER PENDAFTARAN"]) == ("langsung", "langsung")
 
     path = tmp_path / "list.csv"
     path.write_text(text, encoding="utf-8", newline="")
@@ -152,7 +155,7 @@ async def test_xlsx_a_branch_can_upload(any_svc: Services, tmp_path: Path) -> No
     rows = list(sheet.iter_rows())
     assert [c.value for c in rows[0]] == HEADERS and "NO KK" not in HEADERS
     assert rows[0][0].font.bold and sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:W3"
+    assert sheet.auto_filter.ref == f"A1:X3"
     assert sheet.column_dimensions["B"].width >= 18 and sheet.column_dimensions["J"].width >= 40
     column = {h: i for i, h in enumerate(HEADERS)}
     first, second = rows[1], rows[2]
@@ -212,9 +215,16 @@ def cli_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_cli_xlsx_is_named_after_the_selection(cli_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # Without --out the file goes where the chat's exports go (officials.export_dir), never the
+    # current folder: a config naming a folder under tmp_path keeps the project's var/ clean.
+    exports = tmp_path / "exports"
+    config = tmp_path / "config.yaml"
+    config.write_text((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        "  export_dir: var/exports", f"  export_dir: {exports}"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    assert main(["export", "--db", cli_url, "--format", "xlsx"]) == 0
-    [path] = tmp_path.glob("peserta-*.xlsx")
+    assert main(["export", "--db", cli_url, "--config", str(config), "--format", "xlsx"]) == 0
+    assert not list(tmp_path.glob("peserta-*.xlsx"))
+    [path] = exports.glob("peserta-*.xlsx")
     assert path.name.startswith("peserta-disetujui-semua-")
     assert [r[1] for r in load_workbook(path).active.iter_rows(min_row=2, values_only=True)] == [nik(1), nik(2)]
     assert "2 registrations (disetujui) written" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conversations.events import ButtonPress
+from conversations.links import LinkTargets
 
 from tests.conftest import Chat
 from tests.officials_support import (
@@ -60,6 +61,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "/daftarkan": {"admin": "official.assist.start", "operator_own": "official.assist.start",
                    "operator_other": "official.assist.start", "viewer": DENIED, "nobody": DENIED},
     "/kode NOPE2345": {role: "official.code.invalid" for role in ROLES},
+    "/tautan Muaro agen Rina": {"admin": "link.desk.links", "operator_own": "link.desk.links", "operator_other": DENIED,
+                                "viewer": DENIED, "nobody": DENIED},
 }
 # Answers that change nothing but write an audit entry (exports are recorded) or state.
 RECORDED = {"official.export.done", "official.export.audit", "official.assist.start"}
@@ -70,6 +73,7 @@ RECORDED = {"official.export.done", "official.export.audit", "official.assist.st
 async def test_matrix(svc, tmp_path, template: str, role: str) -> None:
     svc.config = svc.config.model_copy(update={"officials": svc.config.officials.model_copy(
         update={"export_dir": tmp_path / "exports", "chart_dir": tmp_path / "charts"})})
+    svc.link_targets = LinkTargets("SijunjungBot", "628116600123")
     await add_officials(svc)
     [reference] = await add_registrations(svc, 1, MUARO)
     await add_registrations(svc, 1, KANDANG, start=50)

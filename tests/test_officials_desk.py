@@ -77,10 +77,11 @@ def test_officials_add_checks_ids_and_takes_nagari_names(tmp_path: Path, monkeyp
 
     monkeypatch.setenv("BOT_SECRET_KEY", "k" * 48)
     db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    for bad in ("123456", "tg:abc", "telegram:1", "wa:+6281234567890", "tg:"):
+    for bad in ("123456", "tg:abc", "telegram:1", "wa:+62 812", "tg:"):
         assert main(["officials", "--db", db, "add", bad, "--role", "admin"]) == 2, bad
-    assert "tg:<digits>" in capsys.readouterr().err
-    assert main(["officials", "--db", db, "add", "wa:6281234567890", "--role", "operator", "--nagari", "muaro"]) == 0
+    assert "tg:<Telegram user id>" in capsys.readouterr().err
+    # A WhatsApp number as people write it is the id WhatsApp sends.
+    assert main(["officials", "--db", db, "add", "wa:+62 812-3456-7890", "--role", "operator", "--nagari", "muaro"]) == 0
     assert main(["officials", "--db", db, "add", "tg:5", "--role", "operator", "--nagari", "Nowhere At All"]) == 2
     assert main(["officials", "--db", db, "list"]) == 0
     assert f"wa:6281234567890\toperator\tMuaro ({MUARO})" in capsys.readouterr().out.splitlines()

@@ -169,7 +169,8 @@ def test_routes_and_commands_are_listed_not_registered_by_imports() -> None:
     from handlers import router
 
     assert [route.__module__ for route in router.ROUTES] == [
-        "handlers.optout", "handlers.campaigns", "handlers.officials", "handlers.handover", "handlers.aftercare",
+        "handlers.optout", "handlers.campaigns", "handlers.identity", "handlers.officials", "handlers.claims",
+        "handlers.handover", "handlers.aftercare",
         "handlers.desk_front", "handlers.inbound"]
     assert set(CHANNELS) == {"tg", "wa"}
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]

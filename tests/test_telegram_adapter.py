@@ -32,7 +32,8 @@ def update(name: str) -> Update:
 @pytest.mark.parametrize(("name", "event"), [
     ("message_text", Text("halo")),
     ("command_start", Text("/start")),
-    ("command_start_deep_link", Text("/start")),
+    # The deep link's parameter goes apart, unverified (handlers/links.py reads it).
+    ("command_start_deep_link", Text("/start", link="nagari_1303052001")),
     ("callback_query", ButtonPress("lang:id")),
     ("contact_own", ContactShared("+6281234567890", is_own=True)),
     ("contact_other", ContactShared("+6281398765432", is_own=False)),

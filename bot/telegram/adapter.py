@@ -65,6 +65,8 @@ COMMANDS = {
 # or a star, and the stars do not touch a letter or another star outside. So a masked value
 # ("1303.****.****.****", "1303************") is never read as markup.
 BOLD = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
+# A deep link's start parameter (Bot API, "Deep linking").
+START_PARAMETER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Telegram's ids fit in 52 bits (Bot API); anything larger is not an update of Telegram's.
 MAX_ID = 2**52
 # Service messages: something happened in the chat, nobody said anything to the bot.
@@ -216,7 +218,7 @@ def _message_event(message: Message) -> Inbound | None:
         own = message.contact.user_id is not None and message.contact.user_id == sender
         return ContactShared(phone=f"+{phone}" if phone.isdigit() else phone, is_own=own)
     if message.text is not None:
-        return Text(command_text(message.text), quoted=_quoted_own(message))
+        return Text(command_text(message.text), quoted=_quoted_own(message), link=start_parameter(message.text))
     for field, kind in MEDIA_FIELDS:
         if getattr(message, field, None):
             # copyMessage passes it on (to an official of the worker's ticket).
@@ -252,7 +254,7 @@ def attachment_of(update: Update) -> documents.Attachment | None:
 
 def command_text(text: str) -> str:
     """Telegram command syntax in the words the flow knows: "/start@SijunjungBot" -> "/start";
-    a deep link's "/start <payload>" -> "/start" (the flow has no use for payloads)."""
+    a deep link's "/start <payload>" -> "/start" (its payload goes apart: `start_parameter`)."""
     if not text.startswith("/"):
         return text
     command, _, rest = text.partition(" ")
@@ -260,6 +262,17 @@ def command_text(text: str) -> str:
     if command.lower() == "/start":
         return command
     return f"{command} {rest}" if rest else command
+
+
+def start_parameter(text: str) -> str | None:
+    """The parameter of a deep link (t.me/<bot>?start=<parameter>), which Telegram sends as
+    "/start <parameter>": a recruitment link's code (conversations/links.py), unverified here.
+    Only what Telegram allows in one ([A-Za-z0-9_-], at most 64 characters)."""
+    command, _, rest = text.partition(" ")
+    if command.split("@", 1)[0].lower() != "/start":
+        return None
+    parameter = rest.strip()
+    return parameter if START_PARAMETER.fullmatch(parameter) else None
 
 
 # -- outbound -----------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ def event_of(update: Message | CallbackButton | CallbackSelection) -> Inbound | 
     if isinstance(update, CallbackButton) and update.type == MessageType.BUTTON:
         # A quick reply of a template ("Lanjutkan", "Berhenti"): its payload is whatever the
         # template was sent with, so the tap means what its words mean typed.
-        return Text(str(update.title))
+        return Text(str(update.title), tapped=True)
     if isinstance(update, (CallbackButton, CallbackSelection)):
         # Our own button/row ids come back unchanged; the flow checks they are still current.
         return ButtonPress(str(update.data))

@@ -15,7 +15,7 @@ Replies go to the official; notices about a decision go to the worker, in the wo
 The package: desk.py (the Desk, notices, prompts), reading.py (queue, details, history),
 deciding.py (approve, reject, correct, undo, withdraw, end), admin.py (quotas, invitations,
 help), files.py (export, import, statistics), assist.py (assisted registration, the digest),
-commands.py (the table).
+links.py (registration links and posters, /tautan), commands.py (the table).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy import delete
 from conversations import registration as flow
 from conversations.events import ButtonPress, Document, Inbound, Text
 from conversations.handover import is_ticket_command
+from conversations.invitations import code_of_start
 from conversations.officials import Command, parse_button
 from handlers.officials.assist import DUE_JOBS, continue_assist, digest_job, install, start_assist
 from handlers.officials.commands import BY_NAME, HANDLERS, WORDS, parse, word_of
@@ -88,6 +89,10 @@ async def route(turn: Turn) -> bool:
 
 def command_of(event: Inbound) -> Command | None:
     if isinstance(event, Text):
+        # A Telegram deep link made by `python -m bot officials invite` ("/start kode-<CODE>").
+        invited = code_of_start(event.link)
+        if invited is not None:
+            return Command("code", (invited,), invited, slash=True)
         return parse(event.text)
     if isinstance(event, ButtonPress):
         return parse_button(event.button_id, WORDS)

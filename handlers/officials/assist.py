@@ -20,6 +20,7 @@ from handlers.exports_bpjs import (
 )
 from handlers.inbound import converse
 from handlers.handover import tickets_due
+from handlers.claims_cases import claims_due
 from handlers.programme import programme_due
 from handlers.roles import allowed
 from handlers.delivery import Outgoing
@@ -153,7 +154,7 @@ async def digest_job(svc: Services, now: datetime) -> list[tuple[str, Reply]]:
     return messages
 
 
-DUE_JOBS = (digest_job, purge_old_files, programme_due, tickets_due)
+DUE_JOBS = (digest_job, purge_old_files, programme_due, tickets_due, claims_due)
 
 
 def install(svc: Services) -> None:

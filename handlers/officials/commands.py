@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from conversations.officials import Command, parse_command, render_help
 from handlers.officials.admin import invite, show_or_set_quota, take_invitation
 from handlers.officials.deciding import approve, approve_all, ask_correction, end_participation, field_then_reason, never_mind, pick_field, pick_reason, reject, reject_with_reason, undo_approval, withdraw
-from handlers.officials.files import export, import_command, show_stats
+from handlers.officials.claims import cases, export_with_claims, stats_with_claims
+from handlers.officials.files import import_command
+from handlers.officials.links import send_links
+from handlers.officials.dashboard import send_dashboard_link
 from handlers.officials.reading import ask_decision, show_details, show_history, show_queue
 from handlers.officials.desk import Desk, Handler, refuse
 from handlers.roles import Grant, allowed
@@ -61,9 +64,14 @@ COMMANDS: tuple[DeskCommand, ...] = (
     DeskCommand("end", ("akhiri", "discontinue"), "decide", end_participation, 90,
                 "official.help.programme", "one"),
     DeskCommand("history", ("riwayat", "history"), "view", show_history, 100, "official.help.view", "several"),
+    # Claim cases after an accident or a death (handlers/officials/claims.py); updates need "decide".
+    DeskCommand("case", ("kasus", "case"), "view", cases, 105, "official.help.claims"),
     DeskCommand("quota", ("kuota", "quota"), "view", show_or_set_quota, 110, "official.help.view"),
-    DeskCommand("stats", ("statistik", "stats"), "view", show_stats, 120, "official.help.view"),
-    DeskCommand("export", ("ekspor", "export"), "export", export, 130, "official.help.export"),
+    DeskCommand("stats", ("statistik", "stats"), "view", stats_with_claims, 120, "official.help.view"),
+    DeskCommand("links", ("tautan", "links"), "links", send_links, 125, "official.help.links"),
+    DeskCommand("export", ("ekspor", "export"), "export", export_with_claims, 130, "official.help.export"),
+    DeskCommand("dashboard", ("dasbor", "dashboard"), "view", send_dashboard_link, 135,
+                "official.help.dashboard"),
     DeskCommand("import", ("impor", "import"), "import", import_command, 140, "official.help.admin"),
     DeskCommand("invite", ("undang", "invite"), "invite", invite, 150, "official.help.admin"),
     DeskCommand("code", ("kode", "code"), None, take_code),
@@ -82,7 +90,9 @@ BUTTONS: dict[str, Handler] = {
 # The help's groups of lines, in the order `bantuan` shows them; the tickets' line belongs to the
 # ticket commands (handlers/handover.py), shown to whoever may handle tickets.
 HELP_ORDER = ("official.help.view", "official.help.decide", "official.help.programme", "official.help.tickets",
-              "official.help.export", "official.help.admin")
+              "official.help.claims",
+              "official.help.export", "official.help.links", "official.help.dashboard",
+              "official.help.admin")
 
 BY_NAME: dict[str, DeskCommand] = {row.name: row for row in COMMANDS}
 WORDS: dict[str, frozenset[str]] = {row.name: frozenset(row.words) for row in COMMANDS}

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Document, Media, Reply
 from conversations.officials import (
@@ -30,8 +31,11 @@ from handlers.handover import render_ticket_stats, ticket_stats
 from handlers.roles import allowed, scope
 from handlers.delivery import Outgoing
 from handlers.turn import Turn
+from handlers.writer import long_read
 from handlers.charts import draw_kecamatan, draw_quota_fill, draw_trend
 from handlers.stats import chart_path, funnel, operator_view, regency_view
+from handlers.links import source_view
+from conversations.links import render_source_detail, render_sources
 
 from handlers.officials.admin import nagari_code_of
 from handlers.officials.desk import MAX_PROBLEM_LINES, Desk, run
@@ -140,29 +144,60 @@ async def on_document(turn: Turn, event: Document) -> bool:
 
 STATS_CHARTS = {"kecamatan": "kecamatan", "tren": "trend", "trend": "trend", "minggu": "trend", "weekly": "trend",
                 "semua": "all", "all": "all"}
+# `/statistik agen`: every agent's and jorong link's registrations (conversations/links.py).
+STATS_SOURCES = frozenset({"agen", "agent", "agents", "sumber", "source", "sources", "tautan", "links"})
+
+
+def with_sources(reply: Reply, sources: str) -> Reply:
+    """The statistics' text with where the registrations came from (in the same message)."""
+    return dataclasses.replace(reply, text=f"{reply.text}\n\n{sources}")
 
 
 async def show_stats(desk: Desk, command: Command) -> None:
     """An operator: the nagari's quota, backlog and week, with the trend chart. An admin or
     viewer: the regency with the quota-fill chart (one look answers "how are the nagari doing");
     `/statistik kecamatan`, `/statistik tren` or `/statistik semua` add the kecamatan and weekly
-    trend charts. An admin also gets the registration funnel."""
+    trend charts. An admin also gets the registration funnel. Everyone sees where the
+    registrations came from (directly, a nagari's poster, a jorong's or an agent's link);
+    `/statistik agen` lists every agent and jorong link.
+
+    Read and drawn on the long-read thread (handlers/writer.long_read): over a province that
+    takes seconds, during which this process keeps answering webhooks."""
+
+    async def figures(session: AsyncSession) -> list[Outgoing]:
+        reading = dataclasses.replace(desk, session=session, out=[], notes=[])
+        await stats_of(reading, command)
+        return reading.out
+
+    desk.out.extend(await long_read(desk.svc, figures, desk.session))
+
+
+async def stats_of(desk: Desk, command: Command) -> None:
+    """`show_stats`'s answers, read through `desk`'s session."""
     svc, say = desk.svc, desk.say
     codes = scope(desk.grants, "view")
     today = desk.now.astimezone(LOCAL_TZ).date()
+    detail = any(w.lower() in STATS_SOURCES for w in command.args)
     if codes is not None:
         for code in sorted(codes):
             view = await operator_view(svc, desk.session, code)
             chart = draw_trend(say, view.trend, say.t("report.chart.trend.nagari", nagari=view.nagari),
                                say.t("report.chart.trend.quota", limit=number(view.limit)), today,
                                chart_path(svc, "trend"))
-            desk.out.append(Outgoing(desk.who, render_operator(say, view, str(chart))))
+            sources = await source_view(desk.session, svc, {code})
+            desk.out.append(Outgoing(desk.who, with_sources(render_operator(say, view, str(chart)),
+                                                            render_sources(say, sources))))
+            if detail:
+                desk.out.append(Outgoing(desk.who, render_source_detail(say, sources)))
         return
     asked = {STATS_CHARTS[w.lower()] for w in command.args if w.lower() in STATS_CHARTS}
     extra = {"kecamatan", "trend"} if "all" in asked else asked
     view = await regency_view(svc, desk.session, None, with_trend="trend" in extra)
     fill = draw_quota_fill(say, view.nagari, view.year, day_text(today), chart_path(svc, "quota"))
-    desk.out.append(Outgoing(desk.who, render_regency(say, view, str(fill))))
+    sources = await source_view(desk.session, svc, None)
+    desk.out.append(Outgoing(desk.who, with_sources(render_regency(say, view, str(fill)), render_sources(say, sources))))
+    if detail:
+        desk.out.append(Outgoing(desk.who, render_source_detail(say, sources)))
     if "kecamatan" in extra:
         kecamatan = draw_kecamatan(say, view.by_kecamatan, day_text(today), chart_path(svc, "kecamatan"))
         desk.out.append(Outgoing(desk.who, render_chart(say, "report.chart.kecamatan.caption", str(kecamatan))))
