@@ -4,7 +4,8 @@ registration, in their language, with no need to know the word "status".
 - pending: since when, and which nagari is checking;
 - waiting list: their position;
 - approved: what happens next;
-- enrolled: KPJ number, coverage dates, and how to claim (the BPJS TK branch, the JMO app);
+- enrolled: KPJ number, coverage dates, and how to claim (type "klaim": the claim helper,
+  handlers/claims.py; a death claim is made at the branch, not in the JMO app);
 - rejected: the reason, and that they may register again;
 - anything else (correction, deletion requested, withdrawn, ended): the status, plainly.
 A question ("kapan saya dapat kartu?", "why was I rejected?") gets that answer plus a way to

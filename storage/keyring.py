@@ -141,6 +141,10 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("ticket", "id", "question_enc", "token"),
     ("ticket_message", "id", "body_enc", "token"),
     ("auditevent", "id", "details", "json"),
+    ("claim_case", "id", "place_enc", "token"),
+    ("claim_case", "id", "story_enc", "token"),
+    ("claim_case", "id", "notifier_name_enc", "token"),
+    ("claim_case", "id", "notifier_phone_enc", "token"),
 )
 
 

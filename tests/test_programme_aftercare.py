@@ -51,8 +51,12 @@ async def test_each_status_gets_its_own_answer(any_svc: Services, lang: str) -> 
     await set_row(any_svc, reference, status="enrolled", kpj="26001234567", coverage_start=date(2026, 12, 1))
     await worker(QUESTION[lang])
     assert worker.keys == ["aftercare.enrolled"]
-    for shown in ("26001234567", "01-12-2026", "30-11-2027", "JMO", any_svc.rules.help.bpjs_branch, contact):
+    for shown in ("26001234567", "01-12-2026", "30-11-2027", any_svc.rules.help.bpjs_branch, contact):
         assert shown in worker.text, shown
+    # How to claim: the claim helper and the Solok branch; a death claim is not made in the JMO app.
+    assert "Kantor Cabang Solok" in worker.text
+    assert ("ketik *klaim*" if lang == "id" else "type *claim*") in worker.text
+    assert ("bukan lewat aplikasi JMO" if lang == "id" else "not in the JMO app") in worker.text
 
     await set_row(any_svc, reference, status="waiting")
     await worker(HELLO[lang])

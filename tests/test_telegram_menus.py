@@ -96,7 +96,8 @@ async def test_at_start_up_each_official_gets_a_menu_for_their_roles_in_their_la
     assert not {"antrian", "siaran"} & set(admin)
 
     viewer = menu_of(fake, VIEWER)
-    assert set(viewer) == {"antrian", "lihat", "riwayat", "kuota", "statistik", "ekspor", "bantuan"}
+    assert set(viewer) == {"antrian", "lihat", "riwayat", "kasus", "kuota", "statistik", "ekspor", "dasbor",
+                           "bantuan"}
 
     # The workers' menu stays the default one, in Indonesian and English; no worker's chat has its own.
     defaults = [c for c in fake.method_calls("setMyCommands") if "scope" not in c.params]

@@ -104,6 +104,8 @@ async def muaro(svc: Services) -> Nagari:
     ("programme.digest.admin", True, "officials_notice"),
     ("reminder.pending_digest", True, "officials_notice"),
     ("campaign.report", True, "officials_notice"),
+    ("claims.family.paid", False, "status_notice"),
+    ("claims.official.new", True, "officials_notice"),
     ("something.new", True, "officials_notice"),
     ("something.new", False, "status_notice"),
 ])

@@ -38,6 +38,7 @@ SUBJECTS = (
     ("programme.", "template.subject.programme"),
     ("campaign.", "template.subject.campaign"),
     ("template_admin.", "template.subject.templates"),
+    ("claims.official.", "template.subject.claims"),
 )
 
 

@@ -67,7 +67,7 @@ TEMPLATES: tuple[TemplateDef, ...] = (
                 ("template.btn.continue",), keys=("reminder.unfinished*",), holds=False),
     TemplateDef("status_notice", "kabar_pendaftaran", "UTILITY", ("name", "reference", "nagari"),
                 ("Siti Rahmah", "SJ-ABC234", "Muaro"), ("template.btn.status",),
-                keys=("official.worker.*", "reminder.contribution")),
+                keys=("official.worker.*", "reminder.contribution", "claims.family.*")),
     TemplateDef("coverage_ending", "kepesertaan_berakhir", "UTILITY", ("name", "kpj", "date"),
                 ("Siti Rahmah", "26012345678", "31-12-2026"), ("template.btn.status",),
                 keys=("reminder.coverage_ending", "official.worker.ending")),
@@ -76,7 +76,7 @@ TEMPLATES: tuple[TemplateDef, ...] = (
     TemplateDef("officials_notice", "pemberitahuan_petugas", "UTILITY", ("place", "subject"),
                 ("Nagari Muaro", "3 pendaftaran menunggu"), ("template.btn.open",),
                 keys=("handover.official.*", "programme.*", "reminder.pending_digest", "campaign.progress",
-                      "campaign.report", "campaign.spam_flag", "template_admin.*")),
+                      "campaign.report", "campaign.spam_flag", "template_admin.*", "claims.official.*")),
     TemplateDef("campaign", "kkbc_masuk_desa", "MARKETING", ("name", "nagari"), ("Siti Rahmah", "Muaro"),
                 ("template.btn.register", "template.btn.stop"), footer=True, holds=False),
 )
