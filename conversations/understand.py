@@ -3,7 +3,8 @@
 People on cheap phones rarely tap buttons: they type "ambo patani sawit", "iyo, satuju", "alun",
 "kira2 800rb" or "nama saya Siti Aminah". This module reads such answers, table-driven from
 ``conversations/data/understanding.yaml`` (synonyms per button id, meanings shared by yes/no
-buttons, SMS shorthand and Minang spelling, prefixes people put before an answer, number words),
+buttons, SMS shorthand and Minang spelling, prefixes people put before an answer, number words,
+amounts per day, week or year, particles and titles around an answer, questions the FAQ answers),
 so that growing the vocabulary is editing data, not code. Every step of every conversation
 (registration, officials' and the campaign composer's choices) matches buttons through
 :func:`read_choice`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -24,7 +26,7 @@ import yaml
 from rapidfuzz import fuzz
 
 from conversations.events import Button
-from conversations.validators import normalize_text
+from conversations.validators import InvalidInput, normalize_text, parse_income, parse_phone
 
 DATA_FILE = Path(__file__).resolve().parent.joinpath("data", "understanding").with_suffix(".yaml")
 
@@ -59,6 +61,34 @@ class Vocabulary:
     person_whole: frozenset[str]
     person_within: tuple[str, ...]
     back_to_form: frozenset[str]
+    # Phrases that suggest a choice without naming it for sure (asked, never taken).
+    unsure: dict[str, tuple[str, ...]]
+    # Particles after an answer (normalized, not folded: "lah" here is no "sudah").
+    particles: frozenset[str]
+    particles_not_after: dict[str, frozenset[str]]
+    leading_address: frozenset[str]
+    leading_yes: frozenset[str]
+    name_titles: frozenset[str]
+    relations_trailing: dict[str, tuple[str, ...]]  # longest first
+    amounts: "AmountWords"
+    faq: dict[str, tuple[frozenset[str], ...]]
+    commands_in_text: frozenset[str]
+
+
+@dataclass(frozen=True)
+class AmountWords:
+    """understanding.yaml `amounts`, every phrase normalized (amounts are read word by word,
+    without the folding of answers: "lah" is a particle here, "hr" a day)."""
+
+    periods: dict[str, tuple[Fraction, tuple[str, ...]]]  # period -> (months in one, phrases)
+    range_between: tuple[str, ...]
+    range_lead: tuple[str, ...]
+    range_and: tuple[str, ...]
+    sometimes: tuple[str, ...]
+    vague: tuple[str, ...]
+    fillers: tuple[str, ...]
+    harvest: tuple[str, ...]
+    uncertain: tuple[str, ...]
 
 
 def _strings(items: Iterable[Any]) -> tuple[str, ...]:
@@ -99,7 +129,37 @@ def vocabulary() -> Vocabulary:
         person_whole=frozenset(folded(raw["ask_for_person"]["whole"])),
         person_within=longest_first(raw["ask_for_person"]["within"]),
         back_to_form=frozenset(folded(raw["back_to_form"])),
+        unsure={str(k): folded(v) for k, v in raw["choices_unsure"].items()},
+        particles=frozenset(normalized(raw["particles"]["trailing"])),
+        particles_not_after={normalize_text(str(k)): frozenset(normalized(v))
+                             for k, v in raw["particles"]["not_after"].items()},
+        leading_address=frozenset(normalized(raw["particles"]["leading"])),
+        leading_yes=frozenset(normalized(raw["particles"]["leading_yes"])),
+        name_titles=frozenset(normalized(raw["name_titles"])),
+        relations_trailing={str(k): longest_first(v) for k, v in raw["heir_relations_trailing"].items()},
+        amounts=_amount_words(raw["amounts"]),
+        faq={str(topic): tuple(frozenset(normalized(words)) for words in entries)
+             for topic, entries in raw["faq"].items()},
+        commands_in_text=frozenset(folded(raw["commands_in_text"])),
     )
+
+
+def normalized(phrases: Any) -> tuple[str, ...]:
+    """Phrases compared without folding (only normalize_text): particles, titles, amounts."""
+    return tuple(p for p in (normalize_text(x) for x in _strings(phrases or [])) if p)
+
+
+def _amount_words(raw: dict[str, Any]) -> AmountWords:
+    def longest(key: str) -> tuple[str, ...]:
+        return tuple(sorted(set(normalized(raw[key])), key=lambda p: (-len(p.split()), p)))
+
+    periods = {}
+    for name, entry in raw["periods"].items():
+        phrases = tuple(sorted(set(normalized(entry["words"])), key=lambda p: (-len(p.split()), p)))
+        periods[str(name)] = (Fraction(str(entry["per_month"])), phrases)
+    return AmountWords(periods=periods, range_between=longest("range_between"), range_lead=longest("range_lead"),
+                       range_and=longest("range_and"), sometimes=longest("sometimes"), vague=longest("vague"),
+                       fillers=longest("fillers"), harvest=longest("harvest"), uncertain=longest("uncertain"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,9 +269,33 @@ def read_choice(text: str, buttons: Sequence[Button], *, numbers_shown: bool = T
         if len(scored) > 1 and scored[0][0][0] == scored[1][0][0] and scored[0][1] != scored[1][1]:
             return None
         return Reading(buttons[index])
+    unsure = _unsure(words, buttons)
+    if unsure is not None:
+        return unsure
     if not fuzzy:
         return None
     return _typo(words, text, buttons)
+
+
+def _unsure(words: str, buttons: Sequence[Button]) -> Reading | None:
+    """A choice suggested by a word of `choices_unsure` ("tukang", "ikan"): worth one tap to
+    confirm, never taken as it is; None when two choices are suggested alike or a "no" is said."""
+    vocab = vocabulary()
+    hits: list[tuple[int, int, str]] = []
+    for i, button in enumerate(buttons):
+        found = [p for p in vocab.unsure.get(button.id, ()) if _found(words, p)]
+        if found:
+            best = max(found, key=lambda p: (len(p.split()), len(p)))
+            hits.append((len(best.split()), i, best))
+    if not hits:
+        return None
+    hits.sort(reverse=True)
+    size, index, phrase = hits[0]
+    if len(hits) > 1 and hits[1][0] == size:
+        return None
+    if any(_found(words, no) and not _contains(phrase, no) for no in vocab.meanings.get("no", ())):
+        return None
+    return Reading(buttons[index], sure=False)
 
 
 def _typo(words: str, text: str, buttons: Sequence[Button]) -> Reading | None:
@@ -442,3 +526,350 @@ def _words_value(tokens: list[str], numbers: dict[str, Any], units: dict[str, st
             return None
     total += group + small
     return int(total) if seen and total > 0 and total == total.to_integral_value() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Particles: "sejuta lah pak" -> "sejuta", "pak, nama saya Rusli" -> "nama saya Rusli"
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*|[0-9]+")
+
+
+def strip_particles(text: str, *, leading_yes: bool = False) -> str:
+    """The text without the particles and forms of address people put around an answer ("lah",
+    "dong", "ya", "pak", "bu", "da" ...), original spelling kept; at least one word stays, so a
+    lone "ya" is still "yes". A form of address leads only before a comma ("pak, 0812 ..."), and
+    with `leading_yes` (steps that ask for text) a "ya, " or "ok " before the answer goes too."""
+    vocab = vocabulary()
+    spans = [(m.start(), m.end(), normalize_text(m.group(0))) for m in _TOKEN.finditer(text)]
+    end = len(spans)
+    while end > 1:
+        word = spans[end - 1][2]
+        before = spans[end - 2][2]
+        if word not in vocab.particles or before in vocab.particles_not_after.get(word, ()):
+            break
+        end -= 1
+    start = 0
+    while start < end - 1:
+        word = spans[start][2]
+        gap = text[spans[start][1]:spans[start + 1][0]]
+        if word in vocab.leading_address and any(ch in gap for ch in ",:;!"):
+            start += 1
+        elif leading_yes and word in vocab.leading_yes:
+            start += 1
+        else:
+            break
+    if not spans or (start, end) == (0, len(spans)):
+        return text.strip()
+    stop = spans[end - 1][1] if end < len(spans) else len(text)
+    return text[spans[start][0]:stop].strip().rstrip(",;:")
+
+
+# ---------------------------------------------------------------------------------------------
+# Names: "Bapak H. Ahmad Yani" -> "Ahmad Yani"
+def strip_titles(text: str) -> str:
+    """The name without the titles and kinship words before it (Bapak, Pak, Ibu, Uda, Uni, Mak,
+    Etek, Buya, Ustadz, Haji, H., Hj. ...): a title is how people are addressed, not the name on
+    the KTP. Empty when the text is only titles."""
+    titles = vocabulary().name_titles
+    rest = text.strip()
+    while True:
+        match = _TOKEN.match(rest)
+        if not match or normalize_text(match.group(0)) not in titles:
+            return rest
+        rest = rest[match.end():].lstrip(" \t.,:;-")
+
+
+def relation_suffix(text: str) -> tuple[str, str] | None:
+    """("suami_istri", "Ahmad") for "Ahmad suami", ("anak", "Rina") for "Rina anak saya": an
+    heir's relation said after the name (confirmed with the person: "Putri" may be a name, and
+    so it is not listed). None when no relation ends the text, or nothing is left before it."""
+    tokens = list(_TOKEN.finditer(text))
+    words = [fold(m.group(0)) for m in tokens]
+    for relation, phrases in vocabulary().relations_trailing.items():
+        for phrase in phrases:
+            size = len(phrase.split())
+            for take in range(1, min(len(tokens), size + 1) + 1):
+                if " ".join(words[-take:]) == phrase and take < len(tokens):
+                    name = text[:tokens[-take].start()].strip(" \t,-:;(")
+                    if any(ch.isalpha() for ch in name):
+                        return relation, name
+    return None
+
+
+def only_relation(text: str) -> str | None:
+    """The relation when the whole text is one ("suami saya", "anak ambo"): no name was given."""
+    words = fold(text)
+    for relation, phrases in vocabulary().relations_trailing.items():
+        if words in phrases:
+            return relation
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions in the middle of the form: "berapa iurannya?" -> "contribution"
+_SUFFIXES = ("nya", "ny", "kah", "lah", "pun", "nyo")
+
+
+def _stems(words: str) -> set[str]:
+    out = set()
+    for word in words.split():
+        out.add(word)
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                out.add(word[: -len(suffix)])
+    return out
+
+
+def is_question(text: str) -> bool:
+    """A "?", a question word anywhere ("iuran berapa"), a word ending in "-kah", or a trailing
+    "tidak" ("gratis gak", "aman nggak")."""
+    words = fold(text)
+    if not words:
+        return False
+    tokens = words.split()
+    question = set(w for q in vocabulary().question_words for w in q.split()) - {"is", "do", "does", "can", "boleh"}
+    return (text.strip().endswith("?") or bool(question & set(tokens))
+            or any(t.endswith("kah") and len(t) > 5 for t in tokens) or len(tokens) > 1 and tokens[-1] == "tidak"
+            or any(_starts(words, q) for q in vocabulary().question_words))
+
+
+def faq_topic(text: str) -> str | None:
+    """The topic of a question about the programme ("ini gratis?" -> "free", "untuk apa NIK
+    saya?" -> "nik"), or None: not a question, or one the catalogs do not answer."""
+    if not is_question(text):
+        return None
+    stems = _stems(fold(text))
+    for topic, entries in vocabulary().faq.items():
+        if any(words <= stems for words in entries):
+            return topic
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers that belong elsewhere: a phone number in a name, a command as the heir's relation
+_PHONE_RUN = re.compile(r"\+?[0-9][0-9 .\-()\u2013]{7,}[0-9]")
+
+
+def phone_in(text: str) -> bool:
+    """Whether the text holds an Indonesian mobile number ("0812 3456 7890", "+62 812...")."""
+    for run in _PHONE_RUN.finditer(text):
+        found = run.group(0).strip()
+        if not re.match(r"(\+?62|0)", found):
+            continue
+        try:
+            parse_phone(found)
+        except InvalidInput:
+            continue
+        return True
+    return False
+
+
+def command_in_text(text: str) -> str | None:
+    """The word when a whole free-text answer is a command or another step's button ("lewati",
+    "kirim", "tidak ada"), as folded; else None."""
+    words = fold(text)
+    return words if words in vocabulary().commands_in_text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Amounts with a period, ranges and estimates: "50rb sehari", "kadang 500 kadang sejuta"
+@dataclass(frozen=True)
+class Amount:
+    """What a typed income says: `figure` rupiah per `period` (the middle of `low`-`high` for a
+    range), `monthly` that figure as a month's, and whether the person must confirm it (`sure`:
+    a month's single amount, stated plainly)."""
+
+    monthly: int
+    figure: int
+    period: str  # day | week | month | year
+    per_month: Fraction
+    low: int | None = None
+    high: int | None = None
+    sure: bool = True
+
+
+_UNIT_WORDS = {"ribu": 1000, "rb": 1000, "rbu": 1000, "rebu": 1000, "k": 1000, "ribuan": 1000, "rbuan": 1000,
+               "thousand": 1000, "juta": 1_000_000, "jt": 1_000_000, "jta": 1_000_000, "jutaan": 1_000_000,
+               "jtan": 1_000_000, "million": 1_000_000, "millions": 1_000_000, "mio": 1_000_000}
+# Units that say "about": "700 ribuan", "2 jutaan".
+_ABOUT_UNITS = frozenset({"ribuan", "rbuan", "jutaan", "jtan"})
+
+
+def _amount_tokens(text: str) -> list[str]:
+    """Words and numbers of an amount, numbers with their "." and "," ("1.500.000", "1,5"),
+    a dash between numbers kept as "-" ("500-1jt"), "s/d" as "sampai", "/" as "per"."""
+    raw = re.sub(r"[.,]-(?=\s|$)", " ", text.casefold())  # "Rp 1.500.000,-"
+    raw = re.sub(r"(?<=[^\W\d_]{2})2\b", "", raw)  # SMS doubling: "kira2", "rata2"
+    raw = raw.replace("\u00b1", " sekitar ").replace("~", " sekitar ")
+    raw = re.sub(r"(?<=[0-9a-z])\s*[-\u2013\u2014]\s*(?=[0-9a-z])", " - ", raw)
+    raw = re.sub(r"\bs\s*/\s*d\b|\bs\.d\b\.?", " sampai ", raw)
+    raw = raw.replace("/", " per ")
+    tokens: list[str] = []
+    negations = {w for w, meaning in vocabulary().words.items() if meaning == "tidak"}
+    for m in re.finditer(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+|-", raw):
+        piece = m.group(0)
+        word = piece if piece[0].isdigit() or piece == "-" else normalize_text(piece)
+        tokens.append("tidak" if word in negations else word)  # "ga tentu", "ndak tantu"
+    return [t for t in tokens if t]
+
+
+def _take_phrases(tokens: list[str], phrases: Iterable[str]) -> tuple[list[str], bool]:
+    """`tokens` with every occurrence of the phrases (longest first) replaced by "|" marks
+    of the same length; whether any was found."""
+    found = False
+    out = list(tokens)
+    for phrase in phrases:
+        words = phrase.split()
+        n = len(words)
+        i = 0
+        while i + n <= len(out):
+            if out[i:i + n] == words:
+                out[i:i + n] = ["|"] * n
+                found = True
+                i += n
+            else:
+                i += 1
+    return out, found
+
+
+@lru_cache(maxsize=1)
+def _number_words() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(spelled numbers, words the number reader skips, se-/sa- words that carry a unit)."""
+    numbers = vocabulary().numbers
+    spelled = {normalize_text(str(w)) for key in ("digits", "one_of") for w in numbers[key]} | {
+        normalize_text(w) for key in ("half", "teen", "tens", "hundreds") for w in numbers[key]}
+    ignore = {normalize_text(w) for w in numbers["ignore"]}
+    units = {normalize_text(str(w)) for w, v in numbers["one_of"].items() if v in ("juta", "ribu")}
+    return frozenset(spelled), frozenset(ignore), frozenset(units)
+
+
+def _chunk_value(chunk: list[str]) -> tuple[int, bool] | None:
+    """The rupiah of one amount's tokens, and whether it carried a unit ("500" is bare)."""
+    spelled, ignore, unit_words = _number_words()
+    unit = any(t in _UNIT_WORDS or t in unit_words for t in chunk)
+    mapped = ["juta" if _UNIT_WORDS.get(t) == 1_000_000 else "ribu" if _UNIT_WORDS.get(t) == 1000 else t for t in chunk]
+    if any(t in spelled for t in mapped):
+        text = amount_text(" ".join(mapped))
+    else:
+        text = " ".join(t for t in mapped if t not in ignore)
+    try:
+        return parse_income(text), unit
+    except InvalidInput:
+        return None
+
+
+def read_amount(text: str) -> Amount | None:
+    """An income as people say it, with its period ("50rb sehari", "350 ribu seminggu", Minang
+    "sapakan", "10 juta setahun"), as a range ("500rb - 1jt", "antara 500 ribu sampai 1 juta",
+    "kadang 500 kadang sejuta": the middle) or an estimate ("tidak tentu, kira-kira 300 ribu",
+    "700 ribuan", "sejuta lebih": the figure stated), in digits, SMS units or number words of
+    Indonesian, Minang and English; particles and hedges ("lah", "pak", "kira-kira") change
+    nothing. The month's amount is the day's x 25 working days, the week's x 4 or the year's / 12
+    (understanding.yaml `amounts`); anything but a plain month's amount is `sure=False` (the
+    person confirms). None when no amount is read, two periods are named, or it is per harvest."""
+    vocab = vocabulary()
+    words = vocab.amounts
+    tokens = _amount_tokens(text)
+    if not tokens or len(tokens) > 40:
+        return None
+    tokens = [t for t in tokens if t not in vocab.particles]
+    tokens, harvest = _take_phrases(tokens, words.harvest)
+    if harvest:
+        return None
+    periods: set[str] = set()
+    for name, (_, phrases) in words.periods.items():
+        tokens, found = _take_phrases(tokens, phrases)
+        if found:
+            periods.add(name)
+    if len(periods) > 1:
+        return None
+    period = periods.pop() if periods else "month"
+    # Hedges of several words first: "kurang lebih" is "about", not "more than".
+    tokens, _ = _take_phrases(tokens, [f for f in words.fillers if " " in f])
+    tokens, vague = _take_phrases(tokens, words.vague)
+    tokens, sometimes = _take_phrases(tokens, words.sometimes)
+    tokens, lead = _take_phrases(tokens, words.range_lead)
+    tokens, _ = _take_phrases(tokens, list(words.range_between) + (list(words.range_and) if lead else []))
+    spelled, ignore, unit_words = _number_words()
+    fillers = set(words.fillers)
+    chunks: list[list[str]] = [[]]
+    loose = False
+    for token in tokens:
+        if token[0].isdigit() or token in _UNIT_WORDS or token in spelled or token in unit_words:
+            vague = vague or token in _ABOUT_UNITS
+            chunks[-1].append(token)
+        elif token == "an" and chunks[-1]:
+            vague = True  # "500an", "1 jt-an"
+        elif token in ignore and chunks[-1]:
+            chunks[-1].append(token)
+        else:
+            loose = loose or not (token in ("|", "-") or token in fillers or token in ignore)
+            if chunks[-1]:
+                chunks.append([])
+    for chunk in chunks:
+        while chunk and chunk[-1] in ignore:
+            chunk.pop()
+    chunks = [c for c in chunks if c]
+    if not 1 <= len(chunks) <= 2:
+        return None
+    values = [_chunk_value(c) for c in chunks]
+    amounts = [v for v in values if v is not None]
+    if len(amounts) != len(values):
+        return None
+    low = high = None
+    if len(amounts) == 2:
+        (low, low_unit), (high, high_unit) = amounts
+        if not low_unit and high_unit:
+            low = _borrow_unit(low, high, chunks[1])
+        elif low_unit and not high_unit:
+            high = _borrow_unit(high, low, chunks[0], upper=True)
+        low, high = min(low, high), max(low, high)
+        if low == high:
+            return None
+        figure = _round_thousand(Fraction(low + high, 2))
+        bare = not (low_unit or high_unit)
+    else:
+        figure, unit = amounts[0]
+        bare = not unit and figure < 1000
+        if bare:
+            # "50 sehari" is fifty thousand; a month's "2" two million, "800" eight hundred thousand.
+            figure = figure * 1000 if period != "month" or figure >= 100 else figure * 1_000_000 if figure <= 20 else 0
+    if figure <= 0 or bare and loose:
+        return None
+    per_month = words.periods[period][0]
+    monthly = figure if period == "month" else _round_thousand(figure * per_month)
+    sure = period == "month" and low is None and not (vague or sometimes or loose or bare)
+    return Amount(monthly=monthly, figure=figure, period=period, per_month=per_month, low=low, high=high, sure=sure)
+
+
+def _borrow_unit(bare: int, other: int, other_chunk: list[str], upper: bool = False) -> int:
+    """A range's bare side takes the unit of the other ("500 - 1 juta" is 500 ribu to 1 juta,
+    "1-2 juta" 1 juta to 2 juta); a low end that would pass the high one is thousands."""
+    if bare >= 1000:
+        return bare
+    unit = max((_UNIT_WORDS.get(t, 0) for t in other_chunk), default=0) or (1_000_000 if other >= 1_000_000 else 1000)
+    guess = bare * unit
+    if not upper and guess > other:
+        return bare * 1000
+    return guess
+
+
+def _round_thousand(value: Fraction | int) -> int:
+    """To the nearest thousand rupiah, halves up (an estimate, shown for confirmation)."""
+    return int(Fraction(value) / 1000 + Fraction(1, 2)) * 1000
+
+
+def income_uncertain(text: str) -> bool:
+    """Whether the text only says that the income varies ("tidak tentu", "kadang ada kadang tidak"),
+    with no amount in it."""
+    tokens = _amount_tokens(text)
+    if any(t[0].isdigit() for t in tokens if t != "-"):
+        return False
+    rest, found = _take_phrases([t for t in tokens if t not in vocabulary().particles], vocabulary().amounts.uncertain)
+    return found
+
+
+def harvest_amount(text: str) -> bool:
+    """Whether an amount is given per harvest ("panen 6 juta"): a month's cannot be known from it."""
+    tokens = _amount_tokens(text)
+    _, found = _take_phrases(tokens, vocabulary().amounts.harvest)
+    return found and any(t[0].isdigit() or t in _UNIT_WORDS for t in tokens if t != "-")

@@ -327,15 +327,19 @@ async def test_stuck_three_times_and_unanswerable_questions_offer_a_person(svc: 
     await chat("halo")
     for kind, value in REGISTRATION[:6]:
         await (chat.tap(value) if kind == "tap" else chat(value))
-    # At the name step: a question the bot cannot answer points to a person.
+    # At the name step: a question the bot cannot answer points to a person (one it can, from
+    # its FAQ, is answered and the question asked again).
     await chat("kapan kartunya jadi?")
+    assert chat.keys == ["faq.card", "name.prompt"]
+    await chat("boleh saya daftar untuk tetangga saya?")
     assert chat.keys[0] == "answer.question" and "petugas" in chat.replies[0].text
     # Two more failed tries (three in all at this step): the way to a person.
     await chat("12")
     assert chat.keys == ["name.chars"]
     await chat("12")
     assert chat.keys == ["help.stuck"] and "petugas" in chat.text
-    await chat("petugas")
+    # The way to a person is a button too: its press means the same as typing "petugas".
+    await chat.tap("tk:ask")
     assert chat.keys == ["handover.opened_ask"]
 
 

@@ -152,10 +152,12 @@ def test_a_number_at_a_yes_no_question_is_not_a_button_until_numbers_are_shown()
     assert [r.key for r in replies] == ["choice.unknown"] and "elig_domicile" not in state.answers
     state, replies = turn(world, state, Text("1"), ctx)
     state, replies = turn(world, state, Text("1"), ctx)
-    # Third try: the choices with numbers, and a person to ask, in the person's language.
-    assert [r.key for r in replies] == ["help.stuck"]
+    # Third try: the reason, the choices with numbers, and a button to a person, in the
+    # person's language.
+    assert [r.key for r in replies] == ["help.stuck_choices", "help.stuck"]
+    assert ctx.t("id", "choice.unknown", count=2) in replies[0].text
     assert "1. Ya" in replies[0].text and "2. Tidak" in replies[0].text
-    assert ctx.rules.help.default in replies[0].text
+    assert ctx.rules.help.default in replies[1].text and [b.id for b in replies[1].buttons] == ["tk:ask"]
     state, replies = turn(world, state, Text("1"), ctx)
     assert state.answers["elig_domicile"] is True and replies[-1].key == "elig.member"
 
