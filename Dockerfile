@@ -1,6 +1,8 @@
 # The bot's image: slim, non-root, the pinned dependency set, a health check on /readyz.
 #   docker build -t sijunjung-bot .        (compose.yaml builds it for you)
-# Data (SQLite, backups, exports) lives in the volume at /app/var, the key in /app/keys.
+# Data (SQLite, backups, exports) lives in the volume at /app/var, the key in /app/keys
+# (`python -m bot keys export` prints it, to keep a copy outside the machine). Settings come
+# from the environment (compose: env_file) and config.yaml from a mounted file: docs/deploy.md.
 FROM python:3.12-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,7 +27,10 @@ COPY conversations ./conversations
 COPY handlers ./handlers
 COPY storage ./storage
 COPY data ./data
-RUN mkdir -p /app/var /app/keys \
+# Compiled once here: the bot cannot write beside its code, and compiling every module at each
+# start would cost seconds.
+RUN python -m compileall -q bot conversations handlers storage \
+    && mkdir -p /app/var /app/keys \
     && chown bot:bot /app/var /app/keys \
     && chmod 0700 /app/var /app/keys
 
@@ -34,11 +39,13 @@ USER 10001:10001
 # In a container the server listens on every interface of the container (publish the port on
 # 127.0.0.1 of the host, behind the reverse proxy). Logs are JSON lines for `docker logs`.
 # BOT_SECRET_KEY_FILE is a path, not a secret (the key itself never goes into the image).
+# matplotlib keeps its font cache in the data volume (the rest of /app is read-only to the bot).
 # hadolint ignore=DL3064
 ENV HOST=0.0.0.0 \
     PORT=8080 \
     LOG_FORMAT=json \
-    BOT_SECRET_KEY_FILE=/app/keys/secret.key
+    BOT_SECRET_KEY_FILE=/app/keys/secret.key \
+    MPLCONFIGDIR=/app/var/cache/matplotlib
 
 VOLUME ["/app/var", "/app/keys"]
 EXPOSE 8080

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -15,7 +17,7 @@ from handlers.clock import Clock, SystemClock
 from handlers.locks import build_locks
 from handlers.services import Services
 from storage.crypto import NikCipher, load_master_key, new_master_key, use_for_logs, write_key_file
-from storage.db import Database, DatabaseUnavailable, describe_failure, safe_url
+from storage.db import Database, DatabaseUnavailable, describe_database, describe_failure, safe_url
 from storage.keyring import KeyMismatch, record_key, verify_key
 from storage.models import Nagari
 from storage.repo import Repository
@@ -24,6 +26,21 @@ from bot.version import version
 
 log = logging.getLogger(__name__)
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'bot.sqlite3'}"
+# Where `build_services` says which database and key a command acts on, once both are checked
+# (bot/cli.py sets it to stderr for the commands a deployer runs; None: say nothing).
+ANNOUNCE: ContextVar[TextIO | None] = ContextVar("announce", default=None)
+
+
+def data_line(url: str, fingerprint: str | None) -> str:
+    """`using database sqlite file /opt/.../bot.sqlite3; key 3f1c...`: no password, no key."""
+    return f"using database {describe_database(url)}; key {fingerprint or '(none recorded yet)'}"
+
+
+def announce(url: str, fingerprint: str | None) -> None:
+    """Say, before a command acts, the database and the key it acts with (see ANNOUNCE)."""
+    stream = ANNOUNCE.get()
+    if stream is not None:
+        print(data_line(url, fingerprint), file=stream, flush=True)
 
 
 def database_url(explicit: str | None, env: Environment) -> str:
@@ -124,7 +141,8 @@ async def build_services(
                               "(BOT_SECRET_KEY_FILE): start again")
     return Services(
         config=config, rules=rules, catalog=Catalog.load(rules.languages), wilayah=wilayah, db=db,
-        cipher=cipher, clock=clock, locks=locks,
+        cipher=cipher, clock=clock, locks=locks, link_targets=env.link_targets,
+        dashboard_url=env.dashboard_url,
     )
 
 
@@ -134,6 +152,8 @@ async def prepare_database(db: Database, cipher: NikCipher, wilayah: Wilayah, cl
     async with db.startup_lock():
         async with db.session() as session:
             await verify_key(session, cipher)
+        # Reached and the right key: said before anything is migrated or written.
+        announce(db.url, cipher.fingerprint)
         if not migrate:
             return
         backup = await db.upgrade()

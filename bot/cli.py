@@ -1,4 +1,10 @@
-"""The command line: `python -m bot <command>` (also installed as `sijunjung-bot`)."""
+"""The command line: `python -m bot <command>` (also installed as `sijunjung-bot`).
+
+Every command reads the service's environment when told where it is (`--env-file PATH`, or
+BOT_ENV_FILE; else .env in the project root), and every command that reads or writes data says
+first, on stderr, which database and which key it acts with (bot/app.py `announce`): the same
+settings as the service, and no doubt about which copy of the data a command touched.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,27 @@ from typing import Any
 from bot.args import database_arg
 from bot.commands import CHANNELS, SUBCOMMANDS
 from bot.channels import ChannelSpec, configured_channels
-from bot.app import build_services, database_error, database_url, master_key, open_database, startup_summary
-from bot.config import PROJECT_ROOT, ConfigError, Environment, load_dotenv_file
+from bot.app import (
+    ANNOUNCE,
+    announce,
+    build_services,
+    database_error,
+    database_url,
+    master_key,
+    open_database,
+    startup_summary,
+)
+from bot.config import ENV_FILE_VARIABLE, PROJECT_ROOT, ConfigError, Environment, load_dotenv_file
 from bot.logging_setup import setup_logging
 from bot.version import version
 from handlers.clock import FixedClock, SystemClock
 
 log = logging.getLogger("bot")
+ENV_FILE_OPTION = "--env-file"
+# Commands that say nothing before acting: `run` and `worker` log their start-up line instead
+# (after the channels' credentials are checked), `templates` talks to Meta first, `simulate`
+# uses a throw-away database unless --db is given, `keys new` touches no database.
+SILENT = {"run", "worker", "templates"}
 
 
 
@@ -31,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bot", description="Satu Nagari 100 Pekerja Rentan: registration bot",
         epilog="Settings come from config.yaml and the environment (.env is read): see .env.example.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(ENV_FILE_OPTION, metavar="PATH",
+                        help=f"read the environment from this file, the service's (e.g. /etc/sijunjung-bot/env; "
+                             f"default: {ENV_FILE_VARIABLE}, else .env); accepted anywhere on the line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -79,11 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
                                               "PostgreSQL: pg_dump custom format)")
     db_common(backup)
     backup.add_argument("--out", help="backup file (default: var/backups/bot-<UTC time>.sqlite3 or .dump)")
+    backup.add_argument("--keep", type=int, metavar="N",
+                        help="then delete all but the newest N backups named bot-* in the backup's folder")
     restore = db_sub.add_parser("restore", help="replace the database's contents by a backup "
                                                 "(stop the bot first)")
     db_common(restore)
     restore.add_argument("backup_file", metavar="FILE", help="a file written by `db backup`")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument("--force", action="store_true",
+                         help="restore even while another process of the bot uses the database (refused otherwise)")
 
     keys = sub.add_parser("keys", help="the NIK encryption key: fingerprint, a new key, rotation")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
@@ -100,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_common(rotate)
     rotate.add_argument("--new-key-file", required=True, help="file holding the new key (see `keys new`)")
     rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction (default 200)")
+    rotate.add_argument("--force", action="store_true",
+                        help="rotate even while another process of the bot uses the database (refused otherwise)")
+    export_key = keys_sub.add_parser(
+        "export", help="write the configured key to stdout or a new file (0600), to keep a copy outside the machine",
+        description="The key the processes use (BOT_SECRET_KEY, or the key file: in a container the generated "
+                    "/app/keys/secret.key), with its fingerprint and the database's on stderr.")
+    db_common(export_key)
+    export_key.add_argument("--out", help="file to create (refused if it exists; default: stdout)")
 
     for name, subcommand in SUBCOMMANDS.items():
         extra = sub.add_parser(name, help=subcommand.help)
@@ -121,13 +156,23 @@ async def run_chat(args: argparse.Namespace) -> None:
 def run_bot(args: argparse.Namespace) -> int:
     """`make run`: serve the channels whose tokens are set; with none, open a terminal chat."""
     channels = configured_channels(os.environ, CHANNELS)
+    if not channels and not sys.stdin.isatty():
+        # A service (systemd, a container) whose environment file was not read, or lacks the
+        # tokens: a terminal chat on /dev/null would end at once and restart for ever.
+        raise ConfigError("No channel configured (TELEGRAM_BOT_TOKEN, or WHATSAPP_ACCESS_TOKEN and "
+                          "WHATSAPP_PHONE_NUMBER_ID) and stdin is not a terminal: nothing to serve "
+                          f"(is the environment file read? {ENV_FILE_OPTION} or {ENV_FILE_VARIABLE})")
     if not channels:
         print("No channel token configured (TELEGRAM_BOT_TOKEN, WHATSAPP_*): starting a terminal chat.",
               file=sys.stderr)
         if "LOG_LEVEL" not in os.environ:
             # Log lines between the chat's messages would bury the conversation.
             logging.getLogger().setLevel(logging.WARNING)
-        asyncio.run(run_chat(args))
+        announcing = ANNOUNCE.set(sys.stderr)  # a chat on the data, as `chat` is
+        try:
+            asyncio.run(run_chat(args))
+        finally:
+            ANNOUNCE.reset(announcing)
         return 0
     asyncio.run(serve_channels(args, channels))
     return 0
@@ -143,7 +188,9 @@ async def serve_channels(args: argparse.Namespace, channels: dict[str, ChannelSp
     svc = await build_services(args.config, args.db, env=env)
     log.info("%s", startup_summary(svc, list(channels)))
     try:
-        await serve(svc, os.environ, channels, env.port, env.host, stop=stop)
+        # Held while serving: `keys rotate` and `db restore` refuse meanwhile (storage/db.py).
+        async with svc.db.in_service():
+            await serve(svc, os.environ, channels, env.port, env.host, stop=stop)
     finally:
         close_locks = getattr(svc.locks, "close", None)
         if close_locks is not None:
@@ -164,7 +211,11 @@ async def run_simulate(args: argparse.Namespace) -> None:
             env = env.model_copy(update={"secret_key": env.secret_key or secrets.token_urlsafe(48)})
         else:
             url = args.db
-        svc = await build_services(args.config, url, clock=clock, env=env)
+        token = ANNOUNCE.set(ANNOUNCE.get() if args.db else None)
+        try:
+            svc = await build_services(args.config, url, clock=clock, env=env)
+        finally:
+            ANNOUNCE.reset(token)
         try:
             await simulate(svc, clock)
         finally:
@@ -193,7 +244,10 @@ async def run_export(args: argparse.Namespace) -> int:
         except SelectionError as problem:
             print(svc.catalog.text("en", problem.key), file=sys.stderr)
             return 2
-        out = args.out or ("-" if args.format == "csv" else default_name(svc, selection, args.format))
+        # A file with full NIKs goes where the chat's exports go (officials.export_dir, var/exports/,
+        # private to the bot's user), not wherever the command happened to be started.
+        out = args.out or ("-" if args.format == "csv" else str(export_folder(svc) / default_name(svc, selection,
+                                                                                              args.format)))
         if out == "-":
             binary = sys.stdout.buffer
             try:
@@ -218,13 +272,39 @@ async def run_export(args: argparse.Namespace) -> int:
         await svc.db.dispose()
 
 
+def export_folder(svc: Any) -> Path:
+    from storage.crypto import private_dir
+
+    folder = svc.config.resolve(svc.config.officials.export_dir)
+    private_dir(folder)
+    return Path(folder)
+
+
+async def announce_database(database: Any, url: str) -> None:
+    """`announce` for the commands that open the database without the services: the key is the
+    one the database records (the key its backups need)."""
+    from storage.keyring import stored_fingerprint
+
+    if ANNOUNCE.get() is None:
+        return
+    async with database.session() as session:
+        row = await stored_fingerprint(session)
+    announce(url, f"{row.fingerprint} (recorded in the database)" if row else None)
+
+
 async def run_db(args: argparse.Namespace, env: Environment) -> int:
     """`db upgrade|current|history|backup|restore`."""
-    from storage.db import BackupFailed, safe_url
+    from storage.db import BackupFailed, InUse, pg_tool, prune_backups, safe_url
 
     url = database_url(args.db, env)
     database = open_database(url)
     try:
+        if args.db_command in ("backup", "restore") and not database.is_sqlite:
+            # Said before anything else: a missing client is the one line of the failure.
+            pg_tool("pg_dump" if args.db_command == "backup" else "pg_restore")
+        if args.db_command == "backup" and args.keep is not None and args.keep < 1:
+            raise BackupFailed("--keep must be at least 1")
+        await announce_database(database, url)
         if args.db_command == "upgrade":
             async with database.startup_lock():
                 backup = await database.upgrade()
@@ -255,19 +335,25 @@ async def run_db(args: argparse.Namespace, env: Environment) -> int:
                 raise BackupFailed(f"{out} exists: choose another --out")
             written = await database.backup(out)
             print(f"backup written to {written}", file=sys.stderr)
+            if args.keep is not None:
+                removed = prune_backups(written, args.keep)
+                print(f"kept the newest {args.keep} backups in {written.parent}; deleted {len(removed)}"
+                      + (f": {', '.join(p.name for p in removed)}" if removed else ""), file=sys.stderr)
         elif args.db_command == "restore":
             source = Path(args.backup_file).expanduser().resolve()
-            if not args.yes:
-                if not sys.stdin.isatty():
-                    raise BackupFailed("restoring replaces the database's contents: add --yes to confirm")
-                answer = input(f"Replace every row of {safe_url(url)} by {source}? Type yes: ")
-                if answer.strip().lower() != "yes":
-                    print("nothing restored", file=sys.stderr)
-                    return 1
-            await database.restore(source)
+            # Nobody else on the database from the question to the end (unless --force).
+            async with database.exclusive(force=args.force):
+                if not args.yes:
+                    if not sys.stdin.isatty():
+                        raise BackupFailed("restoring replaces the database's contents: add --yes to confirm")
+                    answer = input(f"Replace every row of {safe_url(url)} by {source}? Type yes: ")
+                    if answer.strip().lower() != "yes":
+                        print("nothing restored", file=sys.stderr)
+                        return 1
+                await database.restore(source)
             print(f"restored {safe_url(url)} from {source}; start the bot with the key of that backup",
                   file=sys.stderr)
-    except BackupFailed as problem:
+    except (BackupFailed, InUse) as problem:
         print(f"db {args.db_command}: {problem}", file=sys.stderr)
         return 1
     except ConfigError:
@@ -280,8 +366,9 @@ async def run_db(args: argparse.Namespace, env: Environment) -> int:
 
 
 async def run_keys(args: argparse.Namespace, env: Environment) -> int:
-    """`keys fingerprint|new|rotate`."""
-    from storage.crypto import NikCipher, load_master_key, new_master_key, private_dir
+    """`keys fingerprint|new|rotate|export`."""
+    from storage.crypto import NikCipher, load_master_key, new_master_key, private_dir, replace_key_file
+    from storage.db import InUse
     from storage.keyring import KeyMismatch, RotationRefused, rotate, stored_fingerprint
 
     if args.keys_command == "new":
@@ -296,34 +383,49 @@ async def run_keys(args: argparse.Namespace, env: Environment) -> int:
             handle.write(new_master_key())
         print(f"new key written to {out}", file=sys.stderr)
         return 0
-    current = NikCipher(master_key(env, create=False))
+    key = master_key(env, create=False)
+    current = NikCipher(key)
     url = database_url(args.db, env)
     database = open_database(url)
     try:
+        async with database.session() as session:
+            row = await stored_fingerprint(session)
+        announce(url, current.fingerprint)
         if args.keys_command == "fingerprint":
-            async with database.session() as session:
-                row = await stored_fingerprint(session)
             print(f"configured key: {current.fingerprint}")
             print(f"database key:   {row.fingerprint if row else '(not recorded yet)'}"
                   + (f" (rotation to {row.rotating_to} unfinished)" if row and row.rotating_to else ""))
             return 0
+        if args.keys_command == "export":
+            return export_key(args, key, current.fingerprint, row.fingerprint if row else None)
         new_file = Path(args.new_key_file).expanduser()
         if not new_file.is_file():
             raise ConfigError(f"keys rotate --new-key-file: no such file {new_file} (create one with `keys new`)")
         try:
-            new = NikCipher(load_master_key("", new_file))
+            new_key = load_master_key("", new_file)
+            new = NikCipher(new_key)
         except ValueError as problem:
             raise ConfigError(f"keys rotate --new-key-file {new_file}: {problem}") from None
-        async with database.startup_lock():
-            report = await rotate(database.sessionmaker, current, new, SystemClock().now(), args.batch_size)
-        if report.already_done:
-            print(f"the database is already encrypted with key {new.fingerprint}", file=sys.stderr)
-        else:
-            done = ", ".join(f"{table} {count}" for table, count in report.rewritten.items())
-            print(f"re-encrypted under key {new.fingerprint} (rows: {done}); now start every process with "
-                  f"BOT_SECRET_KEY=$(cat {new_file}) and keep a copy of the new key", file=sys.stderr)
+        async with database.exclusive(force=args.force):
+            async with database.startup_lock():
+                report = await rotate(database.sessionmaker, current, new, SystemClock().now(), args.batch_size)
+            if report.already_done:
+                print(f"the database is already encrypted with key {new.fingerprint}", file=sys.stderr)
+            else:
+                done = ", ".join(f"{table} {count}" for table, count in report.rewritten.items())
+                print(f"re-encrypted under key {new.fingerprint} (rows: {done})", file=sys.stderr)
+            if env.secret_key:
+                print(f"now put the new key in the environment of every process (BOT_SECRET_KEY=$(cat {new_file}) "
+                      "in the service's environment file), start them, and keep a copy of the new key outside "
+                      "this machine", file=sys.stderr)
+            else:
+                kept = replace_key_file(env.secret_key_file, new_key)
+                if kept is not None:
+                    print(f"the key file {env.secret_key_file} now holds the new key; the old one is kept in {kept} "
+                          "(0600: backups made before need it). Keep a copy of the new key outside this machine, "
+                          f"then delete {new_file}", file=sys.stderr)
         return 0
-    except (RotationRefused, KeyMismatch) as problem:
+    except (RotationRefused, KeyMismatch, InUse) as problem:
         print(f"keys {args.keys_command}: {problem}", file=sys.stderr)
         return 1
     except ConfigError:
@@ -332,6 +434,30 @@ async def run_keys(args: argparse.Namespace, env: Environment) -> int:
         raise database_error(url, problem) from None
     finally:
         await database.dispose()
+
+
+def export_key(args: argparse.Namespace, key: bytes, fingerprint: str, recorded: str | None) -> int:
+    """`keys export`: the key itself, for safekeeping outside the machine (a container's generated
+    key lives in a volume). Stdout, or a new 0600 file; the fingerprints on stderr, so whoever
+    stores it can tell later which database it opens."""
+    if recorded is not None and recorded != fingerprint:
+        print(f"keys export: warning: this key ({fingerprint}) is not the database's ({recorded})", file=sys.stderr)
+    if args.out:
+        out = Path(args.out).expanduser()
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            print(f"keys export: {out} exists: choose another --out", file=sys.stderr)
+            return 1
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+        print(f"key {fingerprint} written to {out}: copy it off this machine, apart from the backups, "
+              "then delete it here", file=sys.stderr)
+        return 0
+    sys.stdout.write(key.decode() + "\n")
+    sys.stdout.flush()
+    print(f"key {fingerprint}: keep it outside this machine, apart from the database backups", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,14 +469,50 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(previous_umask)
 
 
+def split_env_file(argv: list[str]) -> tuple[str | None, list[str]]:
+    """`--env-file PATH` (or `--env-file=PATH`) taken out of the command line, wherever it is
+    (before `--`): the environment is read before the command line is parsed, since the
+    defaults of the options come from it."""
+    rest: list[str] = []
+    found: str | None = None
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            rest += [word, *words]
+            break
+        if word == ENV_FILE_OPTION:
+            found = next(words, None)
+            if found is None:
+                raise ConfigError(f"{ENV_FILE_OPTION} needs a PATH (the service's environment file)")
+        elif word.startswith(ENV_FILE_OPTION + "="):
+            found = word.split("=", 1)[1]
+        else:
+            rest.append(word)
+    return found, rest
+
+
 def _main(argv: list[str] | None) -> int:
-    load_dotenv_file()
+    try:
+        env_file, argv = split_env_file(list(sys.argv[1:] if argv is None else argv))
+        load_dotenv_file(env_file)
+    except ConfigError as problem:
+        print(problem.code if isinstance(problem.code, str) else problem, file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         env = Environment.from_env()
     except ConfigError as problem:
         print(problem.code if isinstance(problem.code, str) else problem, file=sys.stderr)
         return 2
+    # Say which database and key a command acts with, once both are checked (bot/app.py).
+    announcing = ANNOUNCE.set(None if args.command in SILENT else sys.stderr)
+    try:
+        return _dispatch(args, env)
+    finally:
+        ANNOUNCE.reset(announcing)
+
+
+def _dispatch(args: argparse.Namespace, env: Environment) -> int:
     # The simulator's stdout is its protocol: logs go to stderr, quietly.
     quiet = args.command in ("simulate", "chat") and "LOG_LEVEL" not in os.environ
     setup_logging("WARNING" if quiet else env.log_level, fmt=env.log_format)

@@ -7,6 +7,7 @@ program with a message naming the key and what is wrong (ConfigError).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +85,7 @@ ENV_VARS = {
     "port": "PORT",
     "telegram_bot_username": "TELEGRAM_BOT_USERNAME",
     "whatsapp_display_number": "WHATSAPP_DISPLAY_NUMBER",
+    "dashboard_url": "DASHBOARD_URL",
 }
 
 
@@ -107,6 +109,17 @@ class Environment(BaseModel):
     # like the tokens beside them; without them `links` and /tautan make only what they can.
     telegram_bot_username: str = ""
     whatsapp_display_number: str = ""
+    # The dashboard's public address as officials' browsers reach it (https://bot.example.go.id),
+    # through the reverse proxy: the one-time login links of /dasbor start with it (docs/dashboard.md).
+    dashboard_url: str = ""
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("an http:// or https:// address without query, e.g. https://bot.example.go.id")
+        return value
 
     @field_validator("telegram_bot_username")
     @classmethod
@@ -141,8 +154,38 @@ class Environment(BaseModel):
             raise ConfigError(f"Invalid environment: {problems}") from None
 
 
-def load_dotenv_file() -> None:
-    """Read .env from the project root if present; real environment variables win."""
+ENV_FILE_VARIABLE = "BOT_ENV_FILE"
+
+
+def load_dotenv_file(env_file: str | Path | None = None) -> Path | None:
+    """Read the environment file: `env_file` (--env-file), else BOT_ENV_FILE, else .env in the
+    project root if present; real environment variables win. Returns the file read, if any.
+
+    The service reads its file through systemd (EnvironmentFile=) or compose (env_file:); a
+    command given the same file acts on the same database with the same key, which is the point
+    of naming it. A named file must exist, and must not be readable by every user (it holds the
+    key and the tokens): ConfigError naming it, in one line."""
     from dotenv import load_dotenv
 
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    named = env_file or os.environ.get(ENV_FILE_VARIABLE) or None
+    if named is None:
+        default = PROJECT_ROOT / ".env"
+        if default.is_file():
+            load_dotenv(default, override=False)
+            return default
+        return None
+    path = Path(named).expanduser()
+    try:
+        mode = path.stat().st_mode
+        if not path.is_file():
+            raise IsADirectoryError("not a file")
+        with path.open("rb"):
+            pass
+    except OSError as problem:
+        raise ConfigError(f"Cannot read the environment file {path} (--env-file or {ENV_FILE_VARIABLE}): "
+                          f"{problem.strerror or problem}") from None
+    if mode & 0o007:
+        raise ConfigError(f"The environment file {path} (--env-file or {ENV_FILE_VARIABLE}) can be read by every "
+                          f"user: it holds the key and the tokens; run chmod 640 {path} (or 600)")
+    load_dotenv(path, override=False)
+    return path

@@ -14,7 +14,9 @@ from conversations.validators import contains_nik, mask_niks_in
 
 THIRD_PARTY_LOGGERS = ("pywa", "pywa_async", "httpx", "httpcore", "hpack", "aiohttp", "aiohttp.access",
                        "aiohttp.server", "aiohttp.client", "aiohttp.web", "aiogram", "aiosqlite", "asyncpg",
-                       "sqlalchemy", "redis", "asyncio", "alembic", "matplotlib", "PIL", "urllib3", "openpyxl")
+                       "sqlalchemy", "redis", "asyncio", "alembic", "matplotlib", "PIL", "urllib3", "openpyxl",
+                       # matplotlib's PDF output subsets fonts with fontTools, which logs every table at INFO.
+                       "fontTools", "segno", "prometheus_client", "multipart", "charset_normalizer", "dotenv")
 
 
 class NikRedactingFilter(logging.Filter):

@@ -26,25 +26,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-from pywa_async import WhatsApp
-from pywa_async.errors import AuthorizationError, WhatsAppError
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import app
 from bot.args import database_arg
 from bot.config import ConfigError, Environment, load_config
-from bot.whatsapp import template_admin
-from bot.whatsapp.channel import DEFAULT_API_BASE, ApiBaseTransport
-from bot.whatsapp.config import WhatsAppConfig
-from bot.whatsapp.template_admin import BUSINESS_ACCOUNT_VARIABLE, Definition, definitions
+from bot.whatsapp.config import BUSINESS_ACCOUNT_VARIABLE, WhatsAppConfig
 from bot.whatsapp.templates import graph_body, TEMPLATES
 from conversations.i18n import Catalog
 from storage import wa_templates
 from storage.db import describe_failure
 from storage.wa_templates import WhatsAppTemplate
 
+if TYPE_CHECKING:
+    import httpx
+    from pywa_async import WhatsApp
+    from pywa_async.errors import WhatsAppError
+
+    from bot.whatsapp import template_admin
+    from bot.whatsapp.template_admin import Definition
+
+# pywa and the modules built on it are imported by the commands that talk to Meta, not with the
+# command line (every `python -m bot ...` builds this parser): see bot/whatsapp/entry.py.
 TOKEN_VARIABLE = "WHATSAPP_ACCESS_TOKEN"
 
 
@@ -70,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 # -- list -----------------------------------------------------------------------------------------
 def list_templates(args: argparse.Namespace) -> int:
+    from bot.whatsapp import template_admin
+    from bot.whatsapp.template_admin import definitions
+
     config = load_config(getattr(args, "config", None))
     catalog = Catalog.load(tuple(config.languages))
     if args.json:
@@ -123,6 +132,11 @@ def client_for(environ: Mapping[str, str], config: WhatsAppConfig, command: str)
                                                                                           str]:
     """pywa's client for the template API: the business account and a token, nothing of the
     webhook (no app secret needed to push)."""
+    import httpx
+    from pywa_async import WhatsApp
+
+    from bot.whatsapp.channel import DEFAULT_API_BASE, ApiBaseTransport
+
     waba_id = (environ.get(BUSINESS_ACCOUNT_VARIABLE) or "").strip()
     if not waba_id:
         raise ConfigError(f"templates {command}: set {BUSINESS_ACCOUNT_VARIABLE} in the environment: the WhatsApp "
@@ -138,6 +152,10 @@ def client_for(environ: Mapping[str, str], config: WhatsAppConfig, command: str)
 
 def refused_setting(command: str, problem: WhatsAppError) -> ConfigError:
     """Meta refusing the first call (the listing) refuses a setting, not a template."""
+    from pywa_async.errors import AuthorizationError
+
+    from bot.whatsapp import template_admin
+
     variable = TOKEN_VARIABLE if isinstance(problem, AuthorizationError) or problem.status_code in (401, 403) \
         else BUSINESS_ACCOUNT_VARIABLE
     return ConfigError(f"templates {command}: Meta refused {variable} ({problem.code}: "
@@ -145,6 +163,12 @@ def refused_setting(command: str, problem: WhatsAppError) -> ConfigError:
 
 
 async def manage(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import httpx
+    from pywa_async.errors import WhatsAppError
+
+    from bot.whatsapp import template_admin
+    from bot.whatsapp.template_admin import definitions
+
     command = args.templates_command
     config = load_config(getattr(args, "config", None))
     wa, session, waba_id = client_for(environ, config.whatsapp, command)

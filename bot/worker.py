@@ -178,16 +178,18 @@ async def worker_main(args: argparse.Namespace, channels: Mapping[str, ChannelSp
     log.info("%s", startup_summary(svc, sorted(svc.senders), role="worker"))
     log.info("outbox worker %s started (channels: %s)", name, ", ".join(sorted(svc.senders)))
     heap.settle()  # start-up is done (bot/heap.py)
-    worker = asyncio.create_task(run_worker(svc, name, stop, scheduler=not args.no_scheduler))
     try:
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        stop.set()
-        grace = shutdown_rules(svc).grace_seconds
-        if not await finish_within(worker, grace):
-            log.warning("outbox worker %s: its batch was still sending after %.0f s: cancelled", name, grace)
-        sent = worker.result() if not worker.cancelled() else 0
+        # Held while working: `keys rotate` and `db restore` refuse meanwhile (storage/db.py).
+        async with svc.db.in_service():
+            worker = asyncio.create_task(run_worker(svc, name, stop, scheduler=not args.no_scheduler))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            stop.set()
+            grace = shutdown_rules(svc).grace_seconds
+            if not await finish_within(worker, grace):
+                log.warning("outbox worker %s: its batch was still sending after %.0f s: cancelled", name, grace)
+            sent = worker.result() if not worker.cancelled() else 0
     finally:
         for channel in opened:
             if channel.close:

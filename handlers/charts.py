@@ -7,24 +7,34 @@ readable without the message: every bar carries its number.
 
 matplotlib with the Agg backend (no display on a server); one figure at a time, closed after
 saving. Texts come from the catalogs in the official's language (`Say`).
+
+matplotlib is imported by the first chart drawn (`_pyplot`), not with this module: the server
+imports this module at start, and a process that never draws a chart (most of them: a worker, a
+webhook process between two /statistik) does not pay its import time and memory (docs/deploy.md,
+"Cost").
 """
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from conversations.officials import Say
+from conversations.reports import COVERED, STATUS_ORDER, NagariLine, Trend, day, number, percent
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-from matplotlib.transforms import offset_copy  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from conversations.officials import Say  # noqa: E402
-from conversations.reports import COVERED, STATUS_ORDER, NagariLine, Trend, day, number, percent  # noqa: E402
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, imported on first use (then it is cached)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
 
 WIDTH_INCHES, DPI = 7.2, 150  # 1080 px
 # Colours that keep their meaning for colour-blind readers too (Okabe-Ito): green is done,
@@ -57,7 +67,7 @@ def _save(figure: Figure, path: Path) -> Path:
     try:
         figure.savefig(path, dpi=DPI)
     finally:
-        plt.close(figure)
+        _pyplot().close(figure)
     return path
 
 
@@ -70,6 +80,8 @@ def _margins(figure: Figure, top: float, bottom: float, left: float = 0.3, right
 
 def _heading(figure: Figure, title: str, subtitle: str) -> None:
     """Title and date line at the top of the image."""
+    from matplotlib.transforms import offset_copy
+
     for text, points, size, weight, colour in ((title, -26, 15, "bold", "#000000"),
                                                (subtitle, -46, 11, "normal", "#444444")):
         figure.text(0.02, 1.0, text, ha="left", va="baseline", fontsize=size, fontweight=weight, color=colour,
@@ -77,6 +89,8 @@ def _heading(figure: Figure, title: str, subtitle: str) -> None:
 
 
 def _notes(figure: Figure, lines: list[str]) -> None:
+    from matplotlib.transforms import offset_copy
+
     figure.text(0.02, 0.0, "\n".join(lines), ha="left", va="bottom", fontsize=9.5, color="#444444",
                 transform=offset_copy(figure.transFigure, fig=figure, y=8, units="points"))
 
@@ -87,7 +101,7 @@ def draw_quota_fill(say: Say, lines: tuple[NagariLine, ...] | list[NagariLine], 
     ordered = sorted(lines, key=lambda n: (-n.fill, -n.used, n.name))
     shown = ordered if len(ordered) <= MAX_BARS else sorted(ordered, key=lambda n: (n.fill, n.name))[:MAX_BARS][::-1]
     height = max(3.0, 2.1 + 0.27 * len(shown))
-    figure, axis = plt.subplots(figsize=(WIDTH_INCHES, height))
+    figure, axis = _pyplot().subplots(figsize=(WIDTH_INCHES, height))
     names = [f"{n.name}{'' if n.has_operator else ' *'}" for n in shown][::-1]
     fills = [min(n.fill, 1.0) * 100 for n in shown][::-1]
     colours = [next(c for limit, c in FILL_COLOURS if n.fill >= limit) for n in shown][::-1]
@@ -121,10 +135,12 @@ def draw_quota_fill(say: Say, lines: tuple[NagariLine, ...] | list[NagariLine], 
 
 def draw_kecamatan(say: Say, by_kecamatan: dict[str, dict[str, int]], today_text: str, path: Path) -> Path:
     """Registrations per kecamatan stacked by status, the largest on top, totals at the bars."""
+    from matplotlib.ticker import FuncFormatter
+
     ranked = sorted(by_kecamatan, key=lambda k: (-sum(by_kecamatan[k].values()), k))
     names = ranked[:MAX_KECAMATAN][::-1]
     present = [s for s in STATUS_ORDER if any(by_kecamatan[k].get(s) for k in names)] or ["pending"]
-    figure, axis = plt.subplots(figsize=(WIDTH_INCHES, max(4.0, 2.6 + 0.55 * len(names))))
+    figure, axis = _pyplot().subplots(figsize=(WIDTH_INCHES, max(4.0, 2.6 + 0.55 * len(names))))
     left = [0] * len(names)
     for status in present:
         values = [by_kecamatan[k].get(status, 0) for k in names]
@@ -160,7 +176,9 @@ def draw_trend(say: Say, trend: Trend, scope: str, target_label: str, today: dat
     """Above: the running total of approved this budget year against the target line, and the
     weekly pace still needed by 31 December. Below: each week's submissions and approvals side
     by side (the current, unfinished week lighter)."""
-    figure, (total_axis, week_axis) = plt.subplots(2, 1, figsize=(WIDTH_INCHES, 9.4), height_ratios=(1.15, 1))
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    figure, (total_axis, week_axis) = _pyplot().subplots(2, 1, figsize=(WIDTH_INCHES, 9.4), height_ratios=(1.15, 1))
     _clean(total_axis, week_axis)
     weeks = trend.weeks
     labels = [w.start.strftime("%d-%m") for w in weeks]

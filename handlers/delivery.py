@@ -44,6 +44,8 @@ class DeliveryResult:
     # WhatsApp 131047: outside the 24-hour window and no template configured for this message.
     needs_template: bool = False
     error: str | None = None
+    # The name of the approved WhatsApp template that carried it (outside the 24-hour window).
+    template: str | None = None
 
 
 class Sender(Protocol):

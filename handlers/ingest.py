@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from conversations.events import Inbound
-from handlers import outbox, router
+from handlers import metrics, outbox, router
 from handlers.batching import GroupCommit
 from handlers.clock import LOCAL_TZ
 from handlers.outbox import NewMessage, delivery_rules, enqueue, one_writer, send_claimed
@@ -80,6 +80,7 @@ async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]
     for arrived, row_id in zip(updates, ids):
         if row_id is not None:
             svc.fresh.setdefault(arrived.channel_user, []).append((row_id, arrived.update_key, arrived.payload))
+            metrics.received(arrived.channel)
     return [row_id is not None for row_id in ids]
 
 
@@ -126,6 +127,7 @@ async def trim_backlog(svc: Services, channel_user: str) -> set[int] | None:
     dedupe = f"backlog:{channel_user}:{now.astimezone(LOCAL_TZ):%Y%m%d%H}"
     async with one_writer(svc), svc.db.session() as session:
         dropped = await Inbox(session, svc.cipher).set_aside_beyond(channel_user, kept, f"backlog over {cap}", now)
+        metrics.set_aside(channel_user, dropped)
         first = not await outbox.has_dedupe(session, dedupe)
         if first:
             lang = (await session.execute(select(Person.lang).where(Person.channel_user == channel_user))).scalar() \
@@ -161,7 +163,7 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
             continue
         if attempts >= MAX_ATTEMPTS:
             log.error("update %s of %s failed %d times: set aside", row_id, who(channel_user), attempts)
-            await _set_aside(svc, row_id, f"failed {attempts} times")
+            await _set_aside(svc, row_id, f"failed {attempts} times", channel_user)
             handled += 1
             continue
         try:
@@ -169,7 +171,7 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
         except Undecodable as problem:
             log.warning("update %s (row %s, %s) of %s cannot be decoded, set aside: %s", update_key, row_id,
                         problem.kind, who(channel_user), problem.why)
-            await _set_aside(svc, row_id, str(problem))
+            await _set_aside(svc, row_id, str(problem), channel_user)
             handled += 1
             continue
         except Exception:
@@ -177,6 +179,7 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
             raise
         if event is None or event == previous:  # nothing to handle (an edited message), or a copy
             await _finish_alone(svc, row_id)
+            metrics.handled(channel_user)
             handled += 1
             continue
         previous = event
@@ -190,6 +193,7 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
             log.warning("update %s of %s not handled (attempt %d); left for later", row_id, who(channel_user),
                         attempts + 1)
             return handled, False
+        metrics.handled(channel_user)
         handled += 1
     return handled, False
 
@@ -200,10 +204,11 @@ async def _finish_alone(svc: Services, row_id: int) -> None:
         await session.commit()
 
 
-async def _set_aside(svc: Services, row_id: int, reason: str) -> None:
+async def _set_aside(svc: Services, row_id: int, reason: str, channel_user: str) -> None:
     async with one_writer(svc), svc.db.session() as session:
         await Inbox(session, svc.cipher).set_aside(row_id, reason, svc.clock.now())
         await session.commit()
+    metrics.set_aside(channel_user)
 
 
 async def _count_attempt(svc: Services, row_id: int) -> None:

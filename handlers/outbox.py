@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,11 +41,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import Button, Reply
 from conversations.state import IDLE_STEPS
+from handlers import metrics
 from handlers.clock import LOCAL_TZ
 from handlers.batching import GroupCommit
 from handlers.delivery import DeliveryResult, Outgoing, Priority, channel_of
 from handlers.settings import DeliveryRules  # noqa: F401  (re-exported)
 from handlers.services import TURN_CLAIM, Services
+from handlers.writer import SQLITE_WRITER, one_writer  # noqa: F401  (re-exported)
 from storage import hot
 from storage.crypto import NikCipher
 from storage.models import Conversation, Person
@@ -54,8 +55,6 @@ from storage.outbox import Campaign, OutboxMessage
 
 log = logging.getLogger(__name__)
 OUTBOX = OutboxMessage.__table__
-# The lock key under which this process's writes to an SQLite database take turns.
-SQLITE_WRITER = "sqlite:writer"
 # Claimed by some process's turn. The pattern is part of the SQL text, not a parameter: SQLite
 # prepares a statement again each time a LIKE's pattern is bound, which made the turn's preload
 # (whose query holds this) cost ten times what its lookups do.
@@ -398,6 +397,7 @@ async def send_one(batch: Batch, message: Claimed) -> Outcome:
     except Exception as problem:  # noqa: BLE001 - a sender bug must not lose the batch
         log.exception("sender %s raised for outbox message %d", channel, message.id)
         result = DeliveryResult(ok=False, error=type(problem).__name__)
+    metrics.sent(message.channel_user, ("template" if result.template else "ok") if result.ok else "failed")
     return batch.judge(message, result)
 
 
@@ -492,12 +492,6 @@ async def _mark_batch(svc: Services, batches: Sequence[Sequence[Outcome]]) -> li
     async with one_writer(svc):
         await record(svc, svc.turn_claimer, [o for outcomes in batches for o in outcomes], svc.clock.now())
     return [None] * len(batches)
-
-
-def one_writer(svc: Services) -> AbstractAsyncContextManager[None]:
-    """SQLite allows one writer at a time: this process's writes take their turn here instead of
-    colliding in the database (busy retries are for other processes)."""
-    return svc.locks.hold(SQLITE_WRITER) if svc.db.is_sqlite else nullcontext()
 
 
 async def send_due(svc: Services, worker: str, limit: int | None = None) -> list[Outcome]:

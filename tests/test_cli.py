@@ -29,6 +29,13 @@ TERMINAL_SCRIPT = [
 ]
 
 
+class Terminal(io.StringIO):
+    """What a person types, read as from a terminal (`run` without a channel chats only then)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A key from the environment (export must decrypt what the chat stored) and no tokens."""
@@ -50,7 +57,7 @@ def test_db_upgrade_is_idempotent(cli_env: Path) -> None:
 
 def test_run_without_tokens_is_a_terminal_chat_that_registers(cli_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(TERMINAL_SCRIPT) + "\n"))
+    monkeypatch.setattr("sys.stdin", Terminal("\n".join(TERMINAL_SCRIPT) + "\n"))
     assert main(["run", "--db", str(cli_env), "--as", "tg:7"]) == 0
     captured = capsys.readouterr()
     assert "terminal chat" in captured.err

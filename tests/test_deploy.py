@@ -624,7 +624,8 @@ def test_compose_file_runs_web_two_workers_postgres_and_redis_with_volumes() -> 
         mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
         assert mounts["/app/var"] in compose["volumes"] and mounts["/app/keys"] in compose["volumes"]
         assert env["BOT_SECRET_KEY_FILE"].startswith("/app/keys/")
-        assert service["env_file"] == ".env" and service["restart"] in ("always", "unless-stopped")
+        # The deployer's file, outside the checkout (BOT_ENV_FILE), else .env beside compose.yaml.
+        assert service["env_file"] == "${BOT_ENV_FILE:-.env}" and service["restart"] in ("always", "unless-stopped")
     assert all(p.startswith("127.0.0.1:") for p in services["web"]["ports"])
     assert services["postgres"]["healthcheck"] and services["redis"]["healthcheck"]
     assert any(v.startswith("postgres-data:") for v in services["postgres"]["volumes"])

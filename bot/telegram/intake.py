@@ -30,13 +30,15 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
+from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import documents
 from bot.channels import Channel
+from bot.config import ConfigError
 from bot.telegram import adapter
 from bot.telegram.menus import MenuKeeper
 from bot.telegram.sender import TRANSIENT, TelegramSender
@@ -52,6 +54,8 @@ from storage.crypto import who
 log = logging.getLogger(__name__)
 # On shutdown, turns in progress get this long to finish and send their replies.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# The token check at start (getMe) waits this long for Telegram before going on unchecked.
+TOKEN_CHECK_SECONDS = 10
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -314,6 +318,24 @@ async def announce(intake: TelegramIntake, env: TelegramEnv) -> None:
         log.error("Telegram start-up calls failed: %s", problem)
 
 
+async def check_token(bot: Bot) -> None:
+    """Once at start: getMe. A token Telegram refuses (revoked, mistyped: 401, or 404 for one it
+    cannot even route) stops the start in one line naming TELEGRAM_BOT_TOKEN (exit 2), instead
+    of a service that polls 401s for ever. Without network the start goes on (polling waits for
+    Telegram, and says so): only a refusal is a wrong setting."""
+    try:
+        me = await bot.get_me(request_timeout=TOKEN_CHECK_SECONDS)
+    except (TelegramUnauthorizedError, TelegramNotFound) as problem:
+        await bot.session.close()
+        status = "401 Unauthorized" if isinstance(problem, TelegramUnauthorizedError) else "404 Not Found"
+        raise ConfigError(f"Telegram refused TELEGRAM_BOT_TOKEN ({status}): revoked or mistyped; "
+                          "copy it again from @BotFather") from None
+    except (TelegramAPIError, OSError, asyncio.TimeoutError) as problem:
+        log.warning("Telegram: the token could not be checked at start (%s): going on", type(problem).__name__)
+        return
+    log.info("Telegram: the bot is @%s", me.username)
+
+
 INTAKE = web.AppKey("telegram_intake", TelegramIntake)
 MENUS = web.AppKey("telegram_menus", MenuKeeper)
 
@@ -323,7 +345,12 @@ async def open_channel(app: web.Application, svc: Services, environ: Mapping[str
     TELEGRAM_WEBHOOK_SECRET is set, else long polling; recovery; the sender."""
     env = TelegramEnv.from_environ(environ)
     config: TelegramConfig = svc.config.telegram
-    bot = make_bot(env)
+    try:
+        bot = make_bot(env)
+    except TokenValidationError:
+        raise ConfigError("Invalid TELEGRAM_BOT_TOKEN: not a bot token (the form is 123456789:AA..., "
+                          "from @BotFather)") from None
+    await check_token(bot)
     intake = TelegramIntake(svc, bot, config)
     app[INTAKE] = intake
     menus = MenuKeeper(svc, bot, config, intake.call_retrying)

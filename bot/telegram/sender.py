@@ -47,6 +47,7 @@ from bot.telegram.adapter import CAPTION_LIMIT, Labels, Outbound, render, split_
 from bot.telegram.settings import TelegramConfig
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Reply
+from handlers import metrics
 from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
 from handlers.retry import RetryPolicy
@@ -246,6 +247,7 @@ class TelegramSender:
                 # to this chat until then (the next acquire waits it out).
                 self._per_chat.penalise(str(chat_id), problem.retry_after)
                 error = f"429 retry after {problem.retry_after} s"
+                metrics.sent(to, "429")
             except TelegramForbiddenError:
                 await self._mark_unreachable(to)
                 return DeliveryResult(ok=False, permanent=True, unreachable=True, error="403 forbidden")

@@ -96,10 +96,6 @@ class Settings:
                    business_account_id=environ.get(BUSINESS_ACCOUNT_VARIABLE, "").strip() or None)
 
 
-def is_configured(environ: Mapping[str, str]) -> bool:
-    return bool(environ.get("WHATSAPP_PHONE_NUMBER_ID") or environ.get("WHATSAPP_ACCESS_TOKEN"))
-
-
 class ApiBaseTransport(httpx.AsyncBaseTransport):
     """pywa always builds https://graph.facebook.com/v{N}/... URLs: this sends them to
     WHATSAPP_API_BASE instead (a proxy, or the fake Graph API in tests). Other hosts -- media

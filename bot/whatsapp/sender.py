@@ -31,6 +31,7 @@ the text. A reference of another channel is not WhatsApp's to pass on: the text 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ from bot.whatsapp.template_values import Context, Values, is_official
 from bot.whatsapp.templates import BY_KIND, LANGUAGE_CODES, TemplateDef, kind_of
 from bot.ratelimit import PairLimiter, PriorityGate
 from conversations.events import Button, Reply
+from handlers import metrics
 from handlers.delivery import DeliveryResult, Priority
 from handlers.outbox import delivery_rules
 from handlers.retry import RetryPolicy
@@ -268,7 +270,7 @@ class WhatsAppSender:
         result = await self._send_template(to, template, used, values, priority)
         if result.ok and template.holds:
             await self._hold(to, reply, priority, kind)
-        return result
+        return dataclasses.replace(result, template=template.name) if result.ok else result
 
     async def _hold(self, to: str, reply: Reply, priority: Priority, kind: str | None) -> None:
         if self._held is not None:
@@ -368,6 +370,8 @@ class WhatsAppSender:
                 sent = await operation()
             except WhatsAppError as error:
                 delay = self.retry.delay(attempt)
+                if error.code in THROTTLED:
+                    metrics.sent(to, "429")
                 if error.code in THROTTLED and not self.retry.gives_up(attempt):
                     log.warning("WhatsApp %s to %s: backing off %.1f s", error.code, who(to), delay)
                     self._back_off(error.code, recipient, delay)

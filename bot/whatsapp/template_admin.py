@@ -35,7 +35,7 @@ from pywa_async.errors import WhatsAppError
 from pywa_async.types import Pagination, Result
 from pywa_async.types.templates import Template, TemplateDetails, TemplateStatusUpdate
 
-from bot.whatsapp.config import WhatsAppConfig
+from bot.whatsapp.config import BUSINESS_ACCOUNT_VARIABLE, WhatsAppConfig  # noqa: F401  (re-exported)
 from bot.whatsapp.templates import LANGUAGE_CODES, TEMPLATES, TemplateDef, graph_body
 from conversations.i18n import Catalog
 from handlers.services import Services
@@ -44,8 +44,6 @@ from storage import wa_templates
 from storage.wa_templates import WhatsAppTemplate
 
 log = logging.getLogger(__name__)
-
-BUSINESS_ACCOUNT_VARIABLE = "WHATSAPP_BUSINESS_ACCOUNT_ID"
 APPROVED = wa_templates.APPROVED
 # What a template Meta no longer has is recorded as (deleted in WhatsApp Manager): not sent.
 GONE = "DELETED"
