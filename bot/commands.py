@@ -13,10 +13,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
-from bot import import_cli, inbox_cli, officials_cli, templates_cli, worker
+from bot import dashboard_cli, import_cli, inbox_cli, links_cli, officials_cli, templates_cli, worker
 from bot.channels import ChannelSpec
 from bot.telegram import channel as telegram
-from bot.whatsapp import channel as whatsapp
+from bot.whatsapp import entry as whatsapp  # pywa only once WhatsApp is configured
 
 # Telegram (polling, or the webhook at /telegram/webhook) and WhatsApp (/whatsapp/webhook).
 CHANNELS: dict[str, ChannelSpec] = {
@@ -42,4 +42,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                             templates_cli.configure, templates_cli.run),
     "import-enrolment": Subcommand("apply BPJS TK's enrolment results (XLSX or CSV, by reference or NIK)",
                                    import_cli.configure, import_cli.run),
+    "links": Subcommand("registration links (Telegram, WhatsApp) of each nagari, jorong or agent; --qr: posters",
+                        links_cli.configure, links_cli.run),
+    "dashboard": Subcommand("the dashboard in a browser: a one-time login link for an official; serve it alone",
+                             dashboard_cli.configure, dashboard_cli.run),
 }

@@ -136,6 +136,13 @@ async def build_app(svc: Services, environ: Mapping[str, str],
     app[CHANNELS_KEY] = {}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    # /dasbor: the regency's dashboard for officials, in a browser (docs/dashboard.md).
+    from bot.dashboard import setup as setup_dashboard
+
+    setup_dashboard(app, svc)
+    from bot.metrics import metrics_view  # Prometheus text format; METRICS_TOKEN (bot/metrics.py)
+
+    app.router.add_get("/metrics", metrics_view(svc, environ))
     opened = []
     for name, spec in channels.items():
         channel = await spec.setup(app, svc, environ)
