@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL server for the PostgreSQL runs (skipped if unreachable)")
+    parser.add_argument("--rounds", type=int, help="rounds of the interleaved comparisons (telegram: 5)")
+    parser.add_argument("--variants", help="telegram: only these variants, by label, comma-separated "
+                        "(e.g. 'sqlite,postgresql': the two databases with in-process locks)")
     return parser.parse_args(argv)
 
 

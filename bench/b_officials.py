@@ -6,11 +6,21 @@ generated in bulk: one NIK ciphertext reused (decrypting is what an export costs
 nik_hash and reference per row; PostgreSQL loads with COPY, SQLite with executemany. Each
 command runs through handlers.router.dispatch, as a message from an official would; the median
 of 3 runs is reported in milliseconds (the first, cold run separately).
+
+Then, on the same database, the WhatsApp webhook at a steady WEBHOOK_RATE requests per second
+(signed bodies from a load process of its own, each a new person saying "halo", handled in the
+background as in production) for WEBHOOK_SECONDS, twice: quiet, then while the admin's
+/statistik runs over and over. Its p50/p99 (ms, open loop: counted from when each request was
+due) must stay under 250 ms: statistics read and draw on the long-read thread
+(storage/long_reads.py), never on the event loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -20,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bench.common import bench_environment, sqlite_url, throwaway_postgres
+from bench.common import bench_environment, p50_p99_ms, sqlite_url, throwaway_postgres
 from bot.app import build_services
 from conversations.events import Text
 from handlers.clock import FixedClock
@@ -37,6 +47,11 @@ STATUS_CYCLE = ["pending"] * 40 + ["approved"] * 35 + ["enrolled"] * 15 + ["reje
 CATEGORIES = ["petani", "pedagang", "ojek", "guru_mengaji", "marbot", "peternak", "nelayan", "buruh_harian"]
 ADMIN, OPERATOR = "tg:1", "tg:2"
 RUNS = 3
+# The webhook's load while statistics run, and how long each phase lasts: a third of what one
+# process takes on the 2-core reference machine (b_whatsapp: about 300 new messages a second),
+# so that the quiet phase itself is not queueing.
+WEBHOOK_RATE = 100
+WEBHOOK_SECONDS = 10
 
 
 def reference(i: int) -> str:
@@ -89,13 +104,19 @@ async def load(svc: Services, rows: int, nagari: int) -> float:
             await copy_rows(svc, batch)
     async with svc.db.engine.begin() as connection:
         await connection.execute(text("ANALYZE"))
+    # Settled, as a province's database is between two bulk loads: PostgreSQL's autovacuum of
+    # the new rows, or SQLite's checkpoint of a WAL as large as the table, would otherwise run
+    # during the measurements.
+    async with svc.db.engine.connect() as connection:
+        if svc.db.is_sqlite:
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            await (await connection.execution_options(isolation_level="AUTOCOMMIT")).exec_driver_sql("VACUUM")
     return time.perf_counter() - started
 
 
 async def copy_rows(svc: Services, batch: list[dict[str, Any]]) -> None:
     """PostgreSQL COPY through asyncpg: the fastest bulk load."""
-    import json
-
     columns = list(batch[0])
     async with svc.db.engine.connect() as connection:
         raw = await connection.get_raw_connection()
@@ -157,9 +178,80 @@ async def measure(url: str, database: str, rows: int, nagari: int, folder: Path)
                             "cold_ms": cold, "median_ms": median, "answer": key})
         results.append({"name": "officials.export.cli_csv_one_nagari", "database": database, "rows": rows,
                         **await timed_cli_export(svc, middle)})
+        results += await webhook_during_statistics(svc, database, rows, 1 if rows < 100_000 else WEBHOOK_SECONDS)
         return results
     finally:
         await svc.db.dispose()
+
+
+def _webhook_load(url: str, seconds: int, sent_at: float, go: Any, results: Any) -> None:
+    """The load generator, in a process of its own (b_whatsapp's open loop): one steady phase of
+    WEBHOOK_RATE requests a second for each "go", its latencies put on `results`."""
+    import aiohttp
+
+    from bench.b_whatsapp import open_loop
+    from tests.fake_graph import message, sign
+
+    async def main() -> None:
+        at = datetime.fromtimestamp(sent_at, timezone.utc)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            for phase in range(2):
+                bodies = []
+                for i in range(WEBHOOK_RATE * seconds):
+                    raw = json.dumps(message(text="halo", wa_id=f"62819{phase}{i:07d}", at=at)).encode()
+                    bodies.append((raw, sign(raw)))
+                go.get()
+                results.put(await open_loop(session, url, bodies, WEBHOOK_RATE))
+
+    asyncio.run(main())
+
+
+async def webhook_during_statistics(svc: Services, database: str, rows: int, seconds: int) -> list[dict[str, Any]]:
+    """The webhook's latency quiet, then while the admin's /statistik runs again and again. The
+    heap is settled first, as the server settles it after start-up (bot/heap.py): loading a
+    million rows left this process's collector far more to walk than a server's."""
+    from bench.b_whatsapp import served
+    from bot import heap
+
+    heap.settle()
+
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Queue(), context.Queue()
+    loop = asyncio.get_running_loop()
+    phases: list[dict[str, Any]] = []
+    took: list[float] = []
+    async with served(svc) as (url, webhook):
+        loader = context.Process(target=_webhook_load, args=(url, seconds, svc.clock.now().timestamp(), go, results))
+        loader.start()
+        for during in (False, True):
+            stop = asyncio.Event()
+            statistics_runs = asyncio.create_task(_statistics_until(svc, stop, took)) if during else None
+            if statistics_runs is not None:
+                await asyncio.sleep(0.2)  # the first one is under way when the load starts
+            go.put("go")
+            phases.append(await loop.run_in_executor(None, results.get))
+            stop.set()
+            if statistics_runs is not None:
+                await statistics_runs
+            await webhook.idle()
+        loader.join()
+    rows_out = []
+    for label, phase in zip(("quiet", "during_statistics"), phases):
+        latencies = phase["latencies"]
+        rows_out.append({"name": f"officials.webhook_at_{WEBHOOK_RATE}_per_s.{label}", "database": database,
+                         "rows": rows, "requests": len(latencies), **p50_p99_ms(latencies, scale=1),
+                         "over_250ms_pct": round(100 * sum(x > 250 for x in latencies) / len(latencies), 2),
+                         "errors": phase["errors"],
+                         **({"statistics_runs": len(took), "statistics_median_ms": round(statistics.median(took) * 1000)}
+                            if label != "quiet" and took else {})})
+    return rows_out
+
+
+async def _statistics_until(svc: Services, stop: asyncio.Event, took: list[float]) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        await dispatch(svc, ADMIN, Text("/statistik"))
+        took.append(time.perf_counter() - started)
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:

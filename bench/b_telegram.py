@@ -8,9 +8,13 @@ handler answering message.text) is measured the same way: the ratio is what reco
 acknowledging, ordering, the conversation, its storage and the outbox cost over aiogram alone.
 
 Rounds interleave echo and ours (echo, every variant, echo, every variant, ...) and the ratio
-reported is the median of the rounds' ratios: one short round moves by +-0.3 on shared cores.
-Variants: SQLite and PostgreSQL with in-process locks, PostgreSQL with LOCK_BACKEND=redis and
-=postgres, and a crowd of 200 people.
+reported is the median of the rounds' ratios (5 rounds; `--rounds N`), with every round's ratio
+beside it to show the noise: one short round moves by +-0.3 on shared cores. Each row also gives
+the CPU time this process spent per update (`cpu_ms_per_update`: the load generator and the
+fake Telegram run in it too, the same for echo and ours, so the difference is what our pipeline
+costs; PostgreSQL's own CPU is not in it). Variants: SQLite and PostgreSQL with in-process
+locks, PostgreSQL with LOCK_BACKEND=redis and =postgres, and a crowd of 200 people
+(`--variants sqlite,postgresql`: only the first two).
 
 A second baseline, reported beside the first and not instead of it: the same echo bot answering
 each step with the very messages ours sends (their text and keyboards, captured from our bot
@@ -80,13 +84,14 @@ async def measure(fake: FakeTelegram, url: str, people: int, steps: Steps, answe
         crowd = [TgPerson(fake, None, None, user_id=first_id + n) for n in range(people)]  # type: ignore[arg-type]
         # The updates are built before the clock starts: reading fixtures is not the bot's work.
         scripts = [(p, script_for(p, steps, answers)) for p in crowd]
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(walk(fake, p, post, script, latencies) for p, script in scripts))
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     return {
         "people": people,
         "updates": len(latencies),
         "updates_per_s": round(len(latencies) / elapsed, 1),
+        "cpu_ms_per_update": round(cpu * 1000 / len(latencies), 3),
         **p50_p99_ms(latencies),
     }
 
@@ -175,8 +180,9 @@ Variant = tuple[str, str, str, int]  # (label, database, lock backend, people)
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     heap.settle()
-    rounds = 1 if args.quick else 3
-    people = 3 if args.quick else 100  # x 4 steps: 400 updates a round, 1,200 a variant
+    rounds = getattr(args, "rounds", None) or (1 if args.quick else 5)
+    wanted = set(args.variants.split(",")) if getattr(args, "variants", None) else None
+    people = 3 if args.quick else 100  # x 4 steps: 400 updates a round, 2,000 a variant
     crowd = 3 if args.quick else 200
     redis_url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
     fake = FakeTelegram()
@@ -198,6 +204,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                  (f"postgresql, {crowd} people", "postgresql", "memory", crowd)]
                 else:
                     rows.append({"name": "telegram full path", "database": "postgresql", "skipped": "unreachable"})
+                if wanted is not None:
+                    variants = [variant for variant in variants if variant[0] in wanted]
                 messages = await our_messages(fake, Path(tmp))
                 for round_ in range(rounds):
                     echo = await echo_bot(fake, people, first_id=next(first_id))
@@ -226,14 +234,15 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         rows.append({"name": "telegram full path", "variant": label, **median_row(measured),
                      "throughput_vs_echo_median": round(statistics.median(ratios[label]), 2),
                      "throughput_vs_echo_rounds": [round(r, 2) for r in ratios[label]],
-                     "throughput_vs_echo_our_messages_median": round(statistics.median(same_ratios[label]), 2)})
+                     "throughput_vs_echo_our_messages_median": round(statistics.median(same_ratios[label]), 2),
+                     "throughput_vs_echo_our_messages_rounds": [round(r, 2) for r in same_ratios[label]]})
     return rows
 
 
 def median_row(measured: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of each figure over the rounds."""
     keys = [k for k, v in measured[0].items() if isinstance(v, (int, float))]
-    return {k: round(statistics.median(m[k] for m in measured), 1) for k in keys}
+    return {k: round(statistics.median(m[k] for m in measured), 3 if k.startswith("cpu") else 1) for k in keys}
 
 
 async def reset_postgres(url: str) -> None:

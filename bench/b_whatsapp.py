@@ -67,14 +67,15 @@ async def closed_loop(session: aiohttp.ClientSession, url: str, bodies: list[tup
     return {"rps": len(bodies) / (time.perf_counter() - started), "errors": errors}
 
 
-async def open_loop(session: aiohttp.ClientSession, url: str, bodies: list[tuple[bytes, str]]) -> dict[str, Any]:
-    """Latencies (ms) of requests sent at a steady RATE per second, counted from when each was
+async def open_loop(session: aiohttp.ClientSession, url: str, bodies: list[tuple[bytes, str]],
+                    rate: int = RATE) -> dict[str, Any]:
+    """Latencies (ms) of requests sent at a steady `rate` per second, counted from when each was
     due; a request answered with an error counts as infinitely slow."""
     latencies: list[float] = []
     start = time.perf_counter() + 0.05
 
     async def one(i: int, body: tuple[bytes, str]) -> None:
-        due = start + i / RATE
+        due = start + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         ok = await post(session, url, body)
         latencies.append((time.perf_counter() - due) * 1000 if ok else float("inf"))

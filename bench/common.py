@@ -114,7 +114,7 @@ async def local_site(app: web.Application) -> AsyncIterator[str]:
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]  # the site's socket (aiohttp's public list of them)
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()

@@ -225,6 +225,92 @@ class WhatsAppConfig(BaseModel):
     pricing: TemplatePricing = TemplatePricing()
 
 
+# -- After an accident or a death (`claims:`): the facts the claim helper cites ----------------
+# Facts about BPJS Ketenagakerjaan's rules and its office serving the regency, each with where it
+# comes from; what no source confirmed says so (docs/domain.md "Claims"). Defaults are the facts
+# as read on 2026-12-08, so that a config.yaml without the section still loads.
+
+class ClaimBranch(BaseModel):
+    """The BPJS Ketenagakerjaan office that serves Kabupaten Sijunjung: where a death claim is
+    made (in person, the Lapak Asik queue) and where work accidents are reported."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(default="BPJS Ketenagakerjaan Kantor Cabang Solok", min_length=3)
+    # Street address and opening hours only where a source gives them; None: unconfirmed, and
+    # the messages send people to the nagari or the call centre for them instead.
+    address: str | None = None
+    hours: str | None = None
+    sources: tuple[str, ...] = ()
+    read_on: date | None = None
+
+
+class HealthFacility(BaseModel):
+    """A partner health facility for work accidents (PLKK: Pusat Layanan Kecelakaan Kerja)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=3)
+    place: str = ""
+    confirmed: bool = False
+    source: str = ""
+
+
+class ClaimBenefits(BaseModel):
+    """What the rules provide, in rupiah, as the messages cite them ("menurut ketentuan").
+    PP 82/2019 (amending PP 44/2015), Permenaker 5/2021."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # JKM (death, not from a work accident): Rp 42 juta in three parts.
+    jkm_lump_sum: int = Field(default=20_000_000, ge=0)
+    jkm_periodic: int = Field(default=12_000_000, ge=0)  # 24 months' worth, paid at once
+    jkm_funeral: int = Field(default=10_000_000, ge=0)
+    # Death from a work accident (JKK): this many times the monthly income base (the
+    # programme's Rp 1 juta), plus the periodic payment and the funeral costs.
+    jkk_death_income_multiple: int = Field(default=48, ge=1)
+    jkk_death_periodic: int = Field(default=12_000_000, ge=0)
+    jkk_death_funeral: int = Field(default=10_000_000, ge=0)
+    # School grants: for at most this many children; after a JKM death only when contributions
+    # were paid for at least this many years (asked for every school year).
+    scholarship_children: int = Field(default=2, ge=0)
+    scholarship_after_years: int = Field(default=3, ge=0)
+    sources: tuple[str, ...] = ()
+
+    @property
+    def jkm_total(self) -> int:
+        return self.jkm_lump_sum + self.jkm_periodic + self.jkm_funeral
+
+    def jkk_death(self, income_base: int) -> int:
+        return self.jkk_death_income_multiple * income_base + self.jkk_death_periodic + self.jkk_death_funeral
+
+
+class ClaimRules(BaseModel):
+    """config.yaml `claims:`: the branch, the call centre, the PLKKs, the amounts and deadlines
+    the claim helper cites, and when it reminds (handlers/claims_cases.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    branch: ClaimBranch = ClaimBranch()
+    call_centre: str = Field(default="175", min_length=3)
+    plkk: tuple[HealthFacility, ...] = ()
+    # A work accident is reported to the branch or a PLKK within this many hours.
+    report_within_hours: int = Field(default=48, ge=1, le=24 * 30)
+    # The right to claim work-accident benefits lapses this many years after the accident.
+    claim_years: int = Field(default=5, ge=1, le=30)
+    benefits: ClaimBenefits = ClaimBenefits()
+    # Reminders: the nagari's operators (and the family) about a report not yet made to BPJS,
+    # this long after the case was opened (while the deadline is still ahead) ...
+    report_remind_after_hours: int = Field(default=24, ge=1)
+    # ... the family about documents, when the case has not reached "documents complete" ...
+    documents_after_days: int = Field(default=5, ge=1)
+    # ... and about the claim right, this many days before it lapses.
+    limit_warning_days: int = Field(default=90, ge=1)
+    # A claim conversation left unfinished this long is deleted.
+    dialog_expiry_hours: int = Field(default=48, ge=1)
+    # A case over (paid, refused, closed) keeps its chronology and contacts this long, then only
+    # what the statistics count.
+    keep_personal_days: int = Field(default=365, ge=1)
+    # Open questions (listed for the record: docs/domain.md).
+    unconfirmed: tuple[str, ...] = ()
+
+
 # -- the whole file ---------------------------------------------------------------------------
 
 
@@ -254,6 +340,8 @@ class AbuseLimits(BaseModel):
     backlog_max: int = Field(default=20, ge=2, le=1000)
     # Wrong invitation codes one person may try per hour before being locked out for the hour.
     invite_guesses_per_hour: int = Field(default=5, ge=1, le=100)
+    # Wrong chat-linking codes ("hubungkan <code>") a chat may type in an hour.
+    link_guesses_per_hour: int = Field(default=5, ge=1, le=100)
     # Help-desk tickets one person may open per (local) day.
     tickets_per_day: int = Field(default=3, ge=1, le=100)
     # A worker's messages inside an open ticket reach the official at most once this often,
@@ -297,6 +385,8 @@ class AppConfig(BaseModel):
     shutdown: ShutdownRules = ShutdownRules()
     # One sender's share: backlogs, invitation guesses, help-desk tickets, webhook bodies.
     limits: AbuseLimits = AbuseLimits()
+    # After an accident or a death: the facts the claim helper cites and its reminders.
+    claims: ClaimRules = ClaimRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> "AppConfig":
@@ -315,6 +405,11 @@ class AppConfig(BaseModel):
         problem = funded_base_problem(self.programme, ContributionTable(rules=tuple(self.contributions)))
         if problem:
             raise ValueError(problem)
+        # The branch is named in one place, `claims.branch` (the eligibility answers name it too).
+        if not self.help.bpjs_branch:
+            self.help = self.help.model_copy(update={"bpjs_branch": self.claims.branch.name})
+        elif self.help.bpjs_branch != self.claims.branch.name:
+            raise ValueError("help.bpjs_branch: leave it out; the branch is claims.branch.name")
         return self
 
     def resolve(self, path: Path) -> Path:

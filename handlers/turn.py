@@ -26,6 +26,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,9 +36,11 @@ from sqlalchemy import BindParameter, String, bindparam, cast, insert, literal, 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.claims import DIALOG_PREFIX
 from conversations.events import Inbound, Reply
 from conversations.officials import ASSIST_PREFIX
 from conversations.state import State
+from handlers import metrics
 from handlers.delivery import Outgoing
 from handlers.outbox import (CLAIM_KEYS, CLAIM_NEW, CLAIMED_COLUMNS, OUTBOX, Claimed, claim_new, claim_rows,
                              claimed_in_order, one_writer, stranded_for, take_over)
@@ -88,6 +91,8 @@ class Preloaded:
     # (handlers/ingest.drain hands over what this process just recorded without reading the
     # inbox again; this is the check that nothing older is waiting).
     oldest_pending: int | None = None
+    # The person's claim conversation in progress, as stored (encrypted; handlers/claims.py).
+    claim: str | None = None
 
 
 def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[str]) -> Any:
@@ -98,6 +103,8 @@ def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[st
     draft = select(campaign.c.id).where(campaign.c.created_by == me.c.who, campaign.c.state == "draft")
     assist = CONVERSATION.alias("assist")
     assist_step = select(assist.c.step).where(assist.c.channel_user == ASSIST_PREFIX + who).scalar_subquery()
+    claim = CONVERSATION.alias("claim")
+    claim_state = select(claim.c.state).where(claim.c.channel_user == DIALOG_PREFIX + who).scalar_subquery()
     stranded = select(OUTBOX.c.id).where(stranded_for(who, claimer))
     ticket = select(TICKET.c.id).where(TICKET.c.channel_user == me.c.who, TICKET.c.status.in_(OPEN_STATES))
     registration = select(REGISTRATION.c.id).where(REGISTRATION.c.channel_user == me.c.who)
@@ -106,7 +113,7 @@ def preload_query(who: str | BindParameter[str], claimer: str | BindParameter[st
     return (select(PERSON.c.id, PERSON.c.lang, PERSON.c.opted_out, CONVERSATION.c.step, CONVERSATION.c.state,
                    official.exists().label("official"), draft.exists().label("draft"), assist_step.label("assist"),
                    stranded.exists().label("stranded"), ticket.exists().label("ticket"),
-                   registration.exists().label("registered"), oldest.label("oldest"))
+                   registration.exists().label("registered"), oldest.label("oldest"), claim_state.label("claim"))
             .select_from(me.outerjoin(PERSON, PERSON.c.channel_user == me.c.who)
                          .outerjoin(CONVERSATION, CONVERSATION.c.channel_user == me.c.who)))
 
@@ -126,12 +133,12 @@ def _preload_prepared() -> hot.Prepared:
 async def preload(unit: hot.Unit, who: str, me: str) -> Preloaded:
     # On the driver's connection (storage/hot.py), before the transaction: the ORM has nothing
     # to do with it, and on PostgreSQL it costs no BEGIN.
-    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket, registered, oldest), = (
+    (person_id, lang, opted_out, step, state, official, draft, assist, stranded, ticket, registered, oldest, claim), = (
         await unit.alone(_preload_prepared(), {"who": who, "claimer": me}))
     return Preloaded(person_exists=person_id is not None, lang=lang, opted_out=bool(opted_out),
                      step=step, state_json=state, is_official=bool(official),
                      composing_broadcast=bool(draft), assist_step=assist, stranded=bool(stranded),
-                     ticket_open=bool(ticket), registered=bool(registered), oldest_pending=oldest)
+                     ticket_open=bool(ticket), registered=bool(registered), oldest_pending=oldest, claim=claim)
 
 
 @dataclass
@@ -297,7 +304,16 @@ async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inb
                     known_phone: str | None = None, inbox_id: int | None = None) -> TurnResult:
     """Run one turn and commit it; the caller holds the person's lock and then sends
     `messages` (handlers/outbox.send_claimed). Never raises for a bad input or a bug: the
-    turn is rolled back, and the person is told to try again."""
+    turn is rolled back, and the person is told to try again. Its time goes to /metrics."""
+    started = time.perf_counter()
+    try:
+        return await _take_turn(svc, routes, who, event, known_phone, inbox_id)
+    finally:
+        metrics.turn_took(time.perf_counter() - started)
+
+
+async def _take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
+                     known_phone: str | None, inbox_id: int | None) -> TurnResult:
     for attempt in range(BUSY_RETRIES):
         try:
             async with one_writer(svc):

@@ -9,14 +9,23 @@ whole (key check, migrations, reference data) is serialised by `startup_lock` (a
 advisory lock, or a lock file beside the SQLite database). On SQLite a consistent copy of the
 database (the online backup API, WAL included) is taken before a migration changes its schema.
 The SQLite file, its folder and its backups are private to the user running the bot (0600/0700).
+
+A running service (`run`, `worker`) says so for as long as it runs (`in_service`): a shared lock
+on `<database>.running` beside a SQLite file, or a shared advisory lock on PostgreSQL, where every
+connection also carries the program's name (`application_name`, seen in pg_stat_activity). What
+must not happen under a running bot -- `keys rotate`, `db restore` -- takes the exclusive side
+(`exclusive`) and refuses, naming what it found, while any of them is there.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import functools
 import logging
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Mapping
@@ -24,24 +33,31 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage import hot
 from storage.crypto import private_dir, private_file
 from storage.inline_sqlite import InlineConnection, connector
+from storage.long_reads import LongReads, Result, Work, read_only_sqlite
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Advisory lock keys (any two fixed 64-bit numbers unique to this program).
 MIGRATION_LOCK = 0x53_4A_4D_49_47  # "SJMIG"
 STARTUP_LOCK = 0x53_4A_53_54_41  # "SJSTA"
+# Held shared by every running service for its lifetime, taken exclusive by `exclusive`.
+SERVICE_LOCK = 0x53_4A_52_55_4E  # "SJRUN"
+# The start of every connection's application_name on PostgreSQL (pg_stat_activity).
+APPLICATION = "sijunjung-bot"
 # How long an SQLite statement waits for another process's write lock before it fails.
 BUSY_SECONDS = 10.0
 # PostgreSQL connections per process (storage/db.Database): several processes together must stay
 # under the server's max_connections (100 by default), with room for the lock backend's own.
 POOL_SIZE = 20
+# PostgreSQL connections per process for long reads (storage/long_reads.py), beside the pool.
+LONG_READ_CONNECTIONS = 2
 
 
 class DatabaseUnavailable(Exception):
@@ -50,6 +66,32 @@ class DatabaseUnavailable(Exception):
 
 class BackupFailed(Exception):
     pass
+
+
+class InUse(Exception):
+    """Another process of the bot is using the database (the message says which, and what to do)."""
+
+
+def application_name() -> str:
+    """This process's name on PostgreSQL connections: the program, its pid and host (at most the
+    63 characters PostgreSQL keeps), so a DBA sees which process holds a connection and
+    `exclusive` can tell this process's connections from another's."""
+    return f"{APPLICATION} pid {os.getpid()} on {socket.gethostname()}"[:63]
+
+
+def describe_database(url: str) -> str:
+    """The database a command acts on, as a deployer reads it: the scheme, host, port, user and
+    database name, or the SQLite file -- never a password (nor the query string, which may hold
+    one)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as a placeholder
+        return "(unparsable database URL)"
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite file {parsed.database or ':memory:'}"
+    bare = URL.create(backend, username=parsed.username, host=parsed.host, port=parsed.port, database=parsed.database)
+    return bare.render_as_string(hide_password=True)
 
 
 def safe_url(url: str) -> str:
@@ -85,7 +127,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
     # instead of failing at once with "database is locked" (a connection on the event loop's
     # thread waits in the event loop instead: storage/inline_sqlite.py).
-    inline = isinstance(getattr(dbapi_connection, "_connection", None), InlineConnection)
+    inline = isinstance(getattr(dbapi_connection, "driver_connection", None), InlineConnection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={0 if inline else int(BUSY_SECONDS * 1000)}")
@@ -123,11 +165,40 @@ class Database:
             # cores are busy anyway. Nothing holds one connection while it waits for another.
             engine_args.setdefault("pool_size", POOL_SIZE)
             engine_args.setdefault("max_overflow", 0)
+            # Every connection names this process (pg_stat_activity; `exclusive` reads it).
+            connect_args = dict(engine_args.pop("connect_args", None) or {})
+            connect_args.setdefault("server_settings", {}).setdefault("application_name", application_name())
+            engine_args["connect_args"] = connect_args
         # hide_parameters: statement parameters (names, phones) never reach error messages or logs.
         self.engine: AsyncEngine = create_async_engine(self.url, hide_parameters=True, **engine_args)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Statistics and exports over a province: a thread and connections of their own.
+        self.long_reads = LongReads(self.long_read_engine) if not self.is_sqlite or self.path is not None else None
+
+    def long_read_engine(self) -> AsyncEngine:
+        """The engine of the long reads' thread (made on that thread): read-only connections."""
+        if self.is_sqlite:
+            assert self.path is not None
+            engine = create_async_engine(self.url, hide_parameters=True, pool_size=2, max_overflow=0,
+                                         async_creator=connector(str(self.path), BUSY_SECONDS))
+            event.listen(engine.sync_engine, "connect", read_only_sqlite)
+            return engine
+        # Read-only; and one core per query: PostgreSQL's parallel workers would give a scan
+        # every core of a small server, and the webhooks' statements would wait for one.
+        settings = {"application_name": application_name(), "default_transaction_read_only": "on",
+                    "max_parallel_workers_per_gather": "0"}
+        return create_async_engine(self.url, hide_parameters=True, pool_size=LONG_READ_CONNECTIONS, max_overflow=0,
+                                   connect_args={"server_settings": settings})
+
+    async def long_read(self, work: Work[Result]) -> Result:
+        """`work(session)` for a read that may scan a province (statistics, exports), on the long
+        reads' thread with a session of its own (storage/long_reads.py): the event loop stays free."""
+        if self.long_reads is None:
+            async with self.session() as session:
+                return await work(session)
+        return await self.long_reads.run(work)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -142,6 +213,9 @@ class Database:
     async def upgrade(self) -> str | None:
         """Apply every Alembic migration (all heads), under the migration lock. On SQLite a
         backup is taken first when a migration is pending; returns its path, if any."""
+        if await self.is_migrated():
+            # The usual start: nothing to do, and alembic (about 10 MB) is never imported.
+            return None
         backup = None
         if self.is_sqlite:
             pending = await self.pending_migrations()
@@ -189,12 +263,98 @@ class Database:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             handle.close()
 
-    async def current_revisions(self) -> list[str]:
-        """The revisions this database is at (empty: never migrated)."""
-        from alembic.runtime.migration import MigrationContext
+    @property
+    def running_path(self) -> Path | None:
+        """The lock file a running service holds beside a SQLite database."""
+        return self.path.with_name(self.path.name + ".running") if self.path is not None else None
 
+    @asynccontextmanager
+    async def in_service(self) -> AsyncIterator[None]:
+        """Held by a running service (`run`, `worker`) for its whole life: `exclusive` (keys
+        rotate, db restore) refuses while any process holds it. SQLite: a shared lock on
+        `<database>.running`; PostgreSQL: a shared advisory lock on a connection of its own (one
+        more connection per process, beside the pool). Waits while a rotation or a restore holds
+        the exclusive side."""
+        if self.is_sqlite:
+            if self.running_path is None:
+                yield
+                return
+            import fcntl
+
+            private_file(self.running_path)
+            handle = open(self.running_path, "rb")  # noqa: SIM115 - closed below
+            try:
+                await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_SH)
+                yield
+            finally:
+                handle.close()  # closing the file releases the lock
+            return
+        from sqlalchemy.pool import NullPool
+
+        presence = create_async_engine(self.url, poolclass=NullPool, hide_parameters=True,
+                                       connect_args={"server_settings": {"application_name": application_name()}})
+        try:
+            async with presence.connect() as connection:
+                await connection.execute(text("SELECT pg_advisory_lock_shared(:key)"), {"key": SERVICE_LOCK})
+                await connection.commit()
+                yield
+        finally:
+            await presence.dispose()
+
+    @asynccontextmanager
+    async def exclusive(self, force: bool = False) -> AsyncIterator[None]:
+        """No running service while this is held (`keys rotate`, `db restore`): raises InUse,
+        naming what was found, when a service holds `in_service` (or, on PostgreSQL, another
+        process of the bot has a connection open). `force` skips the check (and takes no lock)."""
+        if force:
+            yield
+            return
+        if self.is_sqlite:
+            if self.running_path is None:
+                yield
+                return
+            import fcntl
+
+            private_file(self.running_path)
+            handle = open(self.running_path, "rb")  # noqa: SIM115 - closed below
+            try:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise InUse(f"the bot is running on this database (a process holds {self.running_path}): "
+                                "stop the service and its workers first, or add --force") from None
+                yield
+            finally:
+                handle.close()
+            return
         async with self.engine.connect() as connection:
-            return sorted(await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+            others = (await connection.execute(text(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND application_name LIKE :ours AND application_name <> :me "
+                "ORDER BY backend_start"), {"ours": f"{APPLICATION}%", "me": application_name()})).scalars().all()
+            taken = (await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SERVICE_LOCK})).scalar()
+            await connection.commit()
+            if others or not taken:
+                if taken:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SERVICE_LOCK})
+                    await connection.commit()
+                names = "; ".join(dict.fromkeys(others)) or "a service holding the bot's lock"
+                raise InUse(f"another process of the bot is connected to this database ({names}): stop the "
+                            "service and its workers first, or add --force")
+            try:
+                yield
+            finally:
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SERVICE_LOCK})
+                await connection.commit()
+
+    async def current_revisions(self) -> list[str]:
+        """The revisions this database is at (empty: never migrated): alembic's own table, read
+        with a query (alembic itself is imported only to migrate)."""
+        async with self.engine.connect() as connection:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+                return []
+            rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            return sorted(str(row[0]) for row in rows)
 
     async def pending_migrations(self) -> list[str]:
         """Revisions not yet applied, oldest first."""
@@ -209,7 +369,9 @@ class Database:
         return [r for r in reversed(every) if r not in applied]
 
     async def is_migrated(self) -> bool:
-        return not await self.pending_migrations()
+        """At every head of the migrations (script_heads): asked at each start and by /readyz, so
+        it reads no migration script and loads no alembic."""
+        return set(await self.current_revisions()) == set(script_heads())
 
     async def backup(self, out: Path) -> Path:
         """A consistent copy: SQLite's online backup API, or pg_dump (custom format) on PostgreSQL."""
@@ -227,13 +389,36 @@ class Database:
         if self.is_sqlite:
             if self.path is None:
                 raise BackupFailed("an in-memory database cannot be restored")
-            await self.engine.dispose()
+            await self.dispose()
             await asyncio.to_thread(_sqlite_backup, source, self.path)
             return
         await asyncio.to_thread(_pg_restore, self.url, source)
 
     async def dispose(self) -> None:
+        if self.long_reads is not None:
+            await self.long_reads.dispose()
         await self.engine.dispose()
+
+
+@functools.cache
+def script_heads() -> tuple[str, ...]:
+    """The head revisions of the migrations, read from the scripts' `revision` and
+    `down_revision` assignments without importing them or alembic (a test checks the result
+    against alembic's own ScriptDirectory)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else (
+                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+            if not isinstance(target, ast.Name) or node.value is None:
+                continue
+            if target.id == "revision":
+                revisions.add(str(ast.literal_eval(node.value)))
+            elif target.id == "down_revision":
+                value = ast.literal_eval(node.value)
+                parents.update([value] if isinstance(value, str) else list(value or ()))
+    return tuple(sorted(revisions - parents))
 
 
 def alembic_config(url: str | None = None) -> Any:
@@ -296,6 +481,22 @@ def _sqlite_backup(source: Path, target: Path) -> Path:
     return target
 
 
+def prune_backups(kept: Path, keep: int) -> list[Path]:
+    """`db backup --keep N`: beside the backup just written (`kept`), delete all but the newest
+    `keep` files named like it (`bot-*` with its suffix), newest by modification time. Returns
+    what was deleted. Only the bot's own backup names are touched: other files in the folder
+    stay."""
+    if keep < 1:
+        raise BackupFailed("--keep must be at least 1")
+    prefix = kept.name.split("-", 1)[0] + "-" if "-" in kept.name else kept.stem
+    siblings = [p for p in kept.parent.glob(f"{prefix}*{kept.suffix}") if p.is_file() and not p.is_symlink()]
+    newest_first = sorted(siblings, key=lambda p: (p == kept, p.stat().st_mtime, p.name), reverse=True)
+    removed = newest_first[keep:]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def _libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
     parsed = make_url(url)
     args = []
@@ -311,7 +512,7 @@ def _libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
     return args + ["--dbname", str(parsed.database or "")], env
 
 
-def _pg_tool(name: str) -> str:
+def pg_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise BackupFailed(
@@ -321,7 +522,7 @@ def _pg_tool(name: str) -> str:
 
 
 def _pg_dump(url: str, out: Path) -> Path:
-    tool = _pg_tool("pg_dump")
+    tool = pg_tool("pg_dump")
     args, env = _libpq_args(url)
     private_file(out)
     result = subprocess.run([tool, "--format=custom", "--no-owner", "--file", str(out), *args],
@@ -333,7 +534,7 @@ def _pg_dump(url: str, out: Path) -> Path:
 
 
 def _pg_restore(url: str, source: Path) -> None:
-    tool = _pg_tool("pg_restore")
+    tool = pg_tool("pg_restore")
     args, env = _libpq_args(url)
     result = subprocess.run([tool, "--clean", "--if-exists", "--no-owner", "--single-transaction", *args,
                              str(source)], env=env, capture_output=True, text=True, check=False)

@@ -1,67 +1,85 @@
-"""Prepared statements: the few statements every update runs, on the driver's own connection.
+"""Prepared statements: the few statements every update runs, on the driver's own connection,
+through public APIs only.
 
 A Core statement executed through SQLAlchemy costs about 100 microseconds of Python on top of
 the database's own work (execution context, parameter processing, the result's metadata), which
 for the turn's handful of statements was more than SQLite took to run them. A `Prepared`
-statement is compiled once per dialect (SQL text with positional parameters, the order of the
-parameters, each parameter's bind processor and each result column's result processor, taken
-from the column types exactly as SQLAlchemy would use them: storage/types.py's AwareDateTime
-included) and then runs on the session's connection's driver connection:
+statement is compiled once per dialect with SQLAlchemy's compiler (`construct_expanded_state`:
+the SQL text with positional parameters and their order), with each parameter's bind processor
+and each result column's result processor taken from the column types exactly as SQLAlchemy
+takes them (`TypeEngine.dialect_impl(dialect).bind_processor(dialect)` and
+`.result_processor(dialect, None)`: storage/types.py's AwareDateTime included). It then runs on
+the driver connection under the session's or the unit's connection, reached through its pooled
+DB-API connection (`Connection.connection.driver_connection`):
 
-- SQLite: sqlite3 directly, on the event loop's thread, with the busy retries of
-  storage/inline_sqlite.py (the statements take part in the session's transaction: sqlite3's own
-  implicit BEGIN before a write, as through SQLAlchemy);
-- PostgreSQL: asyncpg, inside the transaction SQLAlchemy's adapter keeps (begun here if this is
-  the session's first statement), with the adapter's cache of prepared statements.
+- SQLite: storage/inline_sqlite.InlineConnection's sqlite3 connection, on the event loop's
+  thread, through its `call` (the busy retries): the statements take part in the session's
+  transaction, sqlite3 beginning one before a write as it does for SQLAlchemy;
+- PostgreSQL: asyncpg's `Connection.fetch` and `executemany` (asyncpg prepares each statement
+  once per connection and keeps it), inside the transaction SQLAlchemy's adapter keeps. A
+  statement that must be in a transaction runs on the driver when the server already is in one
+  (`Connection.is_in_transaction()`); the first one of a transaction goes through the adapter's
+  DB-API cursor instead (`PoolProxiedConnection.cursor()`, in `AsyncConnection.run_sync`), which
+  begins the transaction the way any statement through SQLAlchemy does -- so the transaction
+  stays the one SQLAlchemy knows, commits and rolls back, and that an ORM session joined to the
+  same connection uses.
+
+This module once reached into private parts of SQLAlchemy and of its adapters (the compiler's
+processors, the adapter's transaction and statement cache): tests/test_public_api.py keeps it
+and the rest of the code on public ground, and measured no loss (README, "Databases").
 
 Driver errors come out as SQLAlchemy's exceptions (`OperationalError`, `IntegrityError`, ...), as
-from `connection.execute`. Every statement is announced to the engine's `before_cursor_execute`
-and `after_cursor_execute` listeners, when there are any, so whoever counts statements
-(tests/test_turn_counts.py) still sees each one. Other connections (aiosqlite's thread, a
-dialect without a fast path) run the statement through SQLAlchemy as before.
+from `connection.execute`, parameters hidden. Every statement is announced to the connection's
+and the engine's `before_cursor_execute` and `after_cursor_execute` listeners, when there are
+any (through the connection's public `dispatch`), so whoever counts statements
+(tests/test_turn_counts.py) still sees each one. A connection without a fast path (aiosqlite's
+own, in a thread; another dialect) runs the statement through SQLAlchemy as before.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from storage.inline_sqlite import InlineConnection
 
 Processor = Callable[[Any], Any] | None
+Rows = list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class Compiled:
+    """A statement as one dialect runs it: its SQL text, and how values go in and rows come out."""
+
     sql: str
-    # For each positional parameter: its name and the column type's bind processor.
+    # For each positional parameter: its name, the column type's bind processor, and its fixed
+    # value (REQUIRED: given at each execution).
     params: tuple[tuple[str, Processor, Any], ...]
     # For each result column, its result processor (None: the driver's value as it is).
     results: tuple[Processor, ...]
-    sqlalchemy_statement: Any
+    # The Core statement, for a connection without a fast path.
+    statement: Any
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         bound = []
         for name, processor, fixed in self.params:
-            value = values[name] if fixed is _REQUIRED else values.get(name, fixed)
+            value = values[name] if fixed is REQUIRED else values.get(name, fixed)
             bound.append(processor(value) if processor is not None else value)
         return tuple(bound)
 
-    def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    def rows(self, raw: Sequence[Sequence[Any]]) -> Rows:
         if not any(self.results):
             return [tuple(row) for row in raw]
         return [tuple(value if p is None else p(value) for p, value in zip(self.results, row)) for row in raw]
 
 
-_REQUIRED = object()
+REQUIRED = object()
 
 
 class Prepared:
@@ -73,41 +91,53 @@ class Prepared:
     def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: dict[str, _Compiled] = {}
+        self.by_dialect: dict[str, Compiled] = {}
 
-    def compiled(self, dialect: Dialect) -> _Compiled:
-        key = dialect.name
-        found = self._compiled.get(key)
+    def compiled(self, dialect: Dialect) -> Compiled:
+        found = self.by_dialect.get(dialect.name)
         if found is None:
-            found = self._compiled[key] = self._compile(dialect)
+            found = self.by_dialect[dialect.name] = compile_for(self.statement, self.column_keys, dialect)
         return found
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled: Any = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
-        required = {name for name, bind in compiled.binds.items() if bind.required}
-        # IN (...) of fixed values rendered into the SQL text; the given parameters stay positional.
-        expanded = compiled.construct_expanded_state({name: None for name in required})
-        processors = {**compiled._bind_processors, **expanded.processors}
-        params = []
-        for name in expanded.positiontup or ():
-            fixed = _REQUIRED if name in required else expanded.parameters[name]
-            processor = processors.get(name)
-            if processor is not None and name in compiled.binds and _is_datetime(compiled.binds[name].type):
-                processor = _last_one(processor)
-            params.append((name, processor, fixed))
-        results = tuple(column_type._cached_result_processor(dialect, None)
-                        for _key, _name, _objects, column_type in compiled._result_columns)
-        return _Compiled(expanded.statement, tuple(params), results, compiled)
+
+def compile_for(statement: Any, column_keys: list[str] | None, dialect: Dialect) -> Compiled:
+    """`statement` compiled for `dialect`, with its parameters' and columns' processors, from
+    SQLAlchemy's public compiler and type APIs."""
+    compiled: Any = statement.compile(dialect=dialect, column_keys=column_keys)
+    required = {name for name, bind in compiled.binds.items() if bind.required}
+    # IN (...) of fixed values rendered into the SQL text; the given parameters stay positional.
+    expanded = compiled.construct_expanded_state({name: None for name in required})
+    processors: dict[str, Processor] = {
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+        for bind, name in compiled.bind_names.items() if bind not in compiled.literal_execute_params}
+    processors.update(expanded.processors)
+    params = []
+    for name in expanded.positiontup or ():
+        fixed = REQUIRED if name in required else expanded.parameters[name]
+        processor = processors.get(name)
+        if processor is not None and name in compiled.binds and is_datetime(compiled.binds[name].type):
+            processor = last_one(processor)
+        params.append((name, processor, fixed))
+    results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for column in result_columns(statement, compiled))
+    return Compiled(expanded.statement, tuple(params), results, statement)
 
 
-def _is_datetime(column_type: Any) -> bool:
+def result_columns(statement: Any, compiled: Any) -> list[Any]:
+    """The columns of the rows `statement` returns, in order: an INSERT's or UPDATE's RETURNING
+    as compiled (with the primary key PostgreSQL's INSERT returns unasked), or a SELECT's."""
+    returning = compiled.effective_returning
+    return list(returning if returning is not None else getattr(statement, "selected_columns", ()))
+
+
+def is_datetime(column_type: Any) -> bool:
     return isinstance(getattr(column_type, "impl", column_type), DateTime)
 
 
-def _last_one(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def last_one(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`processor` remembering its last value: a turn binds the same `now` to most of its
     timestamps, and SQLite's DATETIME formats each one anew (2 us a time)."""
-    last: list[tuple[Any, Any]] = [(_REQUIRED, None)]  # one pair, replaced whole (thread-safe)
+    last: list[tuple[Any, Any]] = [(REQUIRED, None)]  # one pair, replaced whole (thread-safe)
 
     def process(value: Any) -> Any:
         seen, result = last[0]
@@ -119,20 +149,19 @@ def _last_one(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return process
 
 
-async def execute(where: AsyncSession | Unit, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+async def execute(where: AsyncSession | Unit, statement: Prepared, values: Mapping[str, Any]) -> Rows:
     """Run `statement` with `values` in the transaction of a session or a unit of work; the rows
     it returns (none for a statement without RETURNING), each a tuple in the order of the
     statement's columns."""
-    target = await where.target() if isinstance(where, Unit) else await _target(where)
-    return await _run(target, statement, [values], many=False)
+    target = await where.target() if isinstance(where, Unit) else await session_target(where)
+    return await target.run(statement, [values], many=False, alone=False)
 
 
-async def execute_many(where: AsyncSession | Unit, statement: Prepared,
-                       rows: Sequence[Mapping[str, Any]]) -> None:
+async def execute_many(where: AsyncSession | Unit, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
     """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
     if rows:
-        target = await where.target() if isinstance(where, Unit) else await _target(where)
-        await _run(target, statement, rows, many=True)
+        target = await where.target() if isinstance(where, Unit) else await session_target(where)
+        await target.run(statement, rows, many=True, alone=False)
 
 
 class Unit:
@@ -142,11 +171,14 @@ class Unit:
     Most turns need no ORM at all: their statements are `Prepared` ones run on the driver's
     connection, and the AsyncSession (its identity map, its transaction bookkeeping, its
     commit through SQLAlchemy's greenlet) cost a tenth of the turn. A unit checks out one
-    connection and begins SQLAlchemy's transaction on it (which sends nothing to the server:
-    SQLite and asyncpg begin at the first write or statement); `session` is an AsyncSession
-    joined to that very transaction, created the first time a route asks for it, whose own
-    commit leaves the transaction to the unit. `commit` flushes that session, if any, and
-    commits once.
+    connection; the transaction begins where the database begins it: sqlite3 before the first
+    write, and on PostgreSQL SQLAlchemy's adapter at the first statement that needs one (which
+    begins SQLAlchemy's transaction on the connection as well). `session` is an AsyncSession
+    on that connection, created the first time a route asks for it, which joins the
+    transaction (or begins it, and then commits it with the unit). `commit` commits the
+    session, if any, then whatever is still open: SQLAlchemy's transaction, and on SQLite the
+    driver's, committed by the driver itself (announced to the engine's `commit` listeners, as
+    SQLAlchemy announces its own) -- for the usual turn no SQLAlchemy transaction at all.
 
     `alone` runs a statement outside any transaction when none has begun on the server yet
     (PostgreSQL; elsewhere it is `execute`): the turn's preload, and its writes when they are
@@ -156,199 +188,231 @@ class Unit:
 
     def __init__(self, connection: AsyncConnection, sessionmaker: Any) -> None:
         self.connection = connection
-        self._sessionmaker = sessionmaker
-        self._session: AsyncSession | None = None
-        self._target: _Target | None = None
+        self.sessionmaker = sessionmaker
+        self.orm: AsyncSession | None = None
+        self.driver: Target | None = None
 
     @classmethod
     @asynccontextmanager
     async def open(cls, engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[Unit]:
         async with engine.connect() as connection:
-            await connection.begin()
             unit = cls(connection, sessionmaker)
             try:
                 yield unit
             finally:
-                if unit._session is not None:
-                    await unit._session.close()
+                if unit.orm is not None:
+                    await unit.orm.close()
 
     @property
     def session(self) -> AsyncSession:
         """The ORM session of this unit's transaction (created on first use)."""
-        if self._session is None:
-            self._session = self._sessionmaker(bind=self.connection, join_transaction_mode="rollback_only")
-        return self._session
+        if self.orm is None:
+            self.orm = self.sessionmaker(bind=self.connection, join_transaction_mode="rollback_only")
+        return self.orm
 
-    async def target(self) -> _Target:
-        if self._target is None:
-            sync = self.connection.sync_connection
-            assert sync is not None
-            raw = await self.connection.get_raw_connection()
-            adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, sync.dialect
-            self._target = _Target(None, self.connection, sync, dialect, adapted, driver,
-                                   _runner(dialect, adapted, driver, in_transaction=True))
-        return self._target
+    async def target(self) -> Target:
+        if self.driver is None:
+            self.driver = await target_of(self.connection, None)
+        return self.driver
 
-    async def alone(self, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def alone(self, statement: Prepared, values: Mapping[str, Any]) -> Rows:
         """`statement` as its own transaction when the server has none open for this unit (see
         the class's docstring); inside the unit's transaction otherwise. The session's pending
         objects are flushed first, so that they are written in the same transaction."""
         target = await self.target()
-        if target.runner is _asyncpg:
-            if self._session is not None and (self._session.new or self._session.dirty or self._session.deleted):
-                await self._session.flush()
-            if target.adapted._transaction is None:
-                return await _run(dataclasses.replace(target, runner=_asyncpg_alone), statement, [values], many=False)
-        return await _run(target, statement, [values], many=False)
+        if target.kind == POSTGRESQL and self.orm is not None and (self.orm.new or self.orm.dirty or self.orm.deleted):
+            await self.orm.flush()
+        return await target.run(statement, [values], many=False, alone=True)
 
     async def commit(self) -> None:
-        if self._session is not None:
-            await self._session.commit()  # flushes; the transaction is the unit's (joined)
-        await self.connection.commit()
+        if self.orm is not None:
+            await self.orm.commit()  # flushes; commits the transaction if the session began it
+        if self.connection.in_transaction():
+            await self.connection.commit()
+        target = self.driver
+        if target is not None and target.kind == SQLITE and target.driver.in_transaction:
+            await target.driver.commit()
+            if target.sync.dispatch.commit:
+                target.sync.dispatch.commit(target.sync)
 
 
-
-async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> Rows:
     """Run one read-only `statement` on a connection of `engine`'s pool, outside any session
     and transaction (the statement is its own snapshot), for the reads every update makes:
     a session around a single SELECT cost several times the SELECT."""
-    raw = await engine.raw_connection()
-    try:
-        adapted, driver, dialect = raw.dbapi_connection, raw.driver_connection, engine.dialect
-        runner = _runner(dialect, adapted, driver, in_transaction=False)
-        if runner is not None:
-            # The engine stands in for the connection: its listeners hear the statement.
-            target = _Target(None, None, engine.sync_engine, dialect, adapted, driver, runner)
-            return await _run(target, statement, [values], many=False)
-    finally:
-        # Back to the pool (its reset on return may talk to the driver: in SQLAlchemy's greenlet).
-        await greenlet_spawn(raw.close)
-    # A connection without a fast path (aiosqlite's thread, another dialect): through SQLAlchemy,
-    # once the raw connection is back in the pool.
     async with engine.connect() as connection:
-        return await _through_sqlalchemy(connection, statement.compiled(engine.dialect), [values], False)
+        target = await target_of(connection, None)
+        return await target.run(statement, [values], many=False, alone=True)
+
+
+SQLITE, POSTGRESQL, OTHER = "sqlite", "postgresql", "other"
 
 
 @dataclass(frozen=True)
-class _Target:
-    """The session's connection down to the driver, for as long as its transaction lasts (for
-    `read`: a pooled driver connection, with no session, connection or transaction around it)."""
+class Target:
+    """A connection down to its driver, for as long as its transaction lasts: the SQLAlchemy
+    connection (its dialect, its listeners), and the driver connection under it."""
 
+    # The session transaction this was looked up for (None: a unit's, or `read`'s connection).
     transaction: Any
-    connection: AsyncConnection | None
-    sync: Any
+    connection: AsyncConnection
+    sync: Connection
     dialect: Dialect
-    adapted: Any
     driver: Any
-    runner: Any
+    kind: str
+
+    async def run(self, statement: Prepared, values: Sequence[Mapping[str, Any]], many: bool, alone: bool) -> Rows:
+        """`statement` once per item of `values` (`many`) or once; `alone`: PostgreSQL may run
+        it outside any transaction when none is open (see `Unit`)."""
+        compiled = statement.compiled(self.dialect)
+        if self.kind == OTHER:
+            return await through_sqlalchemy(self.connection, compiled, values, many)
+        bound = [compiled.bind(v) for v in values]
+        parameters: Any = bound if many else bound[0]
+        dispatch = self.sync.dispatch
+        announce = bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
+        if announce:
+            dispatch.before_cursor_execute(self.sync, None, compiled.sql, parameters, None, many)
+        try:
+            if self.kind == SQLITE:
+                rows = await self.driver.call(on_sqlite, self.driver.open_database(), compiled.sql, bound, many)
+            elif alone or self.driver.is_in_transaction():
+                rows = await on_asyncpg(self.driver, compiled.sql, bound, many)
+            else:
+                rows = await self.connection.run_sync(beginning, compiled.sql, bound, many)
+        except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+            error = translated(self.dialect, compiled.sql, problem)
+            if isinstance(getattr(error, "orig", None), DriverError):
+                raise error from None  # asyncpg's own message names the values (its DETAIL)
+            raise error from problem
+        if announce:
+            dispatch.after_cursor_execute(self.sync, None, compiled.sql, parameters, None, many)
+        return compiled.rows(rows)
 
 
-async def _target(session: AsyncSession) -> _Target:
+async def target_of(connection: AsyncConnection, transaction: Any) -> Target:
+    sync = connection.sync_connection
+    assert sync is not None
+    # The pooled connection as the sync Connection holds it (no greenlet hop), unless SQLAlchemy
+    # must first replace an invalidated one.
+    raw = sync.connection if not sync.invalidated else await connection.get_raw_connection()
+    driver = raw.driver_connection
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
+        kind = SQLITE
+    elif dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        kind = POSTGRESQL
+    else:
+        kind = OTHER
+    return Target(transaction, connection, sync, dialect, driver, kind)
+
+
+async def session_target(session: AsyncSession) -> Target:
     # Looking the driver's connection up again costs two greenlet switches: it is kept in the
     # session's `info` until the transaction that checked it out ends.
-    kept: _Target | None = session.info.get(__name__)
+    kept: Target | None = session.info.get(__name__)
     transaction = session.sync_session.get_transaction()
     if kept is not None and kept.transaction is transaction and transaction is not None and transaction.is_active:
         return kept
     connection = await session.connection()
-    sync = connection.sync_connection
-    assert sync is not None
-    raw = await connection.get_raw_connection()
-    adapted, driver = raw.dbapi_connection, raw.driver_connection
-    dialect = sync.dialect
-    runner = _runner(dialect, adapted, driver, in_transaction=True)
-    target = _Target(session.sync_session.get_transaction(), connection, sync, dialect, adapted, driver, runner)
+    target = await target_of(connection, session.sync_session.get_transaction())
     session.info[__name__] = target
     return target
 
 
-async def _run(target: _Target, statement: Prepared, values: Sequence[Mapping[str, Any]],
-               many: bool) -> list[tuple[Any, ...]]:
-    sync, dialect = target.sync, target.dialect
-    compiled = statement.compiled(dialect)
-    if target.runner is None:
-        assert target.connection is not None  # only a session's target lacks a runner
-        return await _through_sqlalchemy(target.connection, compiled, values, many)
-    bound = [compiled.bind(v) for v in values]
-    parameters: Any = bound if many else bound[0]
-    announce = sync._has_events or sync.engine._has_events
-    if announce:
-        sync.dispatch.before_cursor_execute(sync, None, compiled.sql, parameters, None, many)
+async def writing(session: AsyncSession) -> bool:
+    """Whether the session's connection has an open transaction on the database: on SQLite one
+    that began with a write (sqlite3 begins none for a read), on PostgreSQL any. True when the
+    driver cannot tell (then the caller assumes the worst)."""
+    target = await session_target(session)
+    if target.kind == SQLITE:
+        return bool(target.driver.in_transaction)
+    if target.kind == POSTGRESQL:
+        return bool(target.driver.is_in_transaction())
+    return True
+
+
+def on_sqlite(database: Any, sql: str, bound: list[tuple[Any, ...]], many: bool) -> list[Any]:
+    """sqlite3's own calls (sqlite3 begins a transaction before a write by itself)."""
+    if many:
+        database.executemany(sql, bound).close()
+        return []
+    cursor = database.execute(sql, bound[0])
     try:
-        rows = await target.runner(target.adapted, target.driver, compiled.sql, bound, many)
-    except Exception as problem:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-        raise _translated(dialect, target.adapted, compiled.sql, problem) from problem
-    if announce:
-        sync.dispatch.after_cursor_execute(sync, None, compiled.sql, parameters, None, many)
-    return compiled.rows(rows)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
-def _runner(dialect: Dialect, adapted: Any, driver: Any, in_transaction: bool) -> Any:
-    """How to run a statement on this driver connection (None: through SQLAlchemy instead);
-    `in_transaction`: inside the session's transaction (begun if need be), or each on its own."""
-    if dialect.name == "sqlite" and isinstance(driver, InlineConnection):
-        return _sqlite  # sqlite3 begins a transaction before a write by itself
-    if dialect.name == "postgresql" and hasattr(adapted, "_start_transaction"):
-        return _asyncpg if in_transaction else _asyncpg_alone
-    return None
+async def on_asyncpg(driver: Any, sql: str, bound: list[tuple[Any, ...]], many: bool) -> Sequence[Sequence[Any]]:
+    """asyncpg's public calls: in the server's open transaction if there is one, else on their
+    own (a statement is its own transaction)."""
+    if many:
+        await driver.executemany(sql, bound)
+        return []
+    return await driver.fetch(sql, *bound[0])
 
 
-async def _sqlite(_adapted: Any, driver: InlineConnection, sql: str, bound: list[tuple[Any, ...]],
-                  many: bool) -> Sequence[Sequence[Any]]:
-    database = driver._connection
-    assert database is not None
-
-    def run() -> list[Any]:
+def beginning(sync: Connection, sql: str, bound: list[tuple[Any, ...]], many: bool) -> list[Any]:
+    """The first statement of a transaction, through the DB-API cursor of SQLAlchemy's adapter
+    (in SQLAlchemy's greenlet): the adapter begins the transaction, SQLAlchemy's connection
+    begins its own around it, and commits both."""
+    if not sync.in_transaction():
+        sync.begin()
+    cursor = sync.connection.cursor()
+    try:
         if many:
-            database.executemany(sql, bound).close()
+            cursor.executemany(sql, bound)
             return []
-        cursor = database.execute(sql, bound[0])
-        try:
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-
-    return await driver._execute(run)
+        cursor.execute(sql, bound[0])
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
 
 
-async def _asyncpg(adapted: Any, driver: Any, sql: str, bound: list[tuple[Any, ...]],
-                   many: bool) -> Sequence[Sequence[Any]]:
-    async with adapted._execute_mutex:
-        if adapted._transaction is None:
-            await adapted._start_transaction()
-        if many:
-            await driver.executemany(sql, bound)
-            return []
-        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
-        return await prepared.fetch(*bound[0])
-
-
-async def _asyncpg_alone(adapted: Any, driver: Any, sql: str, bound: list[tuple[Any, ...]],
-                         many: bool) -> Sequence[Sequence[Any]]:
-    """asyncpg outside any transaction (a read that is its own snapshot)."""
-    async with adapted._execute_mutex:
-        prepared, _attributes = await adapted._prepare(sql, adapted._invalidate_schema_cache_asof)
-        return await prepared.fetch(*bound[0])
-
-
-async def _through_sqlalchemy(connection: AsyncConnection, compiled: _Compiled, values: Sequence[Mapping[str, Any]],
-                              many: bool) -> list[tuple[Any, ...]]:
-    result = await connection.execute(compiled.sqlalchemy_statement.statement,
-                                      [dict(v) for v in values] if many else dict(values[0]))
+async def through_sqlalchemy(connection: AsyncConnection, compiled: Compiled, values: Sequence[Mapping[str, Any]],
+                             many: bool) -> Rows:
+    result = await connection.execute(compiled.statement, [dict(v) for v in values] if many else dict(values[0]))
     return [tuple(row) for row in result.all()] if result.returns_rows else []
 
 
-def _translated(dialect: Dialect, adapted: Any, sql: str, problem: Exception) -> Exception:
-    """A driver's error as SQLAlchemy's exception of the same name (parameters hidden)."""
+class DriverError(Exception):
+    """asyncpg's error as it may be shown and logged: its class and first message line, and the
+    SQLSTATE. PostgreSQL's DETAIL ("Key (channel_user)=(...) already exists") names the values,
+    and is left out, as SQLAlchemy's asyncpg dialect leaves it out of its own errors."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = self.pgcode = sqlstate
+
+
+def translated(dialect: Dialect, sql: str, problem: Exception) -> Exception:
+    """A driver's error as SQLAlchemy's exception of the same kind, parameters hidden: sqlite3's
+    and the adapter's (DB-API errors) as SQLAlchemy wraps them; asyncpg's own by their class, as
+    SQLAlchemy's asyncpg dialect maps them (`asyncpg_exception_kinds`), their message as
+    `DriverError` (their `orig`)."""
     dbapi = dialect.loaded_dbapi
-    if not isinstance(problem, dbapi.Error):
-        try:
-            adapted._handle_exception(problem)  # asyncpg's errors: the adapter's translation
-        except Exception as translated:  # noqa: BLE001 - what the adapter made of it
-            problem = translated
-    if not isinstance(problem, dbapi.Error):
-        return problem
-    return exc.DBAPIError.instance(sql, None, problem, dbapi.Error, hide_parameters=True, dialect=dialect)
+    if isinstance(problem, dbapi.Error):
+        return exc.DBAPIError.instance(sql, None, problem, dbapi.Error, hide_parameters=True, dialect=dialect)
+    if dialect.name == "postgresql":
+        for kind, wrapper in asyncpg_exception_kinds():
+            if isinstance(problem, kind):
+                first = str(problem.args[0] if problem.args else "").splitlines()[0:1]
+                shown = DriverError(f"{type(problem).__name__}: {''.join(first)}", getattr(problem, "sqlstate", None))
+                return wrapper(sql, None, shown, hide_parameters=True)
+    return problem
+
+
+def asyncpg_exception_kinds() -> list[tuple[type[BaseException], type[exc.DBAPIError]]]:
+    """asyncpg's exception classes (its public `asyncpg.exceptions`), most specific first, and
+    the SQLAlchemy exception each becomes."""
+    from asyncpg import exceptions
+
+    return [(exceptions.IntegrityConstraintViolationError, exc.IntegrityError),
+            (exceptions.SyntaxOrAccessError, exc.ProgrammingError),
+            (exceptions.InternalServerError, exc.InternalError),
+            (exceptions.InterfaceError, exc.InterfaceError),
+            (exceptions.PostgresError, exc.DBAPIError)]
 
 
 class PreparedRows:
@@ -358,18 +422,18 @@ class PreparedRows:
 
     def __init__(self, table: Any, keys: Sequence[str], build: Callable[[list[dict[str, Any]]], Any]) -> None:
         self.table, self.keys, self.build = table, tuple(keys), build
-        self._by_count: dict[int, Prepared] = {}
+        self.by_count: dict[int, Prepared] = {}
 
     def for_rows(self, count: int) -> Prepared:
-        found = self._by_count.get(count)
+        found = self.by_count.get(count)
         if found is None:
             rows = [{key: bindparam(f"{key}__{n}", type_=self.table.c[key].type) for key in self.keys}
                     for n in range(count)]
-            found = self._by_count[count] = Prepared(self.build(rows))
+            found = self.by_count[count] = Prepared(self.build(rows))
         return found
 
     async def execute(self, where: AsyncSession | Unit, rows: Sequence[Mapping[str, Any]],
-                      others: Mapping[str, Any] | None = None, alone: bool = False) -> list[tuple[Any, ...]]:
+                      others: Mapping[str, Any] | None = None, alone: bool = False) -> Rows:
         """Insert `rows` (each with every one of `keys`); the rows the statement returns.
         `others`: the statement's other parameters (those of the CTEs `build` adds); `alone`:
         through `Unit.alone` (`where` is a unit)."""

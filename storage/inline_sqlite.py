@@ -4,9 +4,12 @@ aiosqlite runs every call of a connection (cursor, execute, fetch, close: about 
 statement) in a thread of its own and wakes the event loop for each result. A statement on a
 local SQLite file takes microseconds, but under load each wake-up waits for a whole turn of a
 busy event loop, so a turn of five statements spent most of its time waiting for its own
-results -- while holding this process's one SQLite writer (handlers/outbox.one_writer). These
-connections keep aiosqlite's interface (SQLAlchemy's aiosqlite dialect uses them unchanged) but
-call sqlite3 directly.
+results -- while holding this process's one SQLite writer (handlers/outbox.one_writer).
+`InlineConnection` offers the asynchronous interface of an aiosqlite connection (the one
+SQLAlchemy's aiosqlite dialect talks to: cursor, execute, fetch, commit, rollback, close,
+create_function, stop) and calls sqlite3 directly. It is a class of its own, not a subclass of
+aiosqlite's: aiosqlite has no public way to run a call on the caller's thread, and overriding
+its private queue and runner was what an aiosqlite release could break without notice.
 
 What the thread did besides: SQLite's busy handler slept in it, not in the event loop. Here the
 connection has no busy timeout of its own (busy_timeout=0): a statement that finds the database
@@ -14,6 +17,12 @@ locked by another process is retried after an asyncio sleep, with growing pauses
 `busy_seconds` have passed -- the same patience as `PRAGMA busy_timeout`, without blocking the
 event loop. BUSY_SNAPSHOT (a read transaction that another process's commit made stale) is not
 retried: it cannot succeed, as with busy_timeout.
+
+Only short statements belong here: the event loop waits for each one. A read that scans a
+province (statistics, exports) goes through `storage/db.Database.reader`, whose connections are
+aiosqlite's own, in threads.
+
+storage/hot.py runs the turn's statements on `database` through `call`, with the same retries.
 """
 
 from __future__ import annotations
@@ -21,51 +30,56 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any
-
-import aiosqlite
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 # SQLITE_BUSY and SQLITE_BUSY_RECOVERY: another connection holds the lock for now.
 RETRIED = frozenset({5, 5 | (1 << 8)})
 FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05
+# Rows per step when a cursor is iterated (aiosqlite's own default).
+CHUNK = 64
+
+Result = TypeVar("Result")
 
 
-class _Inline:
-    """Stands in for aiosqlite's queue to its thread: runs each call at once."""
-
-    @staticmethod
-    def put_nowait(item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            result = function()
-        except BaseException as problem:  # noqa: BLE001 - handed to the caller, as the thread does
-            if future is not None and not future.done():
-                future.set_exception(problem)
-            return
-        if future is not None and not future.done():
-            future.set_result(result)
-
-
-class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection without a thread (see the module's docstring)."""
+class InlineConnection:
+    """An SQLite connection with aiosqlite's asynchronous interface, without a thread (see the
+    module's docstring). `database` is the sqlite3 connection (None once closed)."""
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], busy_seconds: float) -> None:
-        super().__init__(connector, iter_chunk_size=64)
-        self._tx = _Inline()  # type: ignore[assignment]
+        self.connector = connector
         self.busy_seconds = busy_seconds
+        self.database: sqlite3.Connection | None = None
 
     def __await__(self) -> Any:
-        return self._connect().__await__()
+        return self.open().__await__()
 
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
+    async def open(self) -> InlineConnection:
+        self.database = self.connector()
+        return self
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection under aiosqlite's name for it: SQLAlchemy's aiosqlite adapter
+        reads this attribute of the connection it wraps, before a commit or a rollback, to know
+        whether it is still open. Nothing of ours uses it (`database` is the public name)."""
+        return self.database
+
+    def open_database(self) -> sqlite3.Connection:
+        if self.database is None:
+            # As aiosqlite says it; SQLAlchemy's aiosqlite dialect reads it as a disconnect.
             raise ValueError("Connection closed")
+        return self.database
+
+    async def call(self, function: Callable[..., Result], *args: Any) -> Result:
+        """`function(*args)` at once, on this thread; again after a pause while another
+        process holds the database's lock, until `busy_seconds` have passed."""
+        self.open_database()
         deadline = None
         pause = FIRST_PAUSE
         while True:
             try:
-                return fn(*args, **kwargs)
+                return function(*args)
             except sqlite3.OperationalError as problem:
                 if getattr(problem, "sqlite_errorcode", None) not in RETRIED:
                     raise
@@ -75,6 +89,113 @@ class InlineConnection(aiosqlite.Connection):
                     raise
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, LONGEST_PAUSE)
+
+    # -- aiosqlite's interface, as SQLAlchemy's aiosqlite dialect uses it ------------------------
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self, self.open_database().cursor())
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
+        cursor = self.cursor()
+        await cursor.execute(sql, parameters)
+        return cursor
+
+    async def commit(self) -> None:
+        await self.call(self.open_database().commit)
+
+    async def rollback(self) -> None:
+        await self.call(self.open_database().rollback)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Close now (SQLAlchemy's terminate); closing twice does nothing."""
+        database, self.database = self.database, None
+        if database is not None:
+            database.close()
+
+    async def create_function(self, name: str, num_params: int, func: Callable[..., Any],
+                              deterministic: bool = False) -> None:
+        self.open_database().create_function(name, num_params, func, deterministic=deterministic)
+
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction is open (sqlite3 begins one before the first write)."""
+        return self.database is not None and self.database.in_transaction
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.open_database().isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self.open_database().isolation_level = value
+
+
+class InlineCursor:
+    """An sqlite3 cursor with aiosqlite's asynchronous interface (each call through the
+    connection's busy retries)."""
+
+    def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self.connection = connection
+        self.cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.rows()
+
+    async def rows(self) -> AsyncIterator[Any]:
+        while True:
+            chunk = await self.fetchmany(CHUNK)
+            if not chunk:
+                return
+            for row in chunk:
+                yield row
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
+        await self.connection.call(self.cursor.execute, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> InlineCursor:
+        await self.connection.call(self.cursor.executemany, sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return await self.connection.call(self.cursor.fetchone)
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return await self.connection.call(self.cursor.fetchmany, size if size is not None else self.cursor.arraysize)
+
+    async def fetchall(self) -> list[Any]:
+        return await self.connection.call(self.cursor.fetchall)
+
+    async def close(self) -> None:
+        self.cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self.cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self.cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self.cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self.cursor.arraysize = value
 
 
 def connector(database: str, busy_seconds: float) -> Callable[[], Any]:
