@@ -113,7 +113,10 @@ async def test_a_turn_that_wrote_keeps_the_writer_during_its_long_read(svc: Serv
             other_wrote.set()
 
     async def work(_: AsyncSession) -> bool:
-        return await asyncio.to_thread(other_wrote.wait, 0.3)
+        # An asyncio timer, not a thread's timed wait: under libfaketime (CI's moved-clock run) a
+        # timed threading wait sleeps until an absolute deadline the kernel never reaches.
+        await asyncio.sleep(0.3)
+        return other_wrote.is_set()
 
     async with one_writer(svc):
         async with hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
