@@ -114,13 +114,14 @@ async def nik_hashes(turn: Turn, addresses: list[str]) -> set[str]:
 
 async def redeem(turn: Turn, code: str) -> None:
     session, now, limit = turn.session, turn.now, turn.svc.config.limits.link_guesses_per_hour
-    if await recent_failures(turn) >= limit:
+    failures = await recent_failures(turn)
+    if failures >= limit:
         turn.reply(turn.say("identity.too_many", minutes=60))
         return
     row = (await session.execute(select(LinkCode).where(LinkCode.code_hash == code_hash(turn, code)))).scalar_one_or_none()
     if row is None or row.used_at is not None or row.expires_at <= now:
         await turn.repo.audit(turn.who, "link_code_failed", now)
-        left = limit - await recent_failures(turn) - 1
+        left = limit - failures - 2  # the failure just recorded, and the one after it
         turn.reply(turn.say("identity.code_wrong", minutes=LINK_CODE_MINUTES) if left > 0
                    else turn.say("identity.too_many", minutes=60))
         return

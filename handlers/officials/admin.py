@@ -43,22 +43,29 @@ async def nagari_code_of(desk: Desk, text: str) -> str | None:
     return nagari.code if nagari else None
 
 
+
+async def chosen_nagari(desk: Desk, text: str, action: str, usage_key: str) -> str | None:
+    """The nagari an official's command names (code or name), else their only nagari for
+    `action`; None once the official has been told why (unknown name, or say which)."""
+    if text:
+        code = await nagari_code_of(desk, text)
+        if code is None:
+            desk.answer("official.quota.unknown_nagari")
+        return code
+    codes = scope(desk.grants, action)
+    if codes is not None and len(codes) == 1:
+        return next(iter(codes))
+    desk.answer(usage_key)
+    return None
+
 async def show_or_set_quota(desk: Desk, command: Command) -> None:
     """`/kuota [NAGARI]`: used, free and waiting; `/kuota NAGARI 120 [YEAR]` (admin) sets it."""
     words = list(command.args)
     numbers: list[int] = []
     while words and words[-1].isdigit():
         numbers.insert(0, int(words.pop()))
-    codes = scope(desk.grants, "view")
-    if words:
-        code = await nagari_code_of(desk, " ".join(words))
-        if code is None:
-            desk.answer("official.quota.unknown_nagari")
-            return
-    elif codes is not None and len(codes) == 1:
-        code = next(iter(codes))
-    else:
-        desk.answer("official.usage.quota")
+    code = await chosen_nagari(desk, " ".join(words), "view", "official.usage.quota")
+    if code is None:
         return
     year = numbers[1] if len(numbers) > 1 else quota.budget_year(desk.now)
     if numbers:

@@ -14,9 +14,9 @@ from conversations.events import Reply
 from conversations.links import clean_name
 from conversations.officials import Command
 from handlers.links import make_link, poster_of
-from handlers.roles import allowed, scope
+from handlers.roles import allowed
 
-from handlers.officials.admin import nagari_code_of
+from handlers.officials.admin import chosen_nagari
 from handlers.officials.desk import Desk
 
 # Words that start the jorong's or the agent's name in the arguments.
@@ -45,16 +45,8 @@ async def send_links(desk: Desk, command: Command) -> None:
         desk.not_allowed()
         return
     nagari_text, jorong, agent = split_arguments(command.args)
-    codes = scope(desk.grants, "links")
-    if nagari_text:
-        code = await nagari_code_of(desk, nagari_text)
-        if code is None:
-            desk.answer("official.quota.unknown_nagari")
-            return
-    elif codes is not None and len(codes) == 1:
-        code = next(iter(codes))
-    else:
-        desk.answer("link.desk.usage")
+    code = await chosen_nagari(desk, nagari_text or "", "links", "link.desk.usage")
+    if code is None:
         return
     if not allowed(desk.grants, "links", code):
         desk.not_allowed()
