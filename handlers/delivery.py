@@ -63,12 +63,6 @@ class Sender(Protocol):
                    lang: str | None = None) -> DeliveryResult: ...
 
 
-def reaches_outside_window(self, key: str, lang: str, official: bool = False) -> bool:
-        """Whether a message with catalog key `key`, in `lang`, reaches somebody outside that
-        time now (without a database query: handlers ask it inside a turn)."""
-        ...
-
-
 def reaches_outside_window(senders: dict[str, Sender], key: str, lang: str) -> bool:
     """Whether WhatsApp would carry a message with key `key` to somebody outside its 24-hour
     window now: the WhatsApp sender's `reaches_outside_window(key, lang)` (answered from what

@@ -41,10 +41,11 @@ from handlers.clock import LOCAL_TZ
 from handlers.links import link_event, link_of_submission
 from handlers.services import Services
 from handlers.turn import Turn
+from storage import hot
 from storage.crypto import who as pseudonym
 from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
-from storage.repo import UNDECIDED, Repository
+from storage.repo import UNDECIDED, Repository, record_consent
 from storage.tickets import erase_for as erase_tickets
 from storage.claims import erase_for as erase_claims
 
@@ -64,6 +65,8 @@ class Effects:
     open_repo: Callable[[], Repository]
     channel_user: str
     ctx: Ctx
+    # The turn's unit of work, for the effects written without the ORM (a consent).
+    unit: hot.Unit | None = None
 
     @functools.cached_property
     def repo(self) -> Repository:
@@ -90,13 +93,14 @@ class Effects:
         return outcome, replies
 
     async def perform(self, effect: Effect, state: State) -> Event | None:
-        repo, now, who = self.repo, self.ctx.now, self.channel_user
+        now, who = self.ctx.now, self.channel_user
         if isinstance(effect, RecordConsent):
             # Assisted registration: consent is given in person to the operator.
             operator = assisted_by(who)
-            await repo.record_consent(who, effect.version, effect.lang, now,
-                                      method="in_person" if operator else "chat", given_to=operator)
+            await record_consent(self.unit if self.unit is not None else self.repo.session, who, effect.version,
+                                 effect.lang, now, method="in_person" if operator else "chat", given_to=operator)
             return None
+        repo = self.repo
         if isinstance(effect, CheckNik):
             existing = await repo.registration_by_nik(effect.nik)
             if existing is None:
@@ -220,7 +224,7 @@ async def converse(turn: Turn, key: str | None = None, event: Event | None = Non
         rules=svc.rules, catalog=svc.catalog, wilayah=svc.wilayah, now=now.astimezone(LOCAL_TZ),
         channel_user=key, known_phone=(turn.known_phone or known_phone_of(key)) if own else None,
     )
-    outcome, replies = await Effects(svc, lambda: turn.repo, key, ctx).run(state, event)
+    outcome, replies = await Effects(svc, lambda: turn.repo, key, ctx, turn.unit).run(state, event)
     if outcome.forget:
         await turn.session.execute(delete(Conversation).where(Conversation.channel_user == key))
         if not await turn.repo.registrations_of(key):

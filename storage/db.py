@@ -133,6 +133,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={0 if inline else int(BUSY_SECONDS * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if inline:
+        # Checkpoints on a worker thread, not inside a commit on the event loop's thread
+        # (storage/inline_sqlite.Checkpoints).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

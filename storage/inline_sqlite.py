@@ -23,11 +23,21 @@ province (statistics, exports) goes through `storage/db.Database.reader`, whose 
 aiosqlite's own, in threads.
 
 storage/hot.py runs the turn's statements on `database` through `call`, with the same retries.
+
+Checkpoints: SQLite copies the write-ahead log back into the database file (a checkpoint) from
+inside the commit that finds the log over 1,000 pages -- on the event loop's thread, here, some
+4 ms with its fsyncs, once in every hundred turns or so, while every other person waits.
+These connections turn that off (`PRAGMA wal_autocheckpoint=0`, set by storage/db.py), and
+`Checkpoints` runs the checkpoint on a worker thread instead, after every `CHECKPOINT_EVERY`
+commits that wrote: a PASSIVE one, which never waits for and never blocks the writer or the
+readers. The log is restarted from its beginning by the first commit after a checkpoint that
+copied all of it, so it stays the size of a hundred commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -39,16 +49,51 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05
 # Rows per step when a cursor is iterated (aiosqlite's own default).
 CHUNK = 64
 
+# Commits that wrote between two checkpoints (each a few pages of the log).
+CHECKPOINT_EVERY = 100
+
 Result = TypeVar("Result")
+log = logging.getLogger(__name__)
+
+
+class Checkpoints:
+    """The WAL checkpoints of one database file, on a worker thread (see the module's docstring):
+    `committed()` after each commit that wrote; every `every` of them, one checkpoint starts
+    unless one is still running."""
+
+    def __init__(self, path: str, every: int = CHECKPOINT_EVERY) -> None:
+        self.path = path
+        self.every = every
+        self.commits = 0
+        self.running: asyncio.Future[None] | None = None
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits >= self.every and (self.running is None or self.running.done()):
+            self.commits = 0
+            self.running = asyncio.get_running_loop().run_in_executor(None, self.checkpoint)
+
+    def checkpoint(self) -> None:
+        """One PASSIVE checkpoint, on a connection of its own (in the worker thread)."""
+        try:
+            connection = sqlite3.connect(self.path, check_same_thread=False)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error as problem:  # the next one will try again
+            log.warning("SQLite checkpoint failed: %s", type(problem).__name__)
 
 
 class InlineConnection:
     """An SQLite connection with aiosqlite's asynchronous interface, without a thread (see the
     module's docstring). `database` is the sqlite3 connection (None once closed)."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_seconds: float) -> None:
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_seconds: float,
+                 checkpoints: Checkpoints | None = None) -> None:
         self.connector = connector
         self.busy_seconds = busy_seconds
+        self.checkpoints = checkpoints
         self.database: sqlite3.Connection | None = None
 
     def __await__(self) -> Any:
@@ -100,7 +145,11 @@ class InlineConnection:
         return cursor
 
     async def commit(self) -> None:
-        await self.call(self.open_database().commit)
+        database = self.open_database()
+        wrote = database.in_transaction
+        await self.call(database.commit)
+        if wrote and self.checkpoints is not None:
+            self.checkpoints.committed()
 
     async def rollback(self) -> None:
         await self.call(self.open_database().rollback)
@@ -199,7 +248,9 @@ class InlineCursor:
 
 
 def connector(database: str, busy_seconds: float) -> Callable[[], Any]:
-    """An `async_creator` for SQLAlchemy's aiosqlite dialect."""
+    """An `async_creator` for SQLAlchemy's aiosqlite dialect; its connections share one
+    `Checkpoints` (storage/db.py turns SQLite's own checkpoints off on them)."""
+    checkpoints = Checkpoints(database)
 
     async def connect() -> InlineConnection:
         def open_() -> sqlite3.Connection:
@@ -207,6 +258,6 @@ def connector(database: str, busy_seconds: float) -> Callable[[], Any]:
             connection.execute("PRAGMA busy_timeout=0")
             return connection
 
-        return await InlineConnection(open_, busy_seconds)
+        return await InlineConnection(open_, busy_seconds, checkpoints)
 
     return connect

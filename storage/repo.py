@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.state import State
+from storage import hot
 from storage.crypto import NikCipher
 from storage.identity import addresses_of
 from storage.models import NIK_BLOCKING, AuditEvent, Consent, Conversation, Nagari, Person, Registration
@@ -25,7 +26,18 @@ REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_PREFIX = "SJ-"
 # Statuses where the nagari has not decided yet: the worker may still correct or erase.
 UNDECIDED = ("pending", "correction", "waiting")
-CONSENT_INSERT = insert(Consent.__table__).returning(Consent.__table__.c.id)
+CONSENT_INSERT = hot.Prepared(insert(Consent.__table__).returning(Consent.__table__.c.id),
+                              ("channel_user", "version", "lang", "method", "given_to", "given_at", "withdrawn_at"))
+
+
+async def record_consent(where: AsyncSession | hot.Unit, channel_user: str, version: str, lang: str,
+                         now: datetime, method: str = "chat", given_to: str | None = None) -> int:
+    """Record a consent in the transaction of a session or of a turn's unit; the row's id. A
+    prepared INSERT (storage/hot.py): the turn that records one needs no ORM session for it."""
+    (row,) = await hot.execute(where, CONSENT_INSERT, {
+        "channel_user": channel_user, "version": version, "lang": lang, "method": method,
+        "given_to": given_to, "given_at": now, "withdrawn_at": None})
+    return int(row[0])
 
 
 def new_reference() -> str:
@@ -74,13 +86,8 @@ class Repository:
     # -- consent ------------------------------------------------------------------------------
     async def record_consent(self, channel_user: str, version: str, lang: str, now: datetime,
                              method: str = "chat", given_to: str | None = None) -> int:
-        """The consent's row id. A Core INSERT on the session's connection (building the ORM
-        object and flushing it cost more than the rest of the turn)."""
-        connection = await self.session.connection()
-        result = await connection.execute(CONSENT_INSERT, {
-            "channel_user": channel_user, "version": version, "lang": lang, "method": method,
-            "given_to": given_to, "given_at": now, "withdrawn_at": None})
-        return int(result.scalar_one())
+        """The consent's row id (see `record_consent`, the function)."""
+        return await record_consent(self.session, channel_user, version, lang, now, method, given_to)
 
     async def latest_consent(self, channel_user: str) -> Consent | None:
         query = (select(Consent).where(Consent.channel_user == channel_user, Consent.withdrawn_at.is_(None))

@@ -208,3 +208,43 @@ async def test_sqlite_waits_for_another_process_lock_without_blocking_the_event_
             assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     finally:
         await database.dispose()
+
+
+async def test_sqlite_checkpoints_on_a_worker_thread_and_the_log_stays_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The turn's connections never checkpoint inside a commit (on the event loop's thread):
+    a worker thread does, every CHECKPOINT_EVERY commits, and the write-ahead log stays about
+    that many commits long however many are written."""
+    import threading
+
+    from storage import inline_sqlite
+
+    path = tmp_path / "wal.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    threads: list[str] = []
+    checkpoint = inline_sqlite.Checkpoints.checkpoint
+
+    def watched(self: inline_sqlite.Checkpoints) -> None:
+        threads.append(threading.current_thread().name)
+        checkpoint(self)
+
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER, filler TEXT)"))
+        inline_sqlite.Checkpoints.checkpoint = watched  # type: ignore[method-assign]
+        commits = inline_sqlite.CHECKPOINT_EVERY * 12
+        sizes = []
+        for n in range(commits):
+            async with database.engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (:x, :f)"), {"x": n, "f": "x" * 3000})
+            if n % inline_sqlite.CHECKPOINT_EVERY == inline_sqlite.CHECKPOINT_EVERY - 1:
+                await asyncio.sleep(0.05)  # the worker's checkpoint has its moment
+                sizes.append(path.with_name(path.name + "-wal").stat().st_size)
+        assert threads and threading.main_thread().name not in threads, threads
+        # A commit here writes two pages (4 KiB each) and a frame header: an unbounded log would
+        # be some 10 MB by the end; one restarted after each checkpoint stays under ~1.3 MB.
+        assert max(sizes) < 2 * inline_sqlite.CHECKPOINT_EVERY * 2 * 4200, sizes
+        async with database.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == commits
+    finally:
+        inline_sqlite.Checkpoints.checkpoint = checkpoint  # type: ignore[method-assign]
+        await database.dispose()
