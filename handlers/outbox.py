@@ -424,20 +424,23 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
     for outcome in outcomes:
         if outcome.person:
             by_effect[outcome.person].add(outcome.message.channel_user)
-    async with svc.db.session() as session:
-        await hot.execute_many(session, RECORD, params)
+    # A unit of work (storage/hot.Unit): the usual batch is the one prepared UPDATE, with no ORM
+    # session; the rarer changes to people's delivery counters go through one, in the same
+    # transaction.
+    async with hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
+        await hot.execute_many(unit, RECORD, params)
         person = Person.__table__
         if by_effect["reset"]:
-            await session.execute(update(person).where(
+            await unit.session.execute(update(person).where(
                 person.c.channel_user.in_(by_effect["reset"]), person.c.failed_deliveries > 0).values(failed_deliveries=0))
         for user in by_effect["count"]:
-            await session.execute(update(person).where(person.c.channel_user == user)
-                                  .values(failed_deliveries=person.c.failed_deliveries + 1))
+            await unit.session.execute(update(person).where(person.c.channel_user == user)
+                                       .values(failed_deliveries=person.c.failed_deliveries + 1))
         if by_effect["block"]:
             # Telegram 403 (bot blocked): unreachable until they write again.
-            await session.execute(update(person).where(person.c.channel_user.in_(by_effect["block"])).values(
+            await unit.session.execute(update(person).where(person.c.channel_user.in_(by_effect["block"])).values(
                 unreachable=True, failed_deliveries=rules.max_consecutive_failures))
-        await session.commit()
+        await unit.commit()
 
 
 async def send_in_order(batch: Batch, messages: Sequence[Claimed]) -> list[Outcome]:

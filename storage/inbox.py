@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel
 
 from storage import hot
@@ -103,25 +103,8 @@ class Inbox:
         return (await self.record_many([Arrived(channel, update_key, seq, channel_user, payload)], now))[0] is not None
 
     async def record_many(self, updates: Sequence["Arrived"], now: datetime) -> list[int | None]:
-        """Store updates in one statement; for each, its new row's id, or None if it was already
-        recorded (a redelivery, or the same update twice in `updates`). Caller commits."""
-        # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
-        first: dict[tuple[str, str], int] = {}
-        for index, arrived in enumerate(updates):
-            first.setdefault((arrived.channel, arrived.update_key), index)
-        rows = [{
-            "channel": u.channel, "update_key": u.update_key, "seq": u.seq, "channel_user": u.channel_user,
-            "payload_enc": self.cipher.encrypt(u.body if u.body is not None else json.dumps(u.payload, ensure_ascii=False)),
-            "received_at": now, "attempts": 0,
-        } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
-        # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
-        # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
-        statement = RECORD["postgresql" if self.session.bind.dialect.name == "postgresql" else "sqlite"]
-        connection = await self.session.connection()
-        returned = (await connection.execute(statement, rows)).all()
-        inserted = {(channel, key): row_id for row_id, channel, key in returned}
-        return [inserted.get((u.channel, u.update_key)) if first[(u.channel, u.update_key)] == index else None
-                for index, u in enumerate(updates)]
+        """`record_many` (the function) on this session's connection. Caller commits."""
+        return await record_many(await self.session.connection(), self.cipher, updates, now)
 
     def payload(self, row: InboundUpdate | Pending) -> dict[str, Any]:
         return payload_of(self.cipher, row)
@@ -185,3 +168,26 @@ async def pending_for(db: Database, channel_user: str, limit: int = 100) -> list
 def payload_of(cipher: NikCipher, row: InboundUpdate | Pending) -> dict[str, Any]:
     """The update as the platform sent it (empty once handled: the payload is erased)."""
     return json.loads(cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
+
+
+async def record_many(connection: AsyncConnection, cipher: NikCipher, updates: Sequence["Arrived"],
+                      now: datetime) -> list[int | None]:
+    """Store updates in one statement, in the transaction of `connection` (the caller commits);
+    for each, its new row's id, or None if it was already recorded (a redelivery, or the same
+    update twice in `updates`)."""
+    # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
+    first: dict[tuple[str, str], int] = {}
+    for index, arrived in enumerate(updates):
+        first.setdefault((arrived.channel, arrived.update_key), index)
+    rows = [{
+        "channel": u.channel, "update_key": u.update_key, "seq": u.seq, "channel_user": u.channel_user,
+        "payload_enc": cipher.encrypt(u.body if u.body is not None else json.dumps(u.payload, ensure_ascii=False)),
+        "received_at": now, "attempts": 0,
+    } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
+    # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
+    # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
+    statement = RECORD["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    returned = (await connection.execute(statement, rows)).all()
+    inserted = {(channel, key): row_id for row_id, channel, key in returned}
+    return [inserted.get((u.channel, u.update_key)) if first[(u.channel, u.update_key)] == index else None
+            for index, u in enumerate(updates)]
