@@ -112,11 +112,19 @@ class ClaimIntent:
 
 @dataclass(frozen=True)
 class _Phrase:
+    """Words that must all be in a message; "jatuh*" stands for any word starting "jatuh"."""
+
     words: tuple[str, ...]
+    # The whole words (one set comparison rules most phrases out), and the starts of words.
+    exact: frozenset[str] = field(init=False, repr=False, compare=False)
+    starts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exact", frozenset(w for w in self.words if not w.endswith("*")))
+        object.__setattr__(self, "starts", tuple(w[:-1] for w in self.words if w.endswith("*")))
 
     def found_in(self, words: set[str]) -> bool:
-        return all(any(w.startswith(word[:-1]) for w in words) if word.endswith("*") else word in words
-                   for word in self.words)
+        return self.exact <= words and all(any(w.startswith(start) for w in words) for start in self.starts)
 
 
 @dataclass(frozen=True)

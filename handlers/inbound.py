@@ -45,7 +45,7 @@ from storage import hot
 from storage.crypto import who as pseudonym
 from storage.models import Conversation, Person, Registration
 from storage.officials_extra import next_correction_group
-from storage.repo import UNDECIDED, Repository, record_consent
+from storage.repo import UNDECIDED, Repository, consent_later, record_consent
 from storage.tickets import erase_for as erase_tickets
 from storage.claims import erase_for as erase_claims
 
@@ -97,9 +97,16 @@ class Effects:
         if isinstance(effect, RecordConsent):
             # Assisted registration: consent is given in person to the operator.
             operator = assisted_by(who)
-            await record_consent(self.unit if self.unit is not None else self.repo.session, who, effect.version,
-                                 effect.lang, now, method="in_person" if operator else "chat", given_to=operator)
+            method = "in_person" if operator else "chat"
+            if self.unit is not None:
+                # Nothing in the turn reads it back: written with the turn's last statement.
+                consent_later(self.unit, who, effect.version, effect.lang, now, method=method, given_to=operator)
+            else:
+                await record_consent(self.repo.session, who, effect.version, effect.lang, now, method=method,
+                                     given_to=operator)
             return None
+        if self.unit is not None:
+            await self.unit.write_now()  # what this effect reads (a consent) is written first
         repo = self.repo
         if isinstance(effect, CheckNik):
             existing = await repo.registration_by_nik(effect.nik)
@@ -226,6 +233,7 @@ async def converse(turn: Turn, key: str | None = None, event: Event | None = Non
     )
     outcome, replies = await Effects(svc, lambda: turn.repo, key, ctx, turn.unit).run(state, event)
     if outcome.forget:
+        await turn.unit.write_now()
         await turn.session.execute(delete(Conversation).where(Conversation.channel_user == key))
         if not await turn.repo.registrations_of(key):
             # Consent refused or everything erased: "keeps nothing" (UU 27/2022) includes the

@@ -162,8 +162,9 @@ class Turn:
     # A route changed someone's roles (an invitation taken): see `officials_changed` below.
     roles_changed: bool = False
     _grants: list[Grant] | None = None
-    # The conversation's new state (an UPDATE's values), written by `finish`.
+    # The conversation's new state (an UPDATE's values, or a new one's INSERT), written by `finish`.
     _saved_state: dict[str, Any] | None = None
+    _new_state: dict[str, Any] | None = None
     _state: State | None = None
 
     @property
@@ -205,40 +206,49 @@ class Turn:
         return self._state
 
     async def save_state(self, state: State) -> None:
-        """Store the person's conversation: an INSERT for a new one now, or an UPDATE, written
-        with the turn's epilogue (`finish`)."""
+        """Store the person's conversation: an INSERT for a new one, or an UPDATE, written with
+        the turn's epilogue (`finish`)."""
         values = {"channel_user": self.who, "step": state.step, "state": encode_state(self.svc.cipher, state),
                   "updated_at": self.now}
         if self.pre.step is not None:
             self._saved_state = {"who": values.pop("channel_user"), **values}
         else:
-            await hot.execute(self.unit, NEW_STATE, values)
+            self._new_state = values
 
     async def finish(self, inbox_id: int | None) -> list[Claimed]:
         """The epilogue of every turn: the conversation's new state, the person wrote (WhatsApp's
         24-hour window, delivery failures: someone who writes can be reached again) and their
-        language, the update `inbox_id` handled, and the turn's messages as outbox rows claimed
-        by this process (returned in order). On PostgreSQL the updates go with the messages'
-        INSERT as one statement (one round trip instead of four), and when the turn wrote nothing
-        else that statement is its own transaction (no BEGIN, no COMMIT: storage/hot.Unit)."""
+        language, the update `inbox_id` handled, what the turn wrote for later (a new person,
+        a new conversation, a consent: storage/hot.Later), and the turn's messages as outbox
+        rows claimed by this process (returned in order). On PostgreSQL all of it is one
+        statement, the writes as data-modifying CTEs of the messages' INSERT (one round trip
+        instead of four), and when the turn wrote nothing else that statement is its own
+        transaction (no BEGIN, no COMMIT: storage/hot.Unit)."""
         person = self._person_values()
         rows = claim_rows(self.out, self.who, self.language, self.svc.turn_claimer, self.now, self.svc.cipher)
         state = self._saved_state
-        if rows and not self.svc.db.is_sqlite and (person is None or self.pre.person_exists):
+        if self._new_state is not None:
+            self.unit.write_later(NEW_STATE, self._new_state)
+        if person is not None and not self.pre.person_exists:
+            del person["who"]
+            self.unit.write_later(NEW_PERSON, {"channel_user": self.who, "created_at": self.now, "opted_out": False,
+                                               **person, "lang": self.language})
+            person = None
+        if rows and not self.svc.db.is_sqlite and len({later for later, _ in self.unit.later}) == len(self.unit.later):
+            later = self.unit.take_later()
             columns = tuple(name for name in person if name != "who") if person is not None else None
             values = {**(state or {}), **(person or {})}
+            for _, given in later:
+                values.update(given)
             if inbox_id is not None:
                 values.update(row_id=inbox_id, now=self.now)
-            statement = _epilogue(state is not None, columns, inbox_id is not None)
+            statement = _epilogue(state is not None, columns, inbox_id is not None, tuple(s for s, _ in later))
             return claimed_in_order(await statement.execute(self.unit, rows, values, alone=True))
+        await self.unit.write_now()
         if state is not None:
             await hot.execute(self.unit, SAVE_STATE, state)
-        if person is not None and self.pre.person_exists:
+        if person is not None:
             await hot.execute(self.unit, _person_update(tuple(n for n in person if n != "who")), person)
-        elif person is not None:
-            del person["who"]
-            await hot.execute(self.unit, NEW_PERSON, {"channel_user": self.who, "created_at": self.now,
-                                                      "opted_out": False, **person, "lang": self.language})
         if inbox_id is not None:
             await hot.execute(self.unit, FINISH, {"row_id": inbox_id, "now": self.now})
         return claimed_in_order(await CLAIM_NEW.execute(self.unit, rows))
@@ -262,9 +272,10 @@ class Turn:
 SAVE_STATE = hot.Prepared(update(CONVERSATION).where(CONVERSATION.c.channel_user == bindparam("who"))
                           .values(step=bindparam("step"), state=bindparam("state"),
                                   updated_at=bindparam("updated_at")))
-NEW_STATE = hot.Prepared(insert(CONVERSATION), ("channel_user", "step", "state", "updated_at"))
-NEW_PERSON = hot.Prepared(insert(PERSON), ("channel_user", "created_at", "opted_out", "last_inbound_at",
-                                           "failed_deliveries", "unreachable", "lang"))
+# A new conversation and a new person: written with the epilogue (storage/hot.Later).
+NEW_STATE = hot.Later("new_state", CONVERSATION, ("channel_user", "step", "state", "updated_at"))
+NEW_PERSON = hot.Later("new_person", PERSON, ("channel_user", "created_at", "opted_out", "last_inbound_at",
+                                              "failed_deliveries", "unreachable", "lang"))
 
 
 @functools.cache
@@ -274,13 +285,16 @@ def _person_update(columns: tuple[str, ...]) -> hot.Prepared:
 
 
 @functools.cache
-def _epilogue(state: bool, person: tuple[str, ...] | None, inbox: bool) -> hot.PreparedRows:
-    """PostgreSQL: the epilogue's UPDATEs (state, person, inbox row) as data-modifying CTEs of
-    the INSERT of the turn's messages: one statement. They touch different tables, so running
-    them in one statement (one snapshot) changes nothing but the round trips."""
+def _epilogue(state: bool, person: tuple[str, ...] | None, inbox: bool,
+              later: tuple[hot.Later, ...] = ()) -> hot.PreparedRows:
+    """PostgreSQL: the epilogue's UPDATEs (state, person, inbox row) and the turn's INSERTs for
+    later (each a different one) as data-modifying CTEs of the INSERT of the turn's messages:
+    one statement. Each writes rows the others do not read, so running them in one statement
+    (one snapshot) changes nothing but the round trips."""
     ctes = [*((SAVE_STATE.statement.cte("saved_state"),) if state else ()),
             *((_person_update(person).statement.cte("wrote"),) if person is not None else ()),
-            *((FINISH.statement.cte("handled"),) if inbox else ())]
+            *((FINISH.statement.cte("handled"),) if inbox else ()),
+            *(insert_.statement.cte(insert_.name) for insert_ in later)]
     return hot.PreparedRows(OUTBOX, CLAIM_KEYS,
                             lambda rows: insert(OUTBOX).values(rows).returning(*CLAIMED_COLUMNS).add_cte(*ctes))
 

@@ -43,7 +43,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, exc
+from sqlalchemy import DateTime, bindparam, exc, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -164,6 +164,24 @@ async def execute_many(where: AsyncSession | Unit, statement: Prepared, rows: Se
         await target.run(statement, rows, many=True, alone=False)
 
 
+class Later:
+    """An INSERT a turn may write at its end instead of at once (`Unit.write_later`): its
+    parameters are named after it (`<name>__<column>`), so that on PostgreSQL it can join the
+    turn's last statement as one of its data-modifying CTEs (handlers/turn.Turn.finish): a
+    consent, a new person or a new conversation costs no round trip, no BEGIN and no COMMIT of
+    its own. Only for rows nothing else in the turn reads back."""
+
+    def __init__(self, name: str, table: Any, columns: Sequence[str]) -> None:
+        self.name = name
+        self.columns = tuple(columns)
+        self.statement = insert(table).values({column: bindparam(f"{name}__{column}", type_=table.c[column].type)
+                                               for column in self.columns})
+        self.prepared = Prepared(self.statement)
+
+    def values(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"{self.name}__{column}": given[column] for column in self.columns}
+
+
 class Unit:
     """One turn's work: one pooled connection, one transaction, one commit, and an ORM session
     only if something asks for one.
@@ -191,6 +209,8 @@ class Unit:
         self.sessionmaker = sessionmaker
         self.orm: AsyncSession | None = None
         self.driver: Target | None = None
+        # INSERTs written at the turn's end (`write_later`), with their parameters.
+        self.later: list[tuple[Later, dict[str, Any]]] = []
 
     @classmethod
     @asynccontextmanager
@@ -210,6 +230,21 @@ class Unit:
             self.orm = self.sessionmaker(bind=self.connection, join_transaction_mode="rollback_only")
         return self.orm
 
+    def write_later(self, statement: Later, values: Mapping[str, Any]) -> None:
+        """`statement` with `values`, written in this unit's transaction before it commits: by
+        `write_now`, or as part of the turn's last statement (handlers/turn.Turn.finish)."""
+        self.later.append((statement, statement.values(values)))
+
+    def take_later(self) -> list[tuple[Later, dict[str, Any]]]:
+        """The writes `write_later` holds, handed to the caller, who writes them."""
+        later, self.later = self.later, []
+        return later
+
+    async def write_now(self) -> None:
+        """Write what `write_later` holds now, in order (before anything that might read it)."""
+        for statement, values in self.take_later():
+            await execute(self, statement.prepared, values)
+
     async def target(self) -> Target:
         if self.driver is None:
             self.driver = await target_of(self.connection, None)
@@ -225,6 +260,7 @@ class Unit:
         return await target.run(statement, [values], many=False, alone=True)
 
     async def commit(self) -> None:
+        await self.write_now()
         if self.orm is not None:
             await self.orm.commit()  # flushes; commits the transaction if the session began it
         if self.connection.in_transaction():

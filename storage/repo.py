@@ -26,8 +26,10 @@ REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_PREFIX = "SJ-"
 # Statuses where the nagari has not decided yet: the worker may still correct or erase.
 UNDECIDED = ("pending", "correction", "waiting")
-CONSENT_INSERT = hot.Prepared(insert(Consent.__table__).returning(Consent.__table__.c.id),
-                              ("channel_user", "version", "lang", "method", "given_to", "given_at", "withdrawn_at"))
+CONSENT_COLUMNS = ("channel_user", "version", "lang", "method", "given_to", "given_at", "withdrawn_at")
+CONSENT_INSERT = hot.Prepared(insert(Consent.__table__).returning(Consent.__table__.c.id), CONSENT_COLUMNS)
+# The same INSERT written at the end of a turn (storage/hot.Later): its id is not needed there.
+CONSENT_LATER = hot.Later("consent", Consent.__table__, CONSENT_COLUMNS)
 
 
 async def record_consent(where: AsyncSession | hot.Unit, channel_user: str, version: str, lang: str,
@@ -38,6 +40,13 @@ async def record_consent(where: AsyncSession | hot.Unit, channel_user: str, vers
         "channel_user": channel_user, "version": version, "lang": lang, "method": method,
         "given_to": given_to, "given_at": now, "withdrawn_at": None})
     return int(row[0])
+
+
+def consent_later(unit: hot.Unit, channel_user: str, version: str, lang: str, now: datetime, method: str = "chat",
+                  given_to: str | None = None) -> None:
+    """`record_consent` in a turn, written with the turn's last statement (storage/hot.Later)."""
+    unit.write_later(CONSENT_LATER, {"channel_user": channel_user, "version": version, "lang": lang, "method": method,
+                                     "given_to": given_to, "given_at": now, "withdrawn_at": None})
 
 
 def new_reference() -> str:

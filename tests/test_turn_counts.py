@@ -110,3 +110,37 @@ async def test_a_whatsapp_message_costs_the_same_plus_its_status(any_svc: Servic
     assert counts.commits <= MAX_COMMITS + 1, str(counts)
     # ... and updated (read, then written) when Meta reports it delivered.
     assert len(status_counts.statements) <= 2 and status_counts.commits <= 1, str(status_counts)
+
+
+async def test_a_first_message_and_a_consent_cost_the_same_and_are_stored(
+        any_svc: Services, fake: FakeTelegram) -> None:
+    """A new person, their new conversation and a consent are written with the turn's last
+    statement (storage/hot.Later): on PostgreSQL the turn is the preload and one statement, with
+    no transaction of its own; on SQLite the same rows, in the turn's one transaction."""
+    from sqlalchemy import select
+
+    from storage.models import Consent, Conversation, Person
+
+    async with running_bot(any_svc, fake, webhook=True) as bot:
+        await bot.person(user_id=1001).say("halo")  # the bot's own start-up reads are done
+        person = bot.person(user_id=1002)
+        with counting(any_svc) as first:
+            assert await person.say("halo")
+        await person.tap("lang:id")
+        with counting(any_svc) as consent:
+            assert await person.tap("consent:yes")
+        who = f"tg:{person.user_id}"
+    for counts in (first, consent):
+        assert len(counts.statements) <= MAX_STATEMENTS, str(counts)
+        assert counts.commits <= MAX_COMMITS, str(counts)
+        if not any_svc.db.is_sqlite:
+            turn = [s for s in counts.statements
+                    if not s.lstrip().startswith(("INSERT INTO inbound_update", "UPDATE outbox SET", "SELECT"))]
+            assert len(turn) == 1 and turn[0].lstrip().startswith("WITH"), str(counts)
+            assert counts.commits == 2, str(counts)  # the update's record and the "sent" mark
+    async with any_svc.db.session() as session:
+        stored = (await session.execute(select(Consent).where(Consent.channel_user == who))).scalars().all()
+        assert [(c.method, c.given_to, c.withdrawn_at, c.version) for c in stored] == [
+            ("chat", None, None, any_svc.rules.consent_version)]
+        assert (await session.execute(select(Person.lang).where(Person.channel_user == who))).scalar_one() == "id"
+        assert (await session.get(Conversation, who)).step not in (None, "consent")
