@@ -188,7 +188,7 @@ async def _handle(svc: Services, channel_user: str, decode: Decoder,
         result = await router.turn(svc, channel_user, event, known_phone, inbox_id=row_id)
         if result.out_of_order:
             return handled, True
-        await send_claimed(svc, result.messages)
+        await send_claimed(svc, result.messages, result.bodies)
         if not result.committed:
             # The turn failed and rolled back (the person was told to try again): leave the
             # update for the next message or restart instead of retrying in a loop.

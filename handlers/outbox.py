@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -303,6 +303,9 @@ class Batch:
     # channel_user -> (step, updated_at) of their conversation, if any.
     conversations: dict[str, tuple[str, datetime]]
     campaigns: dict[int, Campaign]
+    # The messages the caller still holds in memory, by their encrypted body (a turn's own, just
+    # written): not decrypted and decoded again.
+    known: Mapping[str, Reply] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, svc: Services, messages: Sequence[Claimed], now: datetime) -> "Batch":
@@ -355,7 +358,8 @@ class Batch:
 
     def reply_of(self, message: Claimed) -> Reply:
         if message.body_enc is not None:
-            return reply_from_body(self.svc.cipher.decrypt(message.body_enc))
+            known = self.known.get(message.body_enc)
+            return known if known is not None else reply_from_body(self.svc.cipher.decrypt(message.body_enc))
         if message.text is not None:
             buttons = tuple(Button(b["id"], b["title"]) for b in message.buttons or ())
             return Reply(message.key, message.text, buttons, image=message.image)
@@ -469,14 +473,16 @@ async def deliver_batch(svc: Services, worker: str, messages: Sequence[Claimed])
     return outcomes
 
 
-async def send_claimed(svc: Services, messages: Sequence[Claimed]) -> list[Outcome]:
+async def send_claimed(svc: Services, messages: Sequence[Claimed], known: Mapping[str, Reply] | None = None
+                       ) -> list[Outcome]:
     """Send a committed turn's messages now (this process claimed them in the turn) and record
     what became of them in one transaction. The rules of `Batch.verdict` that concern bulk sends
-    (opt-out, busy, failing) do not hold back a reply, so no recipient data is loaded."""
+    (opt-out, busy, failing) do not hold back a reply, so no recipient data is loaded. `known`:
+    the turn's messages by their encrypted body (TurnResult.bodies), as the turn made them."""
     if not messages:
         return []
     now = svc.clock.now()
-    batch = Batch(svc, delivery_rules(svc), now, {}, {}, {})
+    batch = Batch(svc, delivery_rules(svc), now, {}, {}, {}, known or {})
     outcomes = await send_in_order(batch, messages)
     for outcome in outcomes:
         if outcome.person == "reset" and outcome.message.priority == Priority.REPLY:

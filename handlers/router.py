@@ -59,5 +59,5 @@ async def dispatch(svc: Services, who: str, event: Inbound, known_phone: str | N
     senders. Returns what was sent (or, for a channel without a sender, what would have been)."""
     async with svc.locks.hold(who):
         result = await turn(svc, who, event, known_phone)
-        await send_claimed(svc, result.messages)
+        await send_claimed(svc, result.messages, result.bodies)
     return result.outgoing

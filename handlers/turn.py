@@ -165,6 +165,8 @@ class Turn:
     # The conversation's new state (an UPDATE's values, or a new one's INSERT), written by `finish`.
     _saved_state: dict[str, Any] | None = None
     _new_state: dict[str, Any] | None = None
+    # The turn's messages by their encrypted outbox body (`finish`): sent from memory.
+    bodies: dict[str, Reply] = field(default_factory=dict)
     _state: State | None = None
 
     @property
@@ -226,6 +228,7 @@ class Turn:
         transaction (no BEGIN, no COMMIT: storage/hot.Unit)."""
         person = self._person_values()
         rows = claim_rows(self.out, self.who, self.language, self.svc.turn_claimer, self.now, self.svc.cipher)
+        self.bodies = {row["body_enc"]: outgoing.reply for row, outgoing in zip(rows, self.out, strict=True)}
         state = self._saved_state
         if self._new_state is not None:
             self.unit.write_later(NEW_STATE, self._new_state)
@@ -312,6 +315,9 @@ class TurnResult:
     # Not run: an older update of the person waits in the inbox (the caller reads it and
     # handles the updates in their order).
     out_of_order: bool = False
+    # The committed messages by their encrypted body, as the turn made them (handlers/outbox.
+    # send_claimed's `known`: not decrypted again to be sent).
+    bodies: dict[str, Reply] = field(default_factory=dict)
 
 
 async def take_turn(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
@@ -364,7 +370,7 @@ async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound,
         # now look again. Only a wake-up: no platform call is made from a turn.
         for hook in svc.officials_changed:
             hook()
-    return TurnResult(earlier + messages, True, turn.out)
+    return TurnResult(earlier + messages, True, turn.out, bodies=turn.bodies)
 
 
 async def _failed(svc: Services, who: str, inbox_id: int | None) -> TurnResult:
