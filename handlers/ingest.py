@@ -31,7 +31,6 @@ from handlers.batching import GroupCommit
 from handlers.clock import LOCAL_TZ
 from handlers.outbox import NewMessage, delivery_rules, enqueue, one_writer, send_claimed
 from handlers.services import Services
-from storage import hot
 from storage.crypto import who
 from storage.inbox import Arrived, Inbox, payload_of, pending_for, record_many
 from storage.models import Person
@@ -74,7 +73,7 @@ async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]
     # On SQLite, queue behind the turns in this process rather than in SQLite's busy handler,
     # whose growing sleeps would hold the webhook's answer far longer than the turns take.
     # A unit of work (storage/hot.Unit), not an ORM session: one INSERT and its commit.
-    async with one_writer(svc), hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
+    async with one_writer(svc), svc.db.unit() as unit:
         ids = await record_many(unit.connection, svc.cipher, updates, svc.clock.now())
         await unit.commit()
     if len(svc.fresh) > FRESH_PEOPLE:

@@ -431,7 +431,7 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
     # A unit of work (storage/hot.Unit): the usual batch is the one prepared UPDATE, with no ORM
     # session; the rarer changes to people's delivery counters go through one, in the same
     # transaction.
-    async with hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
+    async with svc.db.unit() as unit:
         await hot.execute_many(unit, RECORD, params)
         person = Person.__table__
         if by_effect["reset"]:

@@ -354,7 +354,7 @@ async def _take_turn(svc: Services, routes: Sequence[Route], who: str, event: In
 async def _run(svc: Services, routes: Sequence[Route], who: str, event: Inbound, known_phone: str | None,
                inbox_id: int | None) -> TurnResult:
     now = svc.clock.now()
-    async with hot.Unit.open(svc.db.engine, svc.db.sessionmaker) as unit:
+    async with svc.db.unit() as unit:
         turn = Turn(svc, unit, who, event, known_phone, now, await preload(unit, who, svc.turn_claimer))
         if inbox_id is not None and turn.pre.oldest_pending != inbox_id:
             return TurnResult([], False, [], out_of_order=True)  # nothing was written

@@ -70,3 +70,48 @@ async def test_a_units_writes_are_committed_once_whoever_began_the_transaction(a
         await unit.commit()
     for who in ("tg:1", "tg:2", "tg:3", "tg:4"):
         assert len(await hot.read(any_svc.db.engine, TIMES, {"who": who})) == 1, who
+
+
+async def test_spare_connections_are_reused_only_when_nothing_is_left_open(any_svc: Services) -> None:
+    """`Database.unit()` keeps a unit's connection open for the next one (storage/hot.Spares)
+    only when the unit ended with nothing open; a unit that failed, or that wrote without
+    committing, gives its connection back to the pool, which rolls it back: nothing of it is
+    kept and the next unit starts clean. `dispose` closes the spares."""
+    values = {"created_at": START, "last_inbound_at": START, "opted_out": False, "failed_deliveries": 0,
+              "unreachable": False, "lang": "id"}
+
+    def driver_of(unit: hot.Unit) -> object:
+        sync = unit.connection.sync_connection
+        assert sync is not None
+        return sync.connection.driver_connection
+
+    spares = any_svc.db.spares
+    async with any_svc.db.unit() as unit:
+        await hot.execute(unit, NEW, {"channel_user": "tg:1", **values})
+        await unit.commit()
+        first = driver_of(unit)
+    assert len(spares.free) == 1, "a clean connection is kept"
+    async with any_svc.db.unit() as unit:
+        assert driver_of(unit) is first and not spares.free, "and used again"
+        await hot.execute(unit, NEW, {"channel_user": "tg:2", **values})  # never committed
+    assert not spares.free, "a connection left in a transaction is not kept"
+    async with any_svc.db.unit() as unit:
+        assert hot.idle(unit.connection), "the next unit starts clean"
+        await unit.commit()
+    assert len(spares.free) == 1
+    with pytest.raises(RuntimeError):
+        async with any_svc.db.unit() as unit:
+            await hot.execute(unit, NEW, {"channel_user": "tg:3", **values})
+            raise RuntimeError("the turn failed")
+    assert not spares.free, "a failed unit's connection is not kept"
+    assert await hot.read(any_svc.db.engine, TIMES, {"who": "tg:1"}) != []
+    for who in ("tg:2", "tg:3"):
+        assert await hot.read(any_svc.db.engine, TIMES, {"who": who}) == [], who
+    async with any_svc.db.unit():
+        pass
+    assert spares.free
+    await spares.close()
+    assert not spares.free
+    checked_out = getattr(any_svc.db.engine.pool, "checkedout", None)
+    if callable(checked_out):
+        assert checked_out() == 0
