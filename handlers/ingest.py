@@ -32,7 +32,7 @@ from handlers.clock import LOCAL_TZ
 from handlers.outbox import NewMessage, delivery_rules, enqueue, one_writer, send_claimed
 from handlers.services import Services
 from storage.crypto import who
-from storage.inbox import Arrived, Inbox, payload_of, pending_for, record_many
+from storage.inbox import Arrived, Inbox, payload_of, pending_for, record_in
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ async def _record_batch(svc: Services, updates: Sequence[Arrived]) -> list[bool]
     """The updates that arrived together, in one transaction (handlers/batching.py)."""
     # On SQLite, queue behind the turns in this process rather than in SQLite's busy handler,
     # whose growing sleeps would hold the webhook's answer far longer than the turns take.
-    # A unit of work (storage/hot.Unit), not an ORM session: one INSERT and its commit.
+    # A unit of work (storage/hot.Unit), not an ORM session: one INSERT (on PostgreSQL its own
+    # transaction) and, on SQLite, its commit.
     async with one_writer(svc), svc.db.unit() as unit:
-        ids = await record_many(unit.connection, svc.cipher, updates, svc.clock.now())
+        ids = await record_in(unit, svc.cipher, updates, svc.clock.now())
         await unit.commit()
     if len(svc.fresh) > FRESH_PEOPLE:
         svc.fresh.clear()  # hints only: drains then read the inbox, as after a restart

@@ -432,7 +432,8 @@ async def record(svc: Services, worker: str, outcomes: Sequence[Outcome], now: d
     # session; the rarer changes to people's delivery counters go through one, in the same
     # transaction.
     async with svc.db.unit() as unit:
-        await hot.execute_many(unit, RECORD, params)
+        # Alone (PostgreSQL: atomic by itself, no transaction of its own) unless more follows.
+        await hot.execute_many(unit, RECORD, params, alone=not any(by_effect.values()))
         person = Person.__table__
         if by_effect["reset"]:
             await unit.session.execute(update(person).where(

@@ -157,11 +157,16 @@ async def execute(where: AsyncSession | Unit, statement: Prepared, values: Mappi
     return await target.run(statement, [values], many=False, alone=False)
 
 
-async def execute_many(where: AsyncSession | Unit, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Run `statement` once per row of parameters (no RETURNING), in one driver call."""
+async def execute_many(where: AsyncSession | Unit, statement: Prepared, rows: Sequence[Mapping[str, Any]],
+                       alone: bool = False) -> None:
+    """Run `statement` once per row of parameters (no RETURNING), in one driver call. `alone`
+    (a unit's): on PostgreSQL, when the unit has no transaction open, asyncpg's `executemany`
+    on its own, which is atomic by itself (one round trip, no BEGIN or COMMIT)."""
     if rows:
-        target = await where.target() if isinstance(where, Unit) else await session_target(where)
-        await target.run(statement, rows, many=True, alone=False)
+        if isinstance(where, Unit):
+            await (await where.target()).run(statement, rows, many=True, alone=alone)
+        else:
+            await (await session_target(where)).run(statement, rows, many=True, alone=False)
 
 
 class Later:

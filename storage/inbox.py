@@ -170,12 +170,9 @@ def payload_of(cipher: NikCipher, row: InboundUpdate | Pending) -> dict[str, Any
     return json.loads(cipher.decrypt(row.payload_enc)) if row.payload_enc else {}
 
 
-async def record_many(connection: AsyncConnection, cipher: NikCipher, updates: Sequence["Arrived"],
-                      now: datetime) -> list[int | None]:
-    """Store updates in one statement, in the transaction of `connection` (the caller commits);
-    for each, its new row's id, or None if it was already recorded (a redelivery, or the same
-    update twice in `updates`)."""
-    # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
+def _new_rows(cipher: NikCipher, updates: Sequence["Arrived"], now: datetime
+              ) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]]]:
+    """The rows to insert for `updates` (each update once: the index of its first copy)."""
     first: dict[tuple[str, str], int] = {}
     for index, arrived in enumerate(updates):
         first.setdefault((arrived.channel, arrived.update_key), index)
@@ -184,10 +181,41 @@ async def record_many(connection: AsyncConnection, cipher: NikCipher, updates: S
         "payload_enc": cipher.encrypt(u.body if u.body is not None else json.dumps(u.payload, ensure_ascii=False)),
         "received_at": now, "attempts": 0,
     } for index, u in enumerate(updates) if first[(u.channel, u.update_key)] == index]
-    # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
-    # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
-    statement = RECORD["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    returned = (await connection.execute(statement, rows)).all()
+    return first, rows
+
+
+def _ids(updates: Sequence["Arrived"], first: dict[tuple[str, str], int],
+         returned: Sequence[Sequence[Any]]) -> list[int | None]:
     inserted = {(channel, key): row_id for row_id, channel, key in returned}
     return [inserted.get((u.channel, u.update_key)) if first[(u.channel, u.update_key)] == index else None
             for index, u in enumerate(updates)]
+
+
+async def record_many(connection: AsyncConnection, cipher: NikCipher, updates: Sequence["Arrived"],
+                      now: datetime) -> list[int | None]:
+    """Store updates in one statement, in the transaction of `connection` (the caller commits);
+    for each, its new row's id, or None if it was already recorded (a redelivery, or the same
+    update twice in `updates`)."""
+    # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, for new and redelivered.
+    first, rows = _new_rows(cipher, updates, now)
+    # Parameters apart from the statement (executemany, sent as one multi-row INSERT by
+    # SQLAlchemy's "insertmanyvalues"): the statement is compiled once, not per batch size.
+    statement = RECORD["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    return _ids(updates, first, (await connection.execute(statement, rows)).all())
+
+
+async def record_in(unit: hot.Unit, cipher: NikCipher, updates: Sequence["Arrived"],
+                    now: datetime) -> list[int | None]:
+    """`record_many` as one prepared multi-row INSERT of a unit of work (storage/hot.py): on
+    PostgreSQL a statement on its own, atomic by itself (no BEGIN or COMMIT); on SQLite in the
+    unit's transaction (the caller commits the unit)."""
+    first, rows = _new_rows(cipher, updates, now)
+    dialect = "postgresql" if unit.connection.dialect.name == "postgresql" else "sqlite"
+    return _ids(updates, first, await RECORD_ROWS[dialect].execute(unit, rows, alone=True))
+
+
+RECORD_KEYS = ("channel", "update_key", "seq", "channel_user", "payload_enc", "received_at", "attempts")
+RECORD_ROWS = {name: hot.PreparedRows(INBOX, RECORD_KEYS, lambda rows, insert_=dialect.insert: insert_(INBOX).values(rows)
+                                      .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+                                      .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.update_key))
+               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
