@@ -21,6 +21,9 @@ each step with the very messages ours sends (their text and keyboards, captured 
 once). Its ratio separates what our pipeline costs from what our messages themselves cost
 aiogram to send and Telegram (the fake) to take: a keyboard and a page of text are not "ok".
 
+Each measurement first walks a warm-up crowd of 20 people through the same steps off the
+clock, for the echo and for ours alike: what is measured is a bot in its steady state.
+
 The sender's rate limits are lifted (fast_limits) so the numbers show the pipeline, not
 Telegram's 30 messages/s, which a real deployment keeps to. The garbage collector is set up
 once, before the first round, as the server sets it up after start-up (bot/heap.py): echo and
