@@ -178,11 +178,6 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Connections kept open between units of work (storage/hot.Spares): on SQLite, where this
-        # process writes one at a time, two; on PostgreSQL half the pool, the rest left to
-        # sessions and reads.
-        size = getattr(self.engine.pool, "size", None)
-        self.spares = hot.Spares(self.engine, 2 if self.is_sqlite or not callable(size) else max(1, size() // 2))
         # Statistics and exports over a province: a thread and connections of their own.
         self.long_reads = LongReads(self.long_read_engine) if not self.is_sqlite or self.path is not None else None
 
@@ -404,11 +399,10 @@ class Database:
         await asyncio.to_thread(_pg_restore, self.url, source)
 
     def unit(self) -> AbstractAsyncContextManager[hot.Unit]:
-        """A unit of work (storage/hot.Unit) on one of this database's spare connections."""
-        return hot.Unit.open(self.engine, self.sessionmaker, self.spares)
+        """A unit of work (storage/hot.Unit) on a connection of this database's pool."""
+        return hot.Unit.open(self.engine, self.sessionmaker)
 
     async def dispose(self) -> None:
-        await self.spares.close()
         if self.long_reads is not None:
             await self.long_reads.dispose()
         await self.engine.dispose()

@@ -219,27 +219,14 @@ class Unit:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, engine: AsyncEngine, sessionmaker: Any, spares: Spares | None = None) -> AsyncIterator[Unit]:
-        """A unit on a connection of `engine`'s pool, or one of `spares` (kept open between units)."""
-        if spares is None:
-            async with engine.connect() as connection:
-                unit = cls(connection, sessionmaker)
-                try:
-                    yield unit
-                finally:
-                    if unit.orm is not None:
-                        await unit.orm.close()
-            return
-        connection = await spares.take()
-        unit = cls(connection, sessionmaker)
-        done = False
-        try:
-            yield unit
-            done = True
-        finally:
-            if unit.orm is not None:
-                await unit.orm.close()
-            await spares.give_back(connection, done)
+    async def open(cls, engine: AsyncEngine, sessionmaker: Any) -> AsyncIterator[Unit]:
+        async with engine.connect() as connection:
+            unit = cls(connection, sessionmaker)
+            try:
+                yield unit
+            finally:
+                if unit.orm is not None:
+                    await unit.orm.close()
 
     @property
     def session(self) -> AsyncSession:
@@ -288,54 +275,6 @@ class Unit:
             await target.driver.commit()
             if target.sync.dispatch.commit:
                 target.sync.dispatch.commit(target.sync)
-
-
-class Spares:
-    """Open connections kept between units of work (at most `keep`), instead of giving each back
-    to SQLAlchemy's pool and taking one out again: a checkout and its return cost some 50
-    microseconds, two greenlet hops and three turns of the event loop, a tenth of a turn. A
-    connection is kept only when its unit ended normally with nothing open: no transaction in
-    SQLAlchemy or in the driver (sqlite3's, asyncpg's), not invalidated. Any other is closed,
-    which returns it to the pool, where it is rolled back as always. `close` (storage/db.
-    Database.dispose) closes those kept."""
-
-    def __init__(self, engine: AsyncEngine, keep: int) -> None:
-        self.engine = engine
-        self.keep = keep
-        self.free: list[AsyncConnection] = []
-        self.closed = False
-
-    async def take(self) -> AsyncConnection:
-        while self.free:
-            connection = self.free.pop()  # the one used last: on SQLite its page cache is warm
-            if not connection.closed and not connection.invalidated:
-                return connection
-            await connection.close()
-        return await self.engine.connect()
-
-    async def give_back(self, connection: AsyncConnection, done: bool) -> None:
-        if done and not self.closed and len(self.free) < self.keep and idle(connection):
-            self.free.append(connection)
-        else:
-            await connection.close()
-
-    async def close(self) -> None:
-        self.closed = True
-        free, self.free = self.free, []
-        for connection in free:
-            await connection.close()
-
-
-def idle(connection: AsyncConnection) -> bool:
-    """Nothing is open on `connection`: no transaction in SQLAlchemy nor in its driver."""
-    sync = connection.sync_connection
-    if connection.closed or sync is None or sync.invalidated or connection.in_transaction():
-        return False
-    driver = sync.connection.driver_connection
-    if isinstance(driver, InlineConnection):
-        return driver.database is not None and not driver.in_transaction
-    is_in_transaction = getattr(driver, "is_in_transaction", None)  # asyncpg's Connection
-    return is_in_transaction is not None and not is_in_transaction()
 
 
 async def read(engine: AsyncEngine, statement: Prepared, values: Mapping[str, Any]) -> Rows:
