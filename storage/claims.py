@@ -28,6 +28,7 @@ from sqlmodel import Field, SQLModel
 
 from conversations.claims import DIALOG_PREFIX
 from storage.models import Conversation, _utc_column
+from storage.tickets import id_in_code
 
 CODE = re.compile(r"(?<![A-Za-z0-9])[Kk]-?(\d{1,9})(?![A-Za-z0-9])")
 ERASED = "erased"
@@ -77,13 +78,7 @@ class ClaimCase(SQLModel, table=True):
 
 def case_id_of(token: str | None) -> int | None:
     """"K12", "k12", "K-12", "12" -> 12; anything else -> None."""
-    if not token:
-        return None
-    value = token.strip()
-    if value.isdigit():
-        return int(value) if len(value) <= 9 else None
-    found = CODE.fullmatch(value)
-    return int(found.group(1)) if found else None
+    return id_in_code(token, CODE)
 
 
 async def erase_for(session: AsyncSession, channel_user: str) -> int:

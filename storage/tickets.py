@@ -85,12 +85,18 @@ class TicketMessage(SQLModel, table=True):
 
 def ticket_id_of(token: str | None) -> int | None:
     """"T12", "t12", "T-12", "12" -> 12; anything else -> None."""
+    return id_in_code(token, CODE)
+
+
+def id_in_code(token: str | None, code: re.Pattern[str]) -> int | None:
+    """The number of a code shown to people ("T12", "K-12"; `code` matches the letter and
+    captures the number), or the bare number; anything else -> None."""
     if not token:
         return None
     value = token.strip()
     if value.isdigit():
         return int(value) if len(value) <= 9 else None
-    found = CODE.fullmatch(value)
+    found = code.fullmatch(value)
     return int(found.group(1)) if found else None
 
 
